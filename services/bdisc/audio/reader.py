@@ -1,0 +1,116 @@
+"""Decode any supported recording into a stream of mono float32 blocks at the model's rate.
+
+Long recordings are never loaded whole: the file is read in blocks, mixed down to mono
+(channel mean, as librosa and BirdNET-Analyzer do) and resampled with a streaming soxr
+resampler, so memory stays bounded by the block size whatever the duration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from bdisc.audio.formats import AUDIO_EXTENSIONS, is_audio_path
+from bdisc.errors import CorruptAudio, EmptyAudio, NotFound, UnsupportedFormat
+
+# Upper bound on samples (all channels) decoded at once: 4 Mi float32 = 16 MiB.
+MAX_BLOCK_SAMPLES = 4 * 1024 * 1024
+BLOCK_SECONDS = 10.0
+RESAMPLE_QUALITY = "HQ"
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the decoder says about a recording before we read it."""
+
+    path: str
+    format: str
+    subtype: str
+    sample_rate: int
+    channels: int
+    frames: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+
+def probe(path: Path) -> AudioInfo:
+    """Open the file's header; raise an AudioError subclass if it is no usable audio."""
+    if not path.exists():
+        raise NotFound(f"no such file: {path}", path=str(path))
+    if not is_audio_path(path):
+        raise UnsupportedFormat(
+            f"not a supported audio file (extension {path.suffix or 'none'!r}; "
+            f"supported: {', '.join(sorted(AUDIO_EXTENSIONS))})",
+            path=str(path),
+        )
+    if path.stat().st_size == 0:
+        raise EmptyAudio("file is empty (0 bytes)", path=str(path))
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise CorruptAudio(f"cannot decode audio header: {exc}", path=str(path)) from exc
+    if info.samplerate <= 0 or info.channels <= 0:
+        raise CorruptAudio(
+            f"invalid header: {info.samplerate} Hz, {info.channels} channels", path=str(path)
+        )
+    if info.frames <= 0:
+        raise EmptyAudio("recording has no audio frames", path=str(path))
+    return AudioInfo(
+        path=str(path),
+        format=str(info.format),
+        subtype=str(info.subtype),
+        sample_rate=int(info.samplerate),
+        channels=int(info.channels),
+        frames=int(info.frames),
+    )
+
+
+@dataclass
+class DecodeStats:
+    """Filled while streaming: how much audio the decoder really delivered."""
+
+    frames_read: int = 0
+
+
+def stream_mono(
+    info: AudioInfo,
+    target_rate: int,
+    *,
+    stats: DecodeStats | None = None,
+    block_seconds: float = BLOCK_SECONDS,
+) -> Iterator[np.ndarray]:
+    """Yield mono float32 blocks of the recording resampled to ``target_rate``."""
+    block = max(1, min(int(block_seconds * info.sample_rate), MAX_BLOCK_SAMPLES // info.channels))
+    resampler = (
+        None
+        if info.sample_rate == target_rate
+        else soxr.ResampleStream(
+            info.sample_rate, target_rate, 1, dtype="float32", quality=RESAMPLE_QUALITY
+        )
+    )
+    try:
+        with sf.SoundFile(info.path) as f:
+            while True:
+                data = f.read(block, dtype="float32", always_2d=True)
+                n = data.shape[0]
+                last = n < block
+                if stats is not None:
+                    stats.frames_read += n
+                mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+                mono = np.ascontiguousarray(mono, dtype=np.float32)
+                if resampler is not None:
+                    mono = resampler.resample_chunk(mono, last=last)
+                if mono.size:
+                    yield mono
+                if last:
+                    break
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        done = stats.frames_read / info.sample_rate if stats else 0.0
+        raise CorruptAudio(f"decoding failed after {done:.1f} s: {exc}", path=info.path) from exc

@@ -1,0 +1,87 @@
+"""Cut a stream of samples into BirdNET windows, with BirdNET-Analyzer's rules.
+
+Windows of ``window_s`` start every ``window_s - overlap_s`` seconds. Full windows are
+emitted as soon as their samples have arrived. The first window that reaches the end of
+the recording is zero-padded to full length if at least ``min_len_s`` of audio remains
+in it, and dropped otherwise; nothing follows it. A recording shorter than ``min_len_s``
+therefore yields no window at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from bdisc.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    sample_rate: int = 48_000
+    window_s: float = 3.0
+    overlap_s: float = 0.0
+    min_len_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.overlap_s < self.window_s:
+            raise ConfigError(f"overlap must be >= 0 and < {self.window_s} s, got {self.overlap_s}")
+        if not 0.0 < self.min_len_s <= self.window_s:
+            raise ConfigError(
+                f"minimum length must be > 0 and <= {self.window_s} s, got {self.min_len_s}"
+            )
+        if self.step_samples <= 0:
+            raise ConfigError(f"overlap {self.overlap_s} s leaves no step between windows")
+
+    @property
+    def window_samples(self) -> int:
+        return round(self.sample_rate * self.window_s)
+
+    @property
+    def step_samples(self) -> int:
+        return round(self.sample_rate * (self.window_s - self.overlap_s))
+
+    @property
+    def min_samples(self) -> int:
+        return round(self.sample_rate * self.min_len_s)
+
+
+@dataclass(frozen=True)
+class Window:
+    index: int
+    start_s: float
+    end_s: float
+    samples: np.ndarray  # float32, exactly spec.window_samples long
+
+
+def frame_windows(blocks: Iterable[np.ndarray], spec: WindowSpec) -> Iterator[Window]:
+    size, step, rate = spec.window_samples, spec.step_samples, spec.sample_rate
+    buf = np.zeros(0, dtype=np.float32)
+    buf_start = 0  # absolute sample index of buf[0]
+    next_start = 0
+    index = 0
+    for block in blocks:
+        buf = np.concatenate((buf, block)) if buf.size else block
+        while next_start + size <= buf_start + buf.size:
+            offset = next_start - buf_start
+            yield Window(
+                index, next_start / rate, (next_start + size) / rate, buf[offset : offset + size]
+            )
+            index += 1
+            next_start += step
+        keep_from = next_start - buf_start
+        if keep_from > 0:
+            buf = buf[keep_from:]
+            buf_start = next_start
+    total = buf_start + buf.size
+    if total == 0:
+        return
+    previous_end = next_start - step + size
+    if index > 0 and previous_end >= total:
+        return  # the last full window already reached the end
+    remaining = total - next_start
+    if remaining >= spec.min_samples:
+        padded = np.zeros(size, dtype=np.float32)
+        padded[:remaining] = buf[next_start - buf_start :]
+        yield Window(index, next_start / rate, total / rate, padded)

@@ -1,0 +1,265 @@
+"""``bdisc``: BirdNET signal discovery on a laptop (embedded mode)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bdisc import __version__
+from bdisc.audio.bandpass import MODEL_FMAX, Bandpass
+from bdisc.errors import BdiscError
+from bdisc.logs import configure, fields
+from bdisc.model.labels import read_species_list
+from bdisc.outputs.birdnet_formats import FORMATS
+from bdisc.pipeline import api
+from bdisc.pipeline.params import AnalysisParams
+from bdisc.pipeline.runner import RunConfig
+from bdisc.pipeline.summary import ERRORS_FILE, RunSummary
+from bdisc.settings import CliSettings
+
+log = logging.getLogger("bdisc.cli")
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+
+EPILOG = """\
+exit status: 0 all recordings done, 1 some recordings failed (see errors.csv in --out),
+2 bad arguments or settings. Re-running the same command skips recordings already
+done with the same content and parameters.
+"""
+
+
+def _formats(text: str, allowed: Sequence[str]) -> list[str]:
+    chosen = [f.strip() for f in text.split(",") if f.strip()]
+    if chosen == ["all"]:
+        return list(allowed)
+    bad = [f for f in chosen if f not in allowed]
+    if bad or not chosen:
+        raise argparse.ArgumentTypeError(
+            f"unknown format {', '.join(bad) or text!r}; choose from {', '.join(allowed)} or all"
+        )
+    return chosen
+
+
+def _add_common(p: argparse.ArgumentParser, settings: CliSettings) -> None:
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        type=Path,
+        metavar="INPUT",
+        help="audio files or folders (searched recursively for .wav .flac .ogg .mp3, any case)",
+    )
+    p.add_argument(
+        "--out",
+        "-o",
+        type=Path,
+        required=True,
+        help="output folder (the input tree is mirrored inside it)",
+    )
+    a = p.add_argument_group("windows and filtering")
+    a.add_argument(
+        "--overlap",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="overlap of consecutive 3-s windows in seconds, 0 to <3 (default 0)",
+    )
+    a.add_argument(
+        "--min-len",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="a last window with less audio than this is dropped; a recording "
+        "shorter than this fails (default 1.0, as BirdNET-Analyzer)",
+    )
+    a.add_argument(
+        "--bandpass-fmin",
+        type=float,
+        default=0.0,
+        metavar="HZ",
+        help="high-pass cut-off in Hz (default 0: off)",
+    )
+    a.add_argument(
+        "--bandpass-fmax",
+        type=float,
+        default=MODEL_FMAX,
+        metavar="HZ",
+        help=f"low-pass cut-off in Hz (default {MODEL_FMAX:g}: off)",
+    )
+    s = p.add_argument_group("scores")
+    s.add_argument(
+        "--sensitivity",
+        type=float,
+        default=1.0,
+        help="detection sensitivity 0.5 to 1.5, higher gives more detections "
+        "(BirdNET-Analyzer's scale; default 1.0)",
+    )
+    s.add_argument(
+        "--no-sigmoid", action="store_true", help="report raw logits instead of 0-1 confidences"
+    )
+    s.add_argument(
+        "--species-list",
+        type=Path,
+        metavar="FILE",
+        help="keep only these species: one 'Scientific name_Common name' "
+        "(or scientific or common name) per line",
+    )
+    s.add_argument(
+        "--lat", type=float, help="latitude: keep species expected here (BirdNET metadata model)"
+    )
+    s.add_argument("--lon", type=float, help="longitude, with --lat")
+    s.add_argument(
+        "--week",
+        type=int,
+        default=-1,
+        help="week of the year 1-48 (4 per month) for --lat/--lon; -1 all year",
+    )
+    s.add_argument(
+        "--location-threshold",
+        type=float,
+        default=0.03,
+        metavar="P",
+        help="minimum occurrence score for --lat/--lon (default 0.03)",
+    )
+    r = p.add_argument_group("running")
+    r.add_argument(
+        "--workers",
+        type=int,
+        default=settings.workers,
+        help=f"worker processes (default: cores, here {settings.workers})",
+    )
+    r.add_argument(
+        "--batch-size",
+        type=int,
+        default=settings.batch_size,
+        help=f"windows per model call (default {settings.batch_size})",
+    )
+    r.add_argument(
+        "--force", action="store_true", help="recompute recordings that are already done"
+    )
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_parser(settings: CliSettings) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bdisc",
+        description="BirdNET signal discovery: BirdNET V2.4 detections and embeddings for "
+        "folders of field recordings (model licence: CC BY-NC-SA 4.0).",
+    )
+    parser.add_argument("--version", action="version", version=f"bdisc {__version__}")
+    parser.add_argument(
+        "--log-level", default=settings.log_level, choices=["debug", "info", "warning", "error"]
+    )
+    parser.add_argument("--log-format", default=settings.log_format, choices=["text", "json"])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    an = sub.add_parser(
+        "analyze",
+        help="species detections in BirdNET-Analyzer's formats",
+        description="Detect species in every 3-s window with BirdNET V2.4 and write, per "
+        "recording, BirdNET-Analyzer's result files, plus combined tables.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_common(an, settings)
+    an.add_argument(
+        "--min-conf",
+        type=float,
+        default=0.1,
+        help="minimum confidence of a reported detection (default 0.1)",
+    )
+    an.add_argument(
+        "--format",
+        default="csv",
+        type=lambda t: _formats(t, FORMATS),
+        help="comma-separated: csv (.BirdNET.results.csv), table (Raven "
+        "selection table), audacity, kaleidoscope, or all (default csv)",
+    )
+
+    em = sub.add_parser(
+        "embed",
+        help="1024-d BirdNET embeddings and top scores per window, in Parquet",
+        description="Write, per recording, one Parquet row per 3-s window: recording, "
+        "start_s, end_s, embedding (float32[1024]), top labels and scores; the "
+        "model and window settings are stored in the file's metadata.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_common(em, settings)
+    em.add_argument("--top-k", type=int, default=5, help="best labels kept per window")
+    em.add_argument(
+        "--format",
+        default="parquet",
+        type=lambda t: _formats(t, ("parquet", "birdnet")),
+        help="parquet, and/or birdnet (BirdNET-Analyzer's .birdnet.embeddings.txt)",
+    )
+    return parser
+
+
+def params_from(args: argparse.Namespace) -> AnalysisParams:
+    species = None
+    if args.species_list is not None:
+        species = tuple(read_species_list(args.species_list))
+    return AnalysisParams(
+        overlap_s=args.overlap,
+        min_len_s=args.min_len,
+        bandpass=Bandpass(args.bandpass_fmin, args.bandpass_fmax),
+        sensitivity=args.sensitivity,
+        apply_sigmoid=not args.no_sigmoid,
+        min_conf=getattr(args, "min_conf", 0.1),
+        species=species,
+        lat=args.lat,
+        lon=args.lon,
+        week=args.week,
+        location_threshold=args.location_threshold,
+        top_k=getattr(args, "top_k", 5),
+    )
+
+
+def _report(summary: RunSummary, out: Path) -> int:
+    log.info(
+        f"{summary.job}: {summary.done} done, {summary.skipped} already done, "
+        f"{summary.failed} failed; {summary.windows} windows, "
+        f"{summary.audio_s / 60:.1f} min of audio; {summary.windows_per_s:.1f} windows/s",
+        extra=fields(out=str(out)),
+    )
+    if summary.failed or summary.warnings:
+        log.warning(
+            f"{summary.failed} failed, {summary.warnings} warnings: see {out / ERRORS_FILE}"
+        )
+    return EXIT_SOME_FAILED if summary.failed else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = CliSettings()
+    parser = build_parser(settings)
+    args = parser.parse_args(argv)
+    configure(args.log_level, args.log_format)
+    try:
+        if args.workers < 1 or args.batch_size < 1:
+            raise BdiscError("--workers and --batch-size must be >= 1")
+        config = RunConfig(
+            out_dir=args.out,
+            params=params_from(args),
+            workers=args.workers,
+            batch_size=args.batch_size,
+            force=args.force,
+            progress=not args.no_progress and sys.stderr.isatty(),
+            model_dir=settings.model_dir,
+        )
+        if args.command == "analyze":
+            summary = api.analyze(args.inputs, config, args.format)
+        else:
+            if "parquet" not in args.format:
+                args.format.append("parquet")  # Parquet is what resume and discovery read
+            summary = api.embed(args.inputs, config, text_export="birdnet" in args.format)
+    except BdiscError as exc:
+        log.error(exc.message, extra=fields(error=exc.kind, **exc.context))
+        return EXIT_USAGE
+    return _report(summary, args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""One recording through the model: decode, window, filter, batch, infer; streamed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+
+import numpy as np
+
+from bdisc.audio.bandpass import WindowFilter
+from bdisc.audio.reader import AudioInfo, DecodeStats, stream_mono
+from bdisc.audio.windows import Window, frame_windows
+from bdisc.model.port import AcousticModel
+from bdisc.pipeline.params import AnalysisParams
+
+# Called with the number of seconds of the recording just processed.
+ProgressFn = Callable[[float], None]
+
+# A decoded length this much shorter than the header's counts as truncation.
+TRUNCATION_TOLERANCE_S = 0.5
+
+
+@dataclass(frozen=True)
+class WindowBatch:
+    start_s: np.ndarray  # float64 (B,)
+    end_s: np.ndarray  # float64 (B,)
+    logits: np.ndarray  # float32 (B, n_classes)
+    embeddings: np.ndarray  # float32 (B, embedding_dim)
+
+    def __len__(self) -> int:
+        return int(self.start_s.shape[0])
+
+
+@dataclass
+class StreamStats:
+    windows: int = 0
+    decoded_s: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+
+def infer_recording(
+    info: AudioInfo,
+    model: AcousticModel,
+    params: AnalysisParams,
+    batch_size: int,
+    stats: StreamStats,
+    progress: ProgressFn | None = None,
+) -> Iterator[WindowBatch]:
+    spec = params.window_spec(model.info.sample_rate, model.info.window_s)
+    band = WindowFilter(params.bandpass, model.info.sample_rate)
+    decode = DecodeStats()
+    windows = frame_windows(stream_mono(info, spec.sample_rate, stats=decode), spec)
+    done_s = 0.0
+    while batch := list(islice(windows, batch_size)):
+        yield _run_batch(batch, model, band)
+        stats.windows += len(batch)
+        if progress is not None:
+            progress(batch[-1].end_s - done_s)
+            done_s = batch[-1].end_s
+    stats.decoded_s = decode.frames_read / info.sample_rate
+    if progress is not None and info.duration_s > done_s:
+        progress(info.duration_s - done_s)
+    if info.duration_s - stats.decoded_s > TRUNCATION_TOLERANCE_S:
+        stats.warnings.append(
+            f"truncated: header says {info.duration_s:.2f} s, decoded {stats.decoded_s:.2f} s"
+        )
+
+
+def _run_batch(batch: list[Window], model: AcousticModel, band: WindowFilter) -> WindowBatch:
+    samples = np.stack([band.apply(w.samples) for w in batch])
+    out = model.infer(samples)
+    return WindowBatch(
+        start_s=np.array([w.start_s for w in batch]),
+        end_s=np.array([w.end_s for w in batch]),
+        logits=out.logits,
+        embeddings=out.embeddings,
+    )

@@ -1,0 +1,153 @@
+"""What a run makes of each recording: detections (analyze) or embeddings (embed).
+
+A job opens a sink per recording; the sink receives the model's batches and, at the
+end, writes its files atomically and returns them with a small payload that the
+state record keeps (detections for the combined tables, for instance).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from bdisc import __version__ as VERSION
+from bdisc.audio.reader import AudioInfo
+from bdisc.model.labels import Label
+from bdisc.model.port import AcousticModel
+from bdisc.outputs import birdnet_formats as bf
+from bdisc.outputs import embeddings as emb
+from bdisc.pipeline.inference import StreamStats, WindowBatch
+from bdisc.pipeline.params import AnalysisParams
+from bdisc.pipeline.scoring import Scorer
+
+
+@dataclass(frozen=True)
+class FileContext:
+    info: AudioInfo
+    rel: Path  # recording path relative to the input base
+    out_dir: Path
+    content_hash: str
+    model: AcousticModel
+    scorer: Scorer
+    params: AnalysisParams
+
+
+class Sink(Protocol):
+    def add(self, batch: WindowBatch) -> None: ...
+
+    def finish(self, stats: StreamStats) -> tuple[list[Path], dict[str, Any]]: ...
+
+    def abort(self) -> None: ...
+
+
+class Job(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def key(self, ctx: FileContext) -> str: ...
+
+    def open(self, ctx: FileContext) -> Sink: ...
+
+
+def output_base(ctx: FileContext, subdir: str = "") -> Path:
+    """Output path of a recording without suffix, mirroring the input tree."""
+    rel = ctx.rel.with_suffix("")
+    return ctx.out_dir / subdir / rel if subdir else ctx.out_dir / rel
+
+
+@dataclass(frozen=True)
+class AnalyzeJob:
+    formats: Sequence[str] = ("csv",)
+    name: str = "analyze"
+
+    def key(self, ctx: FileContext) -> str:
+        return ctx.params.score_key(ctx.model.info) + "-" + ",".join(sorted(self.formats))
+
+    def open(self, ctx: FileContext) -> Sink:
+        return _DetectionSink(self, ctx)
+
+
+class _DetectionSink:
+    def __init__(self, job: AnalyzeJob, ctx: FileContext) -> None:
+        self.job, self.ctx = job, ctx
+        self.rows: list[list[Any]] = []
+
+    def add(self, batch: WindowBatch) -> None:
+        scores = self.ctx.scorer.scores(batch.logits)
+        labels = self.ctx.model.labels
+        for start, end, dets in zip(
+            batch.start_s, batch.end_s, self.ctx.scorer.detections(scores), strict=True
+        ):
+            self.rows += [[float(start), float(end), labels[d.label].key, d.score] for d in dets]
+
+    def finish(self, stats: StreamStats) -> tuple[list[Path], dict[str, Any]]:
+        payload = {
+            "detections": self.rows,
+            "source_rate": self.ctx.info.sample_rate,
+            "duration_s": self.ctx.info.duration_s,
+        }
+        rec = recording_detections(Path(self.ctx.info.path), payload)
+        written = bf.write_recording(output_base(self.ctx), self.job.formats, rec, self.ctx.params)
+        return written, payload
+
+    def abort(self) -> None:
+        pass
+
+
+def recording_detections(source: Path, payload: dict[str, Any]) -> bf.RecordingDetections:
+    """Rebuild a recording's detections from its state payload (labels stored as keys)."""
+    rows = [bf.DetectionRow(s, e, Label.parse(k), sc) for s, e, k, sc in payload["detections"]]
+    return bf.RecordingDetections(
+        source, int(payload["source_rate"]), float(payload["duration_s"]), rows
+    )
+
+
+@dataclass(frozen=True)
+class EmbedJob:
+    text_export: bool = False
+    name: str = "embed"
+
+    def key(self, ctx: FileContext) -> str:
+        return ctx.params.score_key(ctx.model.info) + ("-txt" if self.text_export else "")
+
+    def open(self, ctx: FileContext) -> Sink:
+        base = output_base(ctx, "embeddings")
+        metadata = {
+            "bdisc_version": VERSION,
+            "window": ctx.params.window_provenance(ctx.model.info),
+            "scores": ctx.params.score_provenance(ctx.model.info),
+            "recording": {
+                "path": ctx.rel.as_posix(),
+                "source": ctx.info.path,
+                "content_hash": ctx.content_hash,
+                "duration_s": ctx.info.duration_s,
+                "sample_rate": ctx.info.sample_rate,
+                "channels": ctx.info.channels,
+            },
+        }
+        writer = emb.EmbeddingWriter(
+            base.with_name(base.name + emb.SUFFIX),
+            ctx.rel.as_posix(),
+            ctx.model.info.embedding_dim,
+            ctx.model.labels,
+            metadata,
+            text_path=base.with_name(base.name + emb.TEXT_SUFFIX) if self.text_export else None,
+        )
+        return _EmbeddingSink(writer, ctx)
+
+
+class _EmbeddingSink:
+    def __init__(self, writer: emb.EmbeddingWriter, ctx: FileContext) -> None:
+        self.writer, self.ctx = writer, ctx
+
+    def add(self, batch: WindowBatch) -> None:
+        idx, top = self.ctx.scorer.top_k(self.ctx.scorer.scores(batch.logits))
+        self.writer.add(batch.start_s, batch.end_s, batch.embeddings, idx, top)
+
+    def finish(self, stats: StreamStats) -> tuple[list[Path], dict[str, Any]]:
+        return self.writer.close(), {"rows": self.writer.rows}
+
+    def abort(self) -> None:
+        self.writer.abort()

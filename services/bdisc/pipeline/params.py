@@ -1,0 +1,113 @@
+"""Every parameter that changes what a run computes, and the keys derived from them.
+
+Two keys drive resume and provenance:
+- ``window_key``: what the model saw (model file, rate, window, overlap, min length,
+  band-pass). Embeddings made under one window key are comparable with each other.
+- ``score_key``: the window key plus how scores become detections (sigmoid,
+  sensitivity, minimum confidence, species filter). Detections depend on it.
+Batch size, workers and threads change speed, never results, so they are in neither.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bdisc.audio.bandpass import Bandpass
+from bdisc.audio.windows import WindowSpec
+from bdisc.errors import ConfigError
+from bdisc.model.location import validate_location
+from bdisc.model.port import ModelInfo
+
+
+def stable_hash(value: Any, length: int = 16) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+@dataclass(frozen=True)
+class AnalysisParams:
+    overlap_s: float = 0.0
+    min_len_s: float = 1.0
+    bandpass: Bandpass = field(default_factory=Bandpass)
+    # BirdNET-Analyzer's user scale: 0.5..1.5, higher = more detections.
+    sensitivity: float = 1.0
+    apply_sigmoid: bool = True
+    min_conf: float = 0.1
+    # Species filter: label entries (full label, scientific or common name) ...
+    species: tuple[str, ...] | None = None
+    # ... and/or a place and week for BirdNET's metadata model.
+    lat: float | None = None
+    lon: float | None = None
+    week: int = -1
+    location_threshold: float = 0.03
+    # How many of the best labels each embedding row carries.
+    top_k: int = 5
+
+    def __post_init__(self) -> None:
+        if not 0.5 <= self.sensitivity <= 1.5:
+            raise ConfigError(f"sensitivity must be in [0.5, 1.5], got {self.sensitivity}")
+        if self.apply_sigmoid and not 0.0 <= self.min_conf < 1.0:
+            raise ConfigError(f"minimum confidence must be in [0, 1), got {self.min_conf}")
+        if (self.lat is None) != (self.lon is None):
+            raise ConfigError("give both --lat and --lon, or neither")
+        if self.lat is not None and self.lon is not None:
+            validate_location(self.lat, self.lon, self.week)
+        if not 0.0 <= self.location_threshold < 1.0:
+            raise ConfigError(
+                f"location threshold must be in [0, 1), got {self.location_threshold}"
+            )
+        if self.top_k < 1:
+            raise ConfigError(f"top-k must be >= 1, got {self.top_k}")
+        self.window_spec(48_000, 3.0)  # validates overlap and min length
+
+    @property
+    def sigmoid_multiplier(self) -> float:
+        """BirdNET-Analyzer maps the user's sensitivity s to the sigmoid slope 2 - s."""
+        return min(1.5, max(0.5, 1.0 - (self.sensitivity - 1.0)))
+
+    @property
+    def uses_location(self) -> bool:
+        return self.lat is not None and self.lon is not None
+
+    def window_spec(self, sample_rate: int, window_s: float) -> WindowSpec:
+        return WindowSpec(sample_rate, window_s, self.overlap_s, self.min_len_s)
+
+    def window_provenance(self, model: ModelInfo) -> dict[str, Any]:
+        return {
+            "model": model.name,
+            "model_version": model.version,
+            "model_precision": model.precision,
+            "model_sha256": model.sha256,
+            "sample_rate": model.sample_rate,
+            "window_s": model.window_s,
+            "overlap_s": self.overlap_s,
+            "min_len_s": self.min_len_s,
+            "bandpass_fmin": self.bandpass.fmin,
+            "bandpass_fmax": self.bandpass.fmax,
+        }
+
+    def score_provenance(self, model: ModelInfo) -> dict[str, Any]:
+        return {
+            **self.window_provenance(model),
+            "apply_sigmoid": self.apply_sigmoid,
+            "sensitivity": self.sensitivity,
+            "min_conf": self.min_conf,
+            "species": list(self.species) if self.species is not None else None,
+            "lat": self.lat,
+            "lon": self.lon,
+            "week": self.week,
+            "location_threshold": self.location_threshold,
+            "top_k": self.top_k,
+        }
+
+    def window_key(self, model: ModelInfo) -> str:
+        return stable_hash(self.window_provenance(model))
+
+    def score_key(self, model: ModelInfo) -> str:
+        return stable_hash(self.score_provenance(model))
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,311 @@
+"""Run a job over many recordings: probe, resume, fan out to worker processes, report.
+
+Bad input never stops a run: every recording ends as done, skipped (already computed
+with the same content and parameters) or failed with a clear per-file error, listed in
+``errors.csv``. A worker process that dies takes only its recordings with it: they are
+retried once in a fresh pool, then reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import queue
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from bdisc.audio.formats import iter_inputs
+from bdisc.audio.reader import AudioInfo, probe
+from bdisc.errors import BdiscError, InternalError, TooShort, describe
+from bdisc.logs import fields
+from bdisc.model.port import AcousticModel
+from bdisc.pipeline.inference import ProgressFn, StreamStats, infer_recording
+from bdisc.pipeline.jobs import FileContext, Job
+from bdisc.pipeline.params import AnalysisParams
+from bdisc.pipeline.resume import (
+    FileStamp,
+    HashCache,
+    hash_file,
+    load_state,
+    save_state,
+    state_path,
+)
+from bdisc.pipeline.scoring import Scorer
+from bdisc.pipeline.summary import FileOutcome, RunSummary, write_reports
+
+log = logging.getLogger(__name__)
+
+ModelFactory = Callable[[int], AcousticModel]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    out_dir: Path
+    params: AnalysisParams
+    workers: int = 1
+    batch_size: int = 8
+    force: bool = False
+    progress: bool = True
+    model_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class FileTask:
+    path: Path
+    rel: Path
+    info: AudioInfo
+    known_hash: str | None
+
+
+@dataclass
+class _Worker:
+    """What one process holds: the model and the scorer built from it."""
+
+    model: AcousticModel
+    scorer: Scorer
+    progress: Any = None  # multiprocessing queue of seconds done, in pool mode
+
+
+_worker: _Worker | None = None  # set once per worker process by _init_worker
+
+
+def process_file(
+    task: FileTask, job: Job, config: RunConfig, worker: _Worker, progress: ProgressFn | None
+) -> FileOutcome:
+    """Everything that happens to one recording; never raises."""
+    outcome = FileOutcome(
+        path=str(task.path), rel=task.rel.as_posix(), duration_s=task.info.duration_s
+    )
+    try:
+        digest = task.known_hash or hash_file(task.path)
+        outcome.content_hash = digest
+        ctx = FileContext(
+            task.info, task.rel, config.out_dir, digest, worker.model, worker.scorer, config.params
+        )
+        key = job.key(ctx)
+        spath = state_path(config.out_dir, job.name, task.rel)
+        state = None if config.force else load_state(spath, digest, key, config.out_dir)
+        if state is not None:
+            outcome.status, outcome.windows = "skipped", int(state["windows"])
+            outcome.payload, outcome.warnings = state["payload"], list(state["warnings"])
+            if progress is not None:
+                progress(task.info.duration_s)
+            return outcome
+        stats = StreamStats()
+        sink = job.open(ctx)
+        try:
+            for batch in infer_recording(
+                task.info, worker.model, config.params, config.batch_size, stats, progress
+            ):
+                sink.add(batch)
+            if stats.windows == 0:
+                raise TooShort(
+                    f"recording is {task.info.duration_s:.2f} s, shorter than the minimum "
+                    f"window length {config.params.min_len_s} s (see --min-len)",
+                    path=str(task.path),
+                )
+            written, payload = sink.finish(stats)
+        except BaseException:
+            sink.abort()
+            raise
+        outcome.status, outcome.windows = "done", stats.windows
+        outcome.payload, outcome.warnings = payload, stats.warnings
+        save_state(
+            spath,
+            {
+                "content_hash": digest,
+                "key": key,
+                "windows": stats.windows,
+                "outputs": [p.relative_to(config.out_dir).as_posix() for p in written],
+                "payload": payload,
+                "warnings": stats.warnings,
+            },
+        )
+    except Exception as exc:
+        if not isinstance(exc, BdiscError):
+            log.exception("unexpected error", extra=fields(path=str(task.path)))
+        outcome.status = "failed"
+        outcome.error, outcome.message = describe(exc)
+    return outcome
+
+
+def _init_worker(
+    factory: ModelFactory,
+    threads: int,
+    params: AnalysisParams,
+    model_dir: Path | None,
+    progress: Any,
+) -> None:
+    global _worker
+    model = factory(threads)
+    _worker = _Worker(model, Scorer(params, model.labels, model_dir), progress)
+
+
+def _pool_task(task: FileTask, job: Job, config: RunConfig) -> FileOutcome:
+    worker = _worker
+    if worker is None:
+        raise InternalError("worker process was not initialised")
+    q = worker.progress
+    return process_file(task, job, config, worker, (lambda s: q.put(s)) if q else None)
+
+
+def collect_tasks(
+    inputs: Sequence[Path], cache: HashCache, failed: list[FileOutcome]
+) -> list[FileTask]:
+    """Probe every input; unreadable ones go straight to ``failed``."""
+    found = list(iter_inputs(inputs))
+    if not found:
+        return []
+    base = Path(os.path.commonpath([root.resolve() for root, _ in found]))
+    tasks = []
+    for _, path in found:
+        rel = path.resolve().relative_to(base)
+        try:
+            info = probe(path.resolve())
+            stamp = FileStamp.of(path)
+            tasks.append(FileTask(path.resolve(), rel, info, cache.lookup(path.resolve(), stamp)))
+        except Exception as exc:
+            kind, message = describe(exc)
+            failed.append(
+                FileOutcome(
+                    path=str(path), rel=rel.as_posix(), status="failed", error=kind, message=message
+                )
+            )
+    return tasks
+
+
+@dataclass
+class _Progress:
+    bar: Any
+    done_s: float = 0.0
+    outcomes: list[FileOutcome] = field(default_factory=list)
+
+    def advance(self, seconds: float) -> None:
+        self.done_s += seconds
+        self.bar.update(seconds)
+
+
+def run(
+    inputs: Sequence[Path], job: Job, config: RunConfig, model_factory: ModelFactory
+) -> tuple[RunSummary, list[FileOutcome]]:
+    """Run ``job`` over every recording under ``inputs``; write reports into the out dir."""
+    started = time.monotonic()
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    cache = HashCache(config.out_dir)
+    outcomes: list[FileOutcome] = []
+    tasks = collect_tasks(inputs, cache, outcomes)
+    total_s = sum(t.info.duration_s for t in tasks)
+    workers = max(1, min(config.workers, len(tasks)))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    log.info(
+        "starting",
+        extra=fields(
+            job=job.name,
+            recordings=len(tasks),
+            audio_hours=round(total_s / 3600, 3),
+            workers=workers,
+            threads_per_worker=threads,
+        ),
+    )
+    bar = tqdm(
+        total=round(total_s, 1),
+        unit="s",
+        unit_scale=True,
+        desc=job.name,
+        disable=not config.progress,
+        dynamic_ncols=True,
+        bar_format=None,
+    )
+    tracker = _Progress(bar)
+    with logging_redirect_tqdm(loggers=[logging.getLogger("bdisc")]), bar:
+        if tasks and workers == 1:
+            model = model_factory(threads)
+            worker = _Worker(model, Scorer(config.params, model.labels, config.model_dir))
+            for task in tasks:
+                tracker.outcomes.append(process_file(task, job, config, worker, tracker.advance))
+                _log_outcome(tracker.outcomes[-1])
+        elif tasks:
+            _run_pool(tasks, job, config, model_factory, workers, threads, tracker)
+    outcomes += tracker.outcomes
+    for o in outcomes:
+        if o.content_hash:
+            cache.remember(Path(o.path), FileStamp.of(Path(o.path)), o.content_hash)
+    cache.save()
+    summary = RunSummary.of(job.name, outcomes, time.monotonic() - started)
+    write_reports(config.out_dir, job.name, summary, outcomes)
+    log.info("finished", extra=fields(**summary.as_dict()))
+    return summary, outcomes
+
+
+def _run_pool(
+    tasks: list[FileTask],
+    job: Job,
+    config: RunConfig,
+    factory: ModelFactory,
+    workers: int,
+    threads: int,
+    tracker: _Progress,
+) -> None:
+    ctx = mp.get_context("spawn")
+    progress_q = ctx.Queue()
+    attempts: dict[Path, int] = {}
+    todo = list(tasks)
+    while todo:
+        with ProcessPoolExecutor(
+            workers,
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(factory, threads, config.params, config.model_dir, progress_q),
+        ) as pool:
+            pending: dict[Future[FileOutcome], FileTask] = {
+                pool.submit(_pool_task, t, job, config): t for t in todo
+            }
+            todo = []
+            while pending:
+                finished, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                _drain(progress_q, tracker)
+                for fut in finished:
+                    task = pending.pop(fut)
+                    try:
+                        outcome = fut.result()
+                    except BrokenProcessPool:
+                        attempts[task.path] = attempts.get(task.path, 0) + 1
+                        if attempts[task.path] < 2:
+                            todo.append(task)
+                            continue
+                        outcome = FileOutcome(
+                            path=str(task.path),
+                            rel=task.rel.as_posix(),
+                            status="failed",
+                            duration_s=task.info.duration_s,
+                            error="WorkerCrashed",
+                            message="the worker process died twice while this recording "
+                            "was in progress",
+                        )
+                    tracker.outcomes.append(outcome)
+                    _log_outcome(outcome)
+        _drain(progress_q, tracker)
+
+
+def _drain(progress_q: Any, tracker: _Progress) -> None:
+    while True:
+        try:
+            tracker.advance(progress_q.get_nowait())
+        except queue.Empty:
+            return
+
+
+def _log_outcome(o: FileOutcome) -> None:
+    if o.status == "failed":
+        log.warning("recording failed", extra=fields(path=o.path, error=o.error, message=o.message))
+    for w in o.warnings:
+        log.warning("recording warning", extra=fields(path=o.path, warning=w))

@@ -1,0 +1,70 @@
+"""From logits to scores and detections, as BirdNET-Analyzer does it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bdisc.errors import ConfigError
+from bdisc.model.labels import Label, resolve_species
+from bdisc.model.location import location_scores
+from bdisc.pipeline.params import AnalysisParams
+
+LOGIT_CLIP = 15.0
+
+
+def flat_sigmoid(logits: np.ndarray, multiplier: float) -> np.ndarray:
+    clipped = np.clip(logits, -LOGIT_CLIP, LOGIT_CLIP)
+    return np.asarray(1.0 / (1.0 + np.exp(-multiplier * clipped)), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Detection:
+    label: int  # index into the model's labels
+    score: float
+
+
+class Scorer:
+    """Turns a batch of logits into scores and per-window detections."""
+
+    def __init__(
+        self, params: AnalysisParams, labels: Sequence[Label], model_dir: Path | None = None
+    ) -> None:
+        self.params = params
+        allowed = np.ones(len(labels), dtype=bool)
+        if params.species is not None:
+            allowed[:] = False
+            allowed[list(resolve_species(params.species, labels))] = True
+        if params.uses_location:
+            assert params.lat is not None and params.lon is not None
+            occurrence = location_scores(params.lat, params.lon, params.week, model_dir)
+            if occurrence.shape[0] != len(labels):
+                raise ConfigError("metadata model and audio model have different label sets")
+            allowed &= occurrence >= params.location_threshold
+        self.allowed = allowed
+        self.filtered = not bool(allowed.all())
+
+    def scores(self, logits: np.ndarray) -> np.ndarray:
+        if not self.params.apply_sigmoid:
+            return np.asarray(logits, dtype=np.float32)
+        return flat_sigmoid(logits, self.params.sigmoid_multiplier)
+
+    def detections(self, scores: np.ndarray) -> list[list[Detection]]:
+        """Per window: labels passing the filter and min confidence, best first."""
+        keep = (scores >= self.params.min_conf) & self.allowed
+        result: list[list[Detection]] = []
+        for row, mask in zip(scores, keep, strict=True):
+            idx = np.flatnonzero(mask)
+            order = idx[np.argsort(-row[idx], kind="stable")]
+            result.append([Detection(int(i), float(row[i])) for i in order])
+        return result
+
+    def top_k(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(indices, scores) of the k best allowed labels per window, best first."""
+        k = min(self.params.top_k, int(self.allowed.sum()))
+        masked = np.where(self.allowed, scores, -np.inf)
+        idx = np.argsort(-masked, axis=1, kind="stable")[:, :k]
+        return idx, np.take_along_axis(scores, idx, axis=1)
