@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import butter, lfilter
 
 from bdisc.errors import ConfigError
 
@@ -39,6 +38,8 @@ class WindowFilter:
     """The designed filter for one sample rate; ``apply`` works on one window."""
 
     def __init__(self, band: Bandpass, sample_rate: int) -> None:
+        from scipy.signal import butter  # lazy: scipy.signal takes 0.7 s to import
+
         nyquist = sample_rate // 2
         if band.fmax < MODEL_FMAX and band.fmax >= nyquist:
             raise ConfigError(f"bandpass fmax {band.fmax} Hz is not below Nyquist {nyquist} Hz")
@@ -57,5 +58,7 @@ class WindowFilter:
     def apply(self, window: np.ndarray) -> np.ndarray:
         if self.coefficients is None:
             return window
+        from scipy.signal import lfilter
+
         b, a = self.coefficients
         return np.asarray(lfilter(b, a, window), dtype=np.float32)

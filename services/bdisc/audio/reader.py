@@ -7,6 +7,7 @@ resampler, so memory stays bounded by the block size whatever the duration.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ class AudioInfo:
     sample_rate: int
     channels: int
     frames: int
+    warnings: tuple[str, ...] = ()
 
     @property
     def duration_s(self) -> float:
@@ -63,6 +65,7 @@ def probe(path: Path) -> AudioInfo:
     if info.frames <= 0:
         raise EmptyAudio("recording has no audio frames", path=str(path))
     return AudioInfo(
+        warnings=_header_warnings(str(info.extra_info)),
         path=str(path),
         format=str(info.format),
         subtype=str(info.subtype),
@@ -70,6 +73,21 @@ def probe(path: Path) -> AudioInfo:
         channels=int(info.channels),
         frames=int(info.frames),
     )
+
+
+# libsndfile notes a data chunk that is larger than the file as "data : 1152000 (should be 575978)".
+_SIZE_MISMATCH = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+
+
+def _header_warnings(extra_info: str) -> tuple[str, ...]:
+    match = _SIZE_MISMATCH.search(extra_info)
+    if match and int(match.group(2)) < int(match.group(1)):
+        declared, present = int(match.group(1)), int(match.group(2))
+        return (
+            f"truncated: header declares {declared} bytes of audio, the file holds "
+            f"{present} ({100 * present / declared:.0f}%); analysed what is there",
+        )
+    return ()
 
 
 @dataclass

@@ -31,6 +31,8 @@ from bdisc.model.labels import Label
 METADATA_KEY = b"bdisc"
 SUFFIX = ".embeddings.parquet"
 TEXT_SUFFIX = ".birdnet.embeddings.txt"
+# Rows per Parquet row group: large enough for efficient reads, 8 MiB of embeddings.
+ROW_GROUP_ROWS = 2048
 
 
 def schema(dim: int, metadata: dict[str, Any]) -> pa.Schema:
@@ -68,6 +70,8 @@ class EmbeddingWriter:
         self._text_tmp = temp_path(text_path) if text_path else None
         self._text = self._text_tmp.open("w", encoding="utf-8") if self._text_tmp else None
         self.rows = 0
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
 
     def add(
         self,
@@ -93,14 +97,23 @@ class EmbeddingWriter:
             ],
             schema=self.schema,
         )
-        self._writer.write_table(table)
+        self._pending.append(table)
+        self._pending_rows += n
+        if self._pending_rows >= ROW_GROUP_ROWS:
+            self._flush()
         if self._text is not None:
             for s, e, vec in zip(start_s, end_s, embeddings, strict=True):
                 values = ",".join(f"{v:.6g}" for v in vec)
                 self._text.write(f"{round(float(s), 4)}\t{round(float(e), 4)}\t{values}\n")
         self.rows += n
 
+    def _flush(self) -> None:
+        if self._pending:
+            self._writer.write_table(pa.concat_tables(self._pending))
+            self._pending, self._pending_rows = [], 0
+
     def close(self) -> list[Path]:
+        self._flush()
         self._writer.close()
         commit(self.tmp, self.path)
         written = [self.path]

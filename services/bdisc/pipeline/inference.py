@@ -13,6 +13,7 @@ from bdisc.audio.reader import AudioInfo, DecodeStats, stream_mono
 from bdisc.audio.windows import Window, frame_windows
 from bdisc.model.port import AcousticModel
 from bdisc.pipeline.params import AnalysisParams
+from bdisc.prefetch import prefetch
 
 # Called with the number of seconds of the recording just processed.
 ProgressFn = Callable[[float], None]
@@ -52,13 +53,15 @@ def infer_recording(
     decode = DecodeStats()
     windows = frame_windows(stream_mono(info, spec.sample_rate, stats=decode), spec)
     done_s = 0.0
-    while batch := list(islice(windows, batch_size)):
-        yield _run_batch(batch, model, band)
-        stats.windows += len(batch)
+    for starts, ends, samples in prefetch(_batches(windows, batch_size, band)):
+        out = model.infer(samples)
+        yield WindowBatch(starts, ends, out.logits, out.embeddings)
+        stats.windows += len(starts)
         if progress is not None:
-            progress(batch[-1].end_s - done_s)
-            done_s = batch[-1].end_s
+            progress(float(ends[-1]) - done_s)
+            done_s = float(ends[-1])
     stats.decoded_s = decode.frames_read / info.sample_rate
+    stats.warnings.extend(info.warnings)
     if progress is not None and info.duration_s > done_s:
         progress(info.duration_s - done_s)
     if info.duration_s - stats.decoded_s > TRUNCATION_TOLERANCE_S:
@@ -67,12 +70,13 @@ def infer_recording(
         )
 
 
-def _run_batch(batch: list[Window], model: AcousticModel, band: WindowFilter) -> WindowBatch:
-    samples = np.stack([band.apply(w.samples) for w in batch])
-    out = model.infer(samples)
-    return WindowBatch(
-        start_s=np.array([w.start_s for w in batch]),
-        end_s=np.array([w.end_s for w in batch]),
-        logits=out.logits,
-        embeddings=out.embeddings,
-    )
+def _batches(
+    windows: Iterator[Window], batch_size: int, band: WindowFilter
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(start_s, end_s, filtered samples) per batch; runs in the prefetch thread."""
+    while batch := list(islice(windows, batch_size)):
+        yield (
+            np.array([w.start_s for w in batch]),
+            np.array([w.end_s for w in batch]),
+            np.stack([band.apply(w.samples) for w in batch]),
+        )

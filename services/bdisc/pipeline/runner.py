@@ -255,7 +255,13 @@ def _run_pool(
     threads: int,
     tracker: _Progress,
 ) -> None:
-    ctx = mp.get_context("spawn")
+    # forkserver: workers fork from a clean server that has already imported bdisc, so
+    # they start in milliseconds and inherit no threads; spawn where there is no fork.
+    if "forkserver" in mp.get_all_start_methods():
+        ctx: Any = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["bdisc.pipeline.runner", "bdisc.model.birdnet"])
+    else:
+        ctx = mp.get_context("spawn")
     progress_q = ctx.Queue()
     attempts: dict[Path, int] = {}
     todo = list(tasks)

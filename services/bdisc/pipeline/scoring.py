@@ -65,6 +65,12 @@ class Scorer:
     def top_k(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(indices, scores) of the k best allowed labels per window, best first."""
         k = min(self.params.top_k, int(self.allowed.sum()))
-        masked = np.where(self.allowed, scores, -np.inf)
-        idx = np.argsort(-masked, axis=1, kind="stable")[:, :k]
+        masked = np.where(self.allowed, scores, -np.inf) if self.filtered else scores
+        if k == 0:
+            empty = np.zeros((scores.shape[0], 0), dtype=np.int64)
+            return empty, np.zeros((scores.shape[0], 0), dtype=scores.dtype)
+        # argpartition finds the k best in O(n); only those k are then sorted.
+        part = np.argpartition(-masked, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(masked, part, axis=1), axis=1, kind="stable")
+        idx = np.take_along_axis(part, order, axis=1)
         return idx, np.take_along_axis(scores, idx, axis=1)

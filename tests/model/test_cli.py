@@ -1,0 +1,174 @@
+"""The ``bdisc`` command as a user runs it: help, exit codes, workers, filters."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bdisc.cli.main import main
+
+from .helpers import copy, write_clip
+
+BDISC = str(Path(sys.executable).parent / "bdisc")
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_help_names_the_flags_users_rely_on() -> None:
+    top = subprocess.run([BDISC, "--help"], capture_output=True, text=True, check=True).stdout
+    assert "analyze" in top and "embed" in top and "CC BY-NC-SA" in top
+    for command in ("analyze", "embed"):
+        text = subprocess.run(
+            [BDISC, command, "--help"], capture_output=True, text=True, check=True
+        ).stdout
+        for flag in (
+            "--out",
+            "--overlap",
+            "--sensitivity",
+            "--lat",
+            "--lon",
+            "--week",
+            "--species-list",
+            "--format",
+            "--workers",
+            "--batch-size",
+        ):
+            assert flag in text, (command, flag)
+    assert (
+        "--min-conf"
+        in subprocess.run(
+            [BDISC, "analyze", "--help"], capture_output=True, text=True, check=True
+        ).stdout
+    )
+
+
+def test_bad_arguments_exit_2(tmp_path: Path, audio_dir: Path) -> None:
+    src = str(audio_dir / "soundscape.flac")
+    assert main(["analyze", src, "--out", str(tmp_path), "--sensitivity", "3"]) == 2
+    assert main(["analyze", src, "--out", str(tmp_path), "--lat", "50"]) == 2
+    assert main(["analyze", src, "--out", str(tmp_path), "--species-list", "nope.txt"]) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main(["analyze", src, "--out", str(tmp_path), "--format", "pdf"])
+    assert exit_info.value.code == 2
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_two_workers_give_the_same_results(tmp_path: Path, audio_dir: Path) -> None:
+    src = tmp_path / "in"
+    for i in range(3):
+        write_clip(audio_dir / "soundscape.flac", src / f"r{i}.wav", 9.0 + 3 * i)
+    one, two = tmp_path / "one", tmp_path / "two"
+    for out, workers in ((one, "1"), (two, "2")):
+        done = subprocess.run(
+            [
+                BDISC,
+                "--log-format",
+                "json",
+                "analyze",
+                str(src),
+                "--out",
+                str(out),
+                "--workers",
+                workers,
+                "--no-progress",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+    assert rows(one / "BirdNET_CombinedTable.csv") == rows(two / "BirdNET_CombinedTable.csv")
+    summary = json.loads((two / "run_summary.json").read_text())
+    assert summary["done"] == 3 and summary["windows"] == 3 + 4 + 5
+    logs = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert any(rec["msg"] == "starting" and rec["workers"] == 2 for rec in logs)
+
+
+@pytest.mark.model
+def test_failures_give_exit_1_and_the_rest_is_done(tmp_path: Path, audio_dir: Path) -> None:
+    src = tmp_path / "in"
+    write_clip(audio_dir / "soundscape.flac", src / "ok.wav", 6.0)
+    (src / "broken.flac").write_bytes(b"fLaC" + b"\x00" * 100)
+    out = tmp_path / "out"
+    assert main(["analyze", str(src), "--out", str(out), "--no-progress"]) == 1
+    assert (out / "ok.BirdNET.results.csv").is_file()
+    assert [r["path"].endswith("broken.flac") for r in rows(out / "errors.csv")] == [True]
+
+
+@pytest.mark.model
+def test_species_list_and_location_filters(tmp_path: Path, audio_dir: Path) -> None:
+    src = copy(audio_dir / "soundscape.flac", tmp_path / "in" / "soundscape.flac")
+    species = tmp_path / "species.txt"
+    species.write_text("Cyanocitta cristata_Blue Jay\nHouse Finch\n")
+    out = tmp_path / "list"
+    assert (
+        main(
+            [
+                "analyze",
+                str(src),
+                "--out",
+                str(out),
+                "--species-list",
+                str(species),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    names = {r["Common name"] for r in rows(out / "soundscape.BirdNET.results.csv")}
+    assert names == {"Blue Jay", "House Finch"}
+    # In Europe in June, American species such as Blue Jay are filtered out.
+    out = tmp_path / "place"
+    assert (
+        main(
+            [
+                "analyze",
+                str(src),
+                "--out",
+                str(out),
+                "--lat",
+                "50",
+                "--lon",
+                "5",
+                "--week",
+                "22",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    names = {r["Common name"] for r in rows(out / "soundscape.BirdNET.results.csv")}
+    assert "Blue Jay" not in names and "Black-capped Chickadee" not in names
+    kaleido = tmp_path / "k"
+    assert (
+        main(
+            [
+                "analyze",
+                str(src),
+                "--out",
+                str(kaleido),
+                "--format",
+                "kaleidoscope",
+                "--lat",
+                "42.5",
+                "--lon",
+                "-76.45",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    first = rows(kaleido / "soundscape.BirdNET.results.kaleidoscope.csv")[0]
+    assert (first["IN FILE"], first["lat"], first["lon"]) == (
+        "soundscape.flac",
+        "42.5000",
+        "-76.4500",
+    )

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from bdisc import errors
+
+
+def test_every_error_maps_to_http_and_grpc() -> None:
+    cases = {
+        errors.ConfigError("x"): (422, "INVALID_ARGUMENT"),
+        errors.NotFound("x"): (404, "NOT_FOUND"),
+        errors.IncompatibleArtifact("x"): (409, "FAILED_PRECONDITION"),
+        errors.UnsupportedFormat("x"): (415, "INVALID_ARGUMENT"),
+        errors.CorruptAudio("x"): (422, "INVALID_ARGUMENT"),
+        errors.Retryable("x"): (503, "UNAVAILABLE"),
+        errors.InternalError("x"): (500, "INTERNAL"),
+        ValueError("bug"): (500, "INTERNAL"),
+    }
+    for exc, (http, grpc) in cases.items():
+        assert errors.http_status(exc) == http
+        assert errors.grpc_code(exc) == grpc
+    assert errors.is_retryable(errors.Retryable("x"))
+    assert not errors.is_retryable(errors.CorruptAudio("x"))
+
+
+def test_describe_carries_kind_and_context() -> None:
+    exc = errors.TooShort("0.3 s", path="/a.wav")
+    assert errors.describe(exc) == ("TooShort", "0.3 s")
+    assert exc.context == {"path": "/a.wav"}
+    assert errors.describe(KeyError("k"))[0] == "KeyError"
