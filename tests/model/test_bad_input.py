@@ -22,6 +22,7 @@ def odd_folder(tmp_path_factory: pytest.TempPathFactory, audio_dir: Path) -> Pat
     write_clip(scape, root / "good" / "stereo.wav", 9.0, channels=2)
     write_clip(scape, root / "good" / "eight_channels.wav", 6.0, channels=8)
     copy(audio_dir / "soundscape.mp3", root / "good" / "UPPER.MP3")
+    (root / "good" / "linked.flac").symlink_to(audio_dir / "soundscape.ogg")
     copy(audio_dir / "ANPA-103486_first2s.wav", root / "edge" / "bat_256k.wav")
     copy(audio_dir / "silence_10s.mp3", root / "edge" / "silence.mp3")
     copy(audio_dir / "lbh_BR2-A1-1.wav", root / "edge" / "hermit_0.37s.wav")
@@ -61,8 +62,8 @@ def test_odd_inputs_each_get_results_or_a_clear_error(
         "hermit_0.37s.wav": ("error", "TooShort"),
         "truncated.wav": ("warning", "truncated"),
     }
-    assert summary.recordings == 12  # notes.csv is not audio and not counted
-    assert summary.failed == 5 and summary.done == 7
+    assert summary.recordings == 13  # notes.csv is not audio and not counted
+    assert summary.failed == 5 and summary.done == 8
     # Every readable recording has its result files, mirrored under the input tree.
     for rel in [
         "good/soundscape",

@@ -165,14 +165,16 @@ def collect_tasks(
     found = list(iter_inputs(inputs))
     if not found:
         return []
-    base = Path(os.path.commonpath([root.resolve() for root, _ in found]))
+    # abspath, not resolve: a symlinked recording keeps its place in the input tree.
+    base = Path(os.path.commonpath([os.path.abspath(root) for root, _ in found]))
     tasks = []
-    for _, path in found:
-        rel = path.resolve().relative_to(base)
+    for _, found_path in found:
+        path = Path(os.path.abspath(found_path))
+        rel = path.relative_to(base)
         try:
-            info = probe(path.resolve())
+            info = probe(path)
             stamp = FileStamp.of(path)
-            tasks.append(FileTask(path.resolve(), rel, info, cache.lookup(path.resolve(), stamp)))
+            tasks.append(FileTask(path, rel, info, cache.lookup(path, stamp)))
         except Exception as exc:
             kind, message = describe(exc)
             failed.append(
