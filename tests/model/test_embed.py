@@ -40,6 +40,7 @@ def test_embeddings_parquet(
         "embedding",
         "top_labels",
         "top_scores",
+        "rms_dbfs",
     ]
     assert table.num_rows == 5
     assert str(table.schema.field("embedding").type) == "fixed_size_list<element: float>[1024]"
@@ -75,3 +76,18 @@ def test_mixing_different_windows_is_refused(
     assert read_embeddings([b])[0].num_rows == 5
     with pytest.raises(IncompatibleArtifact, match="overlap_s"):
         read_embeddings([a, b])
+
+
+@pytest.mark.model
+def test_window_levels_tell_silence_from_sound(
+    tmp_path: Path, audio_dir: Path, factory: ModelFactory
+) -> None:
+    out = tmp_path / "out"
+    inputs = [audio_dir / "silence_10s.mp3", audio_dir / "pica_pica_30s.flac"]
+    api.embed(inputs, RunConfig(out, AnalysisParams(), progress=False), factory=factory)
+    silence = pq.read_table(out / "embeddings" / "silence_10s.embeddings.parquet")
+    magpie = pq.read_table(out / "embeddings" / "pica_pica_30s.embeddings.parquet")
+    assert max(silence.column("rms_dbfs").to_pylist()) < -75  # MP3 dither only
+    levels = magpie.column("rms_dbfs").to_pylist()
+    assert all(-60 < level < 0 for level in levels)
+    assert min(levels) - max(silence.column("rms_dbfs").to_pylist()) > 20

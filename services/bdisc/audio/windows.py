@@ -53,6 +53,7 @@ class Window:
     start_s: float
     end_s: float
     samples: np.ndarray  # float32, exactly spec.window_samples long
+    valid: int  # samples of real audio; the rest is zero padding
 
 
 def frame_windows(blocks: Iterable[np.ndarray], spec: WindowSpec) -> Iterator[Window]:
@@ -65,9 +66,8 @@ def frame_windows(blocks: Iterable[np.ndarray], spec: WindowSpec) -> Iterator[Wi
         buf = np.concatenate((buf, block)) if buf.size else block
         while next_start + size <= buf_start + buf.size:
             offset = next_start - buf_start
-            yield Window(
-                index, next_start / rate, (next_start + size) / rate, buf[offset : offset + size]
-            )
+            window = buf[offset : offset + size]
+            yield Window(index, next_start / rate, (next_start + size) / rate, window, size)
             index += 1
             next_start += step
         keep_from = next_start - buf_start
@@ -84,4 +84,4 @@ def frame_windows(blocks: Iterable[np.ndarray], spec: WindowSpec) -> Iterator[Wi
     if remaining >= spec.min_samples:
         padded = np.zeros(size, dtype=np.float32)
         padded[:remaining] = buf[next_start - buf_start :]
-        yield Window(index, next_start / rate, total / rate, padded)
+        yield Window(index, next_start / rate, total / rate, padded, remaining)

@@ -7,6 +7,7 @@ Schema (one row per window):
     embedding   fixed_size_list<float32>[D]   D = 1024 for BirdNET V2.4
     top_labels  list<string>           best labels first (after any species filter)
     top_scores  list<float32>
+    rms_dbfs    float32                audio level of the window (digital silence: -120)
 The schema metadata key ``bdisc`` holds JSON: ``window`` (model, rate, window, overlap,
 min length, band-pass: what makes embeddings comparable), ``scores`` (how top scores were
 made), ``recording`` (source path, content hash, duration, native rate) and the bdisc version.
@@ -43,6 +44,7 @@ def schema(dim: int, metadata: dict[str, Any]) -> pa.Schema:
         pa.field("embedding", pa.list_(pa.float32(), dim), nullable=False),
         pa.field("top_labels", pa.list_(pa.string()), nullable=False),
         pa.field("top_scores", pa.list_(pa.float32()), nullable=False),
+        pa.field("rms_dbfs", pa.float32(), nullable=False),
     ]
     return pa.schema(
         columns, metadata={METADATA_KEY: json.dumps(metadata, sort_keys=True).encode()}
@@ -80,6 +82,7 @@ class EmbeddingWriter:
         embeddings: np.ndarray,
         top_idx: np.ndarray,
         top_scores: np.ndarray,
+        rms_dbfs: np.ndarray,
     ) -> None:
         n = len(start_s)
         flat = pa.array(np.ascontiguousarray(embeddings, dtype=np.float32).ravel())
@@ -94,6 +97,7 @@ class EmbeddingWriter:
                 pa.FixedSizeListArray.from_arrays(flat, self.dim),
                 pa.ListArray.from_arrays(offsets, names),
                 pa.ListArray.from_arrays(offsets, pa.array(top_scores.ravel(), pa.float32())),
+                pa.array(rms_dbfs, pa.float32()),
             ],
             schema=self.schema,
         )

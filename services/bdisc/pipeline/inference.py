@@ -18,6 +18,9 @@ from bdisc.prefetch import prefetch
 # Called with the number of seconds of the recording just processed.
 ProgressFn = Callable[[float], None]
 
+# Level reported for digital silence (and the floor of every level).
+SILENCE_FLOOR_DB = -120.0
+
 # A decoded length this much shorter than the header's counts as truncation.
 TRUNCATION_TOLERANCE_S = 0.5
 
@@ -28,6 +31,7 @@ class WindowBatch:
     end_s: np.ndarray  # float64 (B,)
     logits: np.ndarray  # float32 (B, n_classes)
     embeddings: np.ndarray  # float32 (B, embedding_dim)
+    rms_dbfs: np.ndarray  # float32 (B,): level of the audio in the window (before band-pass)
 
     def __len__(self) -> int:
         return int(self.start_s.shape[0])
@@ -53,9 +57,9 @@ def infer_recording(
     decode = DecodeStats()
     windows = frame_windows(stream_mono(info, spec.sample_rate, stats=decode), spec)
     done_s = 0.0
-    for starts, ends, samples in prefetch(_batches(windows, batch_size, band)):
+    for starts, ends, levels, samples in prefetch(_batches(windows, batch_size, band)):
         out = model.infer(samples)
-        yield WindowBatch(starts, ends, out.logits, out.embeddings)
+        yield WindowBatch(starts, ends, out.logits, out.embeddings, levels)
         stats.windows += len(starts)
         if progress is not None:
             progress(float(ends[-1]) - done_s)
@@ -70,13 +74,20 @@ def infer_recording(
         )
 
 
+def rms_dbfs(window: Window) -> float:
+    """Level of the window's real audio (padding excluded), in dB re full scale."""
+    power = float(np.mean(np.square(window.samples[: max(1, window.valid)], dtype=np.float64)))
+    return max(SILENCE_FLOOR_DB, 10.0 * np.log10(power)) if power > 0 else SILENCE_FLOOR_DB
+
+
 def _batches(
     windows: Iterator[Window], batch_size: int, band: WindowFilter
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(start_s, end_s, filtered samples) per batch; runs in the prefetch thread."""
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """(start_s, end_s, rms_dbfs, filtered samples) per batch; runs in the prefetch thread."""
     while batch := list(islice(windows, batch_size)):
         yield (
             np.array([w.start_s for w in batch]),
             np.array([w.end_s for w in batch]),
+            np.array([rms_dbfs(w) for w in batch], dtype=np.float32),
             np.stack([band.apply(w.samples) for w in batch]),
         )

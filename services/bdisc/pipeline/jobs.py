@@ -144,7 +144,7 @@ class _EmbeddingSink:
 
     def add(self, batch: WindowBatch) -> None:
         idx, top = self.ctx.scorer.top_k(self.ctx.scorer.scores(batch.logits))
-        self.writer.add(batch.start_s, batch.end_s, batch.embeddings, idx, top)
+        self.writer.add(batch.start_s, batch.end_s, batch.embeddings, idx, top, batch.rms_dbfs)
 
     def finish(self, stats: StreamStats) -> tuple[list[Path], dict[str, Any]]:
         return self.writer.close(), {"rows": self.writer.rows}
