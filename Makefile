@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[ml,dev]'
+	$(BIN)/pip install --quiet -e '.[ml,discovery,dev]'
 	touch $@
 
 install: $(STAMP)
@@ -21,8 +21,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	rm -rf $(DEMO_OUT)
 	$(BIN)/bdisc analyze tests/data/demo --out $(DEMO_OUT)/analyze --format all --no-progress
-	$(BIN)/bdisc embed tests/data/demo --out $(DEMO_OUT)/embed --no-progress
-	@echo "demo results: $(DEMO_OUT)/analyze/BirdNET_CombinedTable.csv and $(DEMO_OUT)/embed/embeddings/"
+	$(BIN)/bdisc embed tests/data/demo --out $(DEMO_OUT)/discover --no-progress
+	$(BIN)/bdisc discover tests/data/demo --out $(DEMO_OUT)/discover --min-cluster-size 3 --no-progress
+	# A stand-in for a reviewer: label every cluster after its number, then export.
+	awk -F, 'BEGIN{OFS=","} NR==1{print "Folder","Cluster","Label"; next} {print $$1,$$2,($$2<0?"":"call_type_"$$2)}' \
+		$(DEMO_OUT)/discover/site_a/review.csv > $(DEMO_OUT)/review_site_a.csv
+	$(BIN)/bdisc export --review $(DEMO_OUT)/review_site_a.csv --results $(DEMO_OUT)/discover --out $(DEMO_OUT)/trainset
+	@echo "detections:   $(DEMO_OUT)/analyze/BirdNET_CombinedTable.csv"
+	@echo "review pages: $(DEMO_OUT)/discover/index.html (open it in a browser)"
+	@echo "training set: $(DEMO_OUT)/trainset/manifest.csv"
 
 lint: $(STAMP)
 	$(BIN)/ruff check services tests bench

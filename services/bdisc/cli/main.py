@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bdisc import __version__
 from bdisc.audio.bandpass import MODEL_FMAX, Bandpass
+from bdisc.cli import discover_cmd
 from bdisc.errors import BdiscError
 from bdisc.logs import configure, fields
 from bdisc.model.labels import read_species_list
@@ -58,6 +59,10 @@ def _add_common(p: argparse.ArgumentParser, settings: CliSettings) -> None:
         required=True,
         help="output folder (the input tree is mirrored inside it)",
     )
+    _add_model_options(p, settings)
+
+
+def _add_model_options(p: argparse.ArgumentParser, settings: CliSettings) -> None:
     a = p.add_argument_group("windows and filtering")
     a.add_argument(
         "--overlap",
@@ -145,8 +150,9 @@ def _add_common(p: argparse.ArgumentParser, settings: CliSettings) -> None:
 def build_parser(settings: CliSettings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bdisc",
-        description="BirdNET signal discovery: BirdNET V2.4 detections and embeddings for "
-        "folders of field recordings (model licence: CC BY-NC-SA 4.0).",
+        description="BirdNET signal discovery: BirdNET V2.4 detections, embeddings, clusters "
+        "for review and training sets from folders of field recordings "
+        "(model licence: CC BY-NC-SA 4.0).",
     )
     parser.add_argument("--version", action="version", version=f"bdisc {__version__}")
     parser.add_argument(
@@ -195,6 +201,7 @@ def build_parser(settings: CliSettings) -> argparse.ArgumentParser:
         type=lambda t: _formats(t, ("parquet", "birdnet")),
         help="parquet, and/or birdnet (BirdNET-Analyzer's .birdnet.embeddings.txt)",
     )
+    discover_cmd.add_parsers(sub, settings, _add_model_options)
     return parser
 
 
@@ -237,16 +244,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(settings)
     args = parser.parse_args(argv)
     configure(args.log_level, args.log_format)
+    progress = not getattr(args, "no_progress", True) and sys.stderr.isatty()
     try:
+        if args.command == "export":
+            return discover_cmd.run_export(args)
         if args.workers < 1 or args.batch_size < 1:
             raise BdiscError("--workers and --batch-size must be >= 1")
+        if args.command == "discover":
+            return discover_cmd.run_discover(args, settings, params_from(args), progress)
         config = RunConfig(
             out_dir=args.out,
             params=params_from(args),
             workers=args.workers,
             batch_size=args.batch_size,
             force=args.force,
-            progress=not args.no_progress and sys.stderr.isatty(),
+            progress=progress,
             model_dir=settings.model_dir,
         )
         if args.command == "analyze":

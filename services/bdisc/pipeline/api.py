@@ -48,9 +48,10 @@ def embed(
     config: RunConfig,
     text_export: bool = False,
     factory: ModelFactory | None = None,
+    base: Path | None = None,
 ) -> RunSummary:
     """Embeddings and top scores per window, one Parquet file per recording."""
     summary, _ = run(
-        inputs, EmbedJob(text_export), config, factory or birdnet_factory(config.model_dir)
+        inputs, EmbedJob(text_export), config, factory or birdnet_factory(config.model_dir), base
     )
     return summary

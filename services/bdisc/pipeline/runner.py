@@ -159,14 +159,20 @@ def _pool_task(task: FileTask, job: Job, config: RunConfig) -> FileOutcome:
 
 
 def collect_tasks(
-    inputs: Sequence[Path], cache: HashCache, failed: list[FileOutcome]
+    inputs: Sequence[Path], cache: HashCache, failed: list[FileOutcome], base: Path | None = None
 ) -> list[FileTask]:
-    """Probe every input; unreadable ones go straight to ``failed``."""
+    """Probe every input; unreadable ones go straight to ``failed``.
+
+    Recordings are named by their path relative to ``base`` (default: the inputs'
+    common folder); the output tree mirrors those names.
+    """
     found = list(iter_inputs(inputs))
     if not found:
         return []
     # abspath, not resolve: a symlinked recording keeps its place in the input tree.
-    base = Path(os.path.commonpath([os.path.abspath(root) for root, _ in found]))
+    if base is None:
+        base = Path(os.path.commonpath([os.path.abspath(root) for root, _ in found]))
+    base = Path(os.path.abspath(base))
     tasks = []
     for _, found_path in found:
         path = Path(os.path.abspath(found_path))
@@ -197,14 +203,18 @@ class _Progress:
 
 
 def run(
-    inputs: Sequence[Path], job: Job, config: RunConfig, model_factory: ModelFactory
+    inputs: Sequence[Path],
+    job: Job,
+    config: RunConfig,
+    model_factory: ModelFactory,
+    base: Path | None = None,
 ) -> tuple[RunSummary, list[FileOutcome]]:
     """Run ``job`` over every recording under ``inputs``; write reports into the out dir."""
     started = time.monotonic()
     config.out_dir.mkdir(parents=True, exist_ok=True)
     cache = HashCache(config.out_dir)
     outcomes: list[FileOutcome] = []
-    tasks = collect_tasks(inputs, cache, outcomes)
+    tasks = collect_tasks(inputs, cache, outcomes, base)
     total_s = sum(t.info.duration_s for t in tasks)
     workers = max(1, min(config.workers, len(tasks)))
     threads = max(1, (os.cpu_count() or 1) // workers)

@@ -1,0 +1,241 @@
+"""``bdisc discover`` and ``bdisc export``: the review workflow of birdnet-discovery."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+from bdisc.discovery.api import DiscoverConfig, discover
+from bdisc.discovery.clustering import ClusterParams
+from bdisc.discovery.export import ExportConfig, export
+from bdisc.discovery.prune import PruneRules
+from bdisc.discovery.recordings import Subset, parse_hours
+from bdisc.logs import fields
+from bdisc.pipeline.params import AnalysisParams
+from bdisc.render.spectrogram import SpectrogramStyle
+from bdisc.settings import CliSettings
+
+log = logging.getLogger("bdisc.cli")
+
+DISCOVER_HELP = """\
+Turn a folder tree of recordings into clusters a person can review. Each immediate
+subfolder of ROOT is a deployment ("Folder") and is clustered on its own (or all
+together with --group-by all). Windows are embedded with BirdNET (resumable, shared with
+`bdisc embed --out` on the same folder), optionally pruned, reduced with UMAP and
+clustered with HDBSCAN. Per deployment, OUT/<folder>/ gets clusters.csv, review.csv
+(fill in the Label column), <folder>_Cluster<k>_times.txt, montages/, map.png, audio/
+and index.html; OUT/index.html links them all.
+"""
+
+EXPORT_HELP = """\
+Cut the windows of labelled clusters out of the recordings into
+OUT/<Label>/<folder>__<file>__<start ms>.wav (16-bit PCM), the folder-per-label layout
+BirdNET-Analyzer's trainer reads. Blank labels are skipped. Run it again after editing
+the sheet: clips move to their new label, dropped ones are deleted, nothing is duplicated.
+OUT/manifest.csv lists every clip.
+"""
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"dates look like 2023-06-01, got {text!r}") from exc
+
+
+def _list(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def add_parsers(
+    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+    settings: CliSettings,
+    add_model_options: Callable[[argparse.ArgumentParser, CliSettings], None],
+) -> None:
+    d = sub.add_parser(
+        "discover",
+        help="cluster every sound for review (birdnet-discovery)",
+        description=DISCOVER_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d.add_argument("root", type=Path, help="folder of deployment folders of recordings")
+    d.add_argument("--out", "-o", type=Path, required=True, help="output folder")
+    s = d.add_argument_group("subsetting (timestamps from file names, e.g. 20230604_053000)")
+    s.add_argument(
+        "--hours",
+        type=parse_hours,
+        metavar="H1-H2",
+        help="keep recordings starting from H1:00 to before H2:00 (22-4 wraps)",
+    )
+    s.add_argument("--start-date", type=_day, metavar="YYYY-MM-DD")
+    s.add_argument("--end-date", type=_day, metavar="YYYY-MM-DD", help="inclusive")
+    s.add_argument(
+        "--sample",
+        type=float,
+        metavar="FRACTION",
+        help="random fraction of recordings per deployment (with --seed)",
+    )
+    p = d.add_argument_group("pruning (off by default: every window is clustered)")
+    p.add_argument(
+        "--keep-labels",
+        type=_list,
+        default=(),
+        metavar="L1,L2",
+        help="keep windows whose top BirdNET label matches one of these names or "
+        "patterns (e.g. 'Turdus*,Common Loon')",
+    )
+    p.add_argument(
+        "--any-bird",
+        action="store_true",
+        help="drop windows whose top label is a non-bird class (Human, Engine, "
+        "Dog, Siren, Gun, Power tools, Fireworks, Noise, Environmental)",
+    )
+    p.add_argument(
+        "--keep-min-conf",
+        type=float,
+        metavar="P",
+        help="keep windows whose top score is at least P",
+    )
+    p.add_argument(
+        "--top-n-per-file",
+        type=int,
+        metavar="N",
+        help="keep the N best-scoring windows of each recording",
+    )
+    p.add_argument(
+        "--drop-silence",
+        type=float,
+        metavar="DBFS",
+        help="drop windows quieter than this level, e.g. -70",
+    )
+    c = d.add_argument_group("reduction and clustering")
+    c.add_argument(
+        "--method",
+        choices=["umap", "jsd"],
+        default="umap",
+        help="umap: HDBSCAN on UMAP coordinates (default); jsd: HDBSCAN on the "
+        "Jensen-Shannon distance matrix of the embeddings (the paper's)",
+    )
+    c.add_argument("--group-by", choices=["folder", "all"], default="folder")
+    c.add_argument("--n-neighbors", type=int, default=15)
+    c.add_argument("--min-dist", type=float, default=0.1)
+    c.add_argument("--n-components", type=int, default=2)
+    c.add_argument("--metric", default="cosine", help="UMAP metric (default cosine)")
+    c.add_argument("--pca", type=int, metavar="N", help="PCA to N dimensions before UMAP")
+    c.add_argument("--min-cluster-size", type=int, default=5)
+    c.add_argument("--min-samples", type=int)
+    c.add_argument("--cluster-selection", choices=["eom", "leaf"], default="eom")
+    c.add_argument("--seed", type=int, default=42, help="seed for UMAP and --sample")
+    r = d.add_argument_group("review pages")
+    r.add_argument("--montage-cap", type=int, default=48, help="tiles per montage")
+    r.add_argument(
+        "--audio-per-cluster", type=int, default=12, help="audio snippets per cluster on the page"
+    )
+    r.add_argument("--spec-fmin", type=float, default=0.0, metavar="HZ")
+    r.add_argument("--spec-fmax", type=float, default=12_000.0, metavar="HZ")
+    r.add_argument("--cmap", default="magma", help="matplotlib colour map of the tiles")
+    add_model_options(d, settings)
+
+    e = sub.add_parser(
+        "export",
+        help="cut labelled clusters into a training set",
+        description=EXPORT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    e.add_argument(
+        "--review",
+        type=Path,
+        required=True,
+        help="review sheet: Folder, Cluster (or Cluster #), Label",
+    )
+    e.add_argument("--results", type=Path, required=True, help="the discover output folder")
+    e.add_argument("--out", "-o", type=Path, required=True, help="training-set folder")
+    e.add_argument(
+        "--overrides",
+        type=Path,
+        help="per-window labels: folder, file, start_s, label (blank = drop)",
+    )
+    e.add_argument(
+        "--pad",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="context added before and after each window",
+    )
+    e.add_argument(
+        "--sample-rate",
+        type=int,
+        metavar="HZ",
+        help="resample clips (e.g. 48000); default: the recording's own rate",
+    )
+
+
+def run_discover(
+    args: argparse.Namespace, settings: CliSettings, params: AnalysisParams, progress: bool
+) -> int:
+    config = DiscoverConfig(
+        root=args.root,
+        out_dir=args.out,
+        params=params,
+        subset=Subset(args.hours, args.start_date, args.end_date, args.sample, args.seed),
+        prune=PruneRules(
+            args.drop_silence,
+            args.keep_labels,
+            args.any_bird,
+            (),
+            args.keep_min_conf,
+            args.top_n_per_file,
+        ),
+        cluster=ClusterParams(
+            args.method,
+            args.n_neighbors,
+            args.min_dist,
+            args.n_components,
+            args.metric,
+            args.pca,
+            args.seed,
+            args.min_cluster_size,
+            args.min_samples,
+            args.cluster_selection,
+        ),
+        group_by=args.group_by,
+        montage_cap=args.montage_cap,
+        audio_per_cluster=args.audio_per_cluster,
+        style=SpectrogramStyle(args.spec_fmin, args.spec_fmax, args.cmap),
+        workers=args.workers,
+        batch_size=args.batch_size,
+        force=args.force,
+        progress=progress,
+        model_dir=settings.model_dir,
+    )
+    summary = discover(config)
+    for g in summary.groups:
+        log.info(
+            f"{g.name}: {g.clusters} clusters, {g.noise} noise windows of {g.windows}"
+            + (" (unchanged)" if g.skipped else "")
+        )
+    log.info(
+        f"{summary.recordings_used} of {summary.recordings_found} recordings, "
+        f"{summary.windows_kept} of {summary.windows} windows clustered; "
+        f"open {summary.index_html}",
+        extra=fields(removed=summary.removed_by_rule),
+    )
+    return 1 if summary.embed.failed else 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    report = export(
+        ExportConfig(
+            args.review, args.results, args.out, args.overrides, args.pad, args.sample_rate
+        )
+    )
+    log.info(
+        f"{report.clips} clips: {report.cut} cut, {report.moved} moved, {report.kept} "
+        f"unchanged, {report.removed} removed; manifest {args.out / 'manifest.csv'}"
+    )
+    for clip, why in report.failed:
+        log.warning("clip failed", extra=fields(clip=clip, error=why))
+    return 1 if report.failed else 0

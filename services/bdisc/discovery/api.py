@@ -1,0 +1,337 @@
+"""``discover``: a folder tree of recordings -> clusters a person can review.
+
+subset -> embed (resumable, shared with ``bdisc embed``) -> prune -> per group
+(deployment, or all): UMAP + HDBSCAN -> clusters.csv, review.csv, times files, montages,
+map, audio snippets, index.html. ``discovery.json`` records every parameter, the model
+provenance and what subsetting and pruning removed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import soundfile as sf
+import soxr
+
+from bdisc.audio.segments import read_segment
+from bdisc.discovery.clustering import ClusterParams, cluster
+from bdisc.discovery.prune import PruneRules, WindowClassifier, prune
+from bdisc.discovery.recordings import Recording, Subset, find_recordings, select
+from bdisc.discovery.sheets import (
+    CLUSTERS_FILE,
+    REVIEW_FILE,
+    WindowRow,
+    top_labels,
+    write_clusters,
+    write_review,
+    write_times,
+)
+from bdisc.errors import ConfigError, NotFound
+from bdisc.fsutil import atomic_write_text
+from bdisc.logs import fields
+from bdisc.outputs.embeddings import SUFFIX, read_embeddings
+from bdisc.pipeline import api
+from bdisc.pipeline.params import AnalysisParams, stable_hash
+from bdisc.pipeline.runner import ModelFactory, RunConfig
+from bdisc.pipeline.summary import RunSummary
+from bdisc.render.montage import pick_members, render_map, render_montage
+from bdisc.render.page import ClipLink, ClusterSection, write_group_page, write_index
+from bdisc.render.spectrogram import SpectrogramStyle
+
+log = logging.getLogger(__name__)
+
+DISCOVERY_FILE = "discovery.json"
+RESERVED = {"embeddings", ".bdisc"}
+SNIPPET_FORMAT = ("OGG", "VORBIS")
+SNIPPET_MAX_RATE = 48_000
+
+
+@dataclass(frozen=True)
+class DiscoverConfig:
+    root: Path
+    out_dir: Path
+    params: AnalysisParams = field(default_factory=AnalysisParams)
+    subset: Subset = field(default_factory=Subset)
+    prune: PruneRules = field(default_factory=PruneRules)
+    cluster: ClusterParams = field(default_factory=ClusterParams)
+    group_by: Literal["folder", "all"] = "folder"
+    montage_cap: int = 48
+    audio_per_cluster: int = 12
+    style: SpectrogramStyle = field(default_factory=SpectrogramStyle)
+    workers: int = 1
+    batch_size: int = 8
+    force: bool = False
+    progress: bool = True
+    model_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.group_by not in ("folder", "all"):
+            raise ConfigError(f"--group-by must be folder or all, got {self.group_by!r}")
+        if self.montage_cap < 1 or self.audio_per_cluster < 0:
+            raise ConfigError("montage cap must be >= 1 and audio clips per cluster >= 0")
+
+
+@dataclass
+class GroupResult:
+    name: str
+    windows: int
+    clusters: int
+    noise: int
+    skipped: bool = False
+
+
+@dataclass
+class DiscoverSummary:
+    embed: RunSummary
+    recordings_found: int
+    recordings_used: int
+    windows: int
+    windows_kept: int
+    removed_by_rule: dict[str, int]
+    groups: list[GroupResult]
+    index_html: Path
+
+
+@dataclass
+class _Windows:
+    """All windows of the run as parallel arrays."""
+
+    rel: np.ndarray
+    folder: np.ndarray
+    file: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    embedding: np.ndarray
+    top_label: np.ndarray
+    top_score: np.ndarray
+    level: np.ndarray
+
+    def take(self, mask: np.ndarray) -> _Windows:
+        return _Windows(**{k: v[mask] for k, v in self.__dict__.items()})
+
+    def __len__(self) -> int:
+        return len(self.rel)
+
+
+def _load_windows(recs: Sequence[Recording], out_dir: Path) -> tuple[_Windows, dict[str, Any]]:
+    files = [out_dir / "embeddings" / Path(r.rel).with_suffix(SUFFIX).as_posix() for r in recs]
+    present = [f for f in files if f.is_file()]
+    if not present:
+        raise NotFound("no recording could be embedded: see errors.csv in the output folder")
+    table, provenance = read_embeddings(present)
+    by_rel = {r.rel: r for r in recs}
+    rel = np.array(table.column("recording").to_pylist(), dtype=object)
+    tops = table.column("top_labels").to_pylist()
+    scores = table.column("top_scores").to_pylist()
+    return _Windows(
+        rel=rel,
+        folder=np.array([by_rel[r].folder for r in rel], dtype=object),
+        file=np.array([by_rel[r].file for r in rel], dtype=object),
+        start=table.column("start_s").to_numpy(),
+        end=table.column("end_s").to_numpy(),
+        embedding=_embedding_matrix(table),
+        top_label=np.array([t[0] if t else "" for t in tops], dtype=object),
+        top_score=np.array([s[0] if s else 0.0 for s in scores], dtype=np.float64),
+        level=table.column("rms_dbfs").to_numpy(),
+    ), provenance
+
+
+def _embedding_matrix(table: pa.Table) -> np.ndarray:
+    column: Any = table.column("embedding").combine_chunks()  # FixedSizeListArray
+    dim = int(column.type.list_size)
+    return np.asarray(column.flatten().to_numpy(), dtype=np.float32).reshape(-1, dim)
+
+
+def discover(
+    config: DiscoverConfig,
+    factory: ModelFactory | None = None,
+    classifier: WindowClassifier | None = None,
+) -> DiscoverSummary:
+    out = config.out_dir
+    found = find_recordings(config.root)
+    clash = sorted({r.folder for r in found} & RESERVED)
+    if clash:
+        raise ConfigError(
+            f"deployment folder name {clash[0]!r} is reserved for bdisc's own outputs: rename it"
+        )
+    recs, subset_report = select(found, config.subset)
+    log.info(
+        "recordings selected",
+        extra=fields(
+            found=len(found),
+            kept=len(recs),
+            no_timestamp=subset_report.no_timestamp,
+            outside_time=subset_report.outside_time,
+            not_sampled=subset_report.not_sampled,
+        ),
+    )
+    run_config = RunConfig(
+        out,
+        config.params,
+        config.workers,
+        config.batch_size,
+        config.force,
+        config.progress,
+        config.model_dir,
+    )
+    embed_summary = api.embed([r.path for r in recs], run_config, factory=factory, base=config.root)
+    windows, provenance = _load_windows(recs, out)
+    keep, removed = prune(
+        windows.top_label,
+        windows.top_score,
+        windows.level,
+        windows.rel,
+        config.prune,
+        windows.embedding,
+        classifier,
+    )
+    kept = windows.take(keep)
+    log.info("windows pruned", extra=fields(windows=len(windows), kept=len(kept), **removed))
+
+    groups = ["all"] if config.group_by == "all" else sorted(set(kept.folder.tolist()))
+    paths = {r.rel: r.path for r in recs}
+    settings = {
+        "subset": {**asdict(config.subset), "report": asdict(subset_report)},
+        "prune": {**config.prune.as_dict(), "removed": removed},
+        "cluster": config.cluster.as_dict(),
+        "group_by": config.group_by,
+        "embedding": provenance,
+        "montage_cap": config.montage_cap,
+        "spectrogram": asdict(config.style),
+    }
+    results = []
+    for name in groups:
+        part = kept if name == "all" else kept.take(kept.folder == name)
+        results.append(_run_group(name, part, out / name, settings, paths, config))
+    index = out / "index.html"
+    write_index(
+        index, "bdisc discovery", [(g.name, f"{g.name}/index.html", g.clusters) for g in results]
+    )
+    atomic_write_text(
+        out / DISCOVERY_FILE,
+        json.dumps(
+            {
+                **settings,
+                "groups": [asdict(g) for g in results],
+                "windows": len(windows),
+                "windows_kept": len(kept),
+            },
+            indent=2,
+            default=str,
+        )
+        + "\n",
+    )
+    return DiscoverSummary(
+        embed_summary, len(found), len(recs), len(windows), len(kept), removed, results, index
+    )
+
+
+def _run_group(
+    name: str,
+    w: _Windows,
+    folder_dir: Path,
+    settings: dict[str, Any],
+    paths: dict[str, Path],
+    config: DiscoverConfig,
+) -> GroupResult:
+    key = stable_hash(
+        {
+            "settings": settings,
+            "windows": sorted(zip(w.rel.tolist(), w.start.tolist(), strict=True)),
+        }
+    )
+    key_file = folder_dir / ".discover_key"
+    if (
+        not config.force
+        and key_file.is_file()
+        and key_file.read_text() == key
+        and (folder_dir / CLUSTERS_FILE).is_file()
+    ):
+        rows_done = sum(1 for _ in (folder_dir / CLUSTERS_FILE).open()) - 1
+        log.info("group unchanged, kept as is", extra=fields(group=name))
+        review = (folder_dir / REVIEW_FILE).read_text().splitlines()[1:]
+        clusters = sum(1 for line in review if not line.split(",")[1].startswith("-"))
+        return GroupResult(name, rows_done, clusters, 0, skipped=True)
+
+    result = cluster(w.embedding, config.cluster)
+    _clear_generated(folder_dir, name)
+    rows = [
+        WindowRow(
+            str(w.folder[i]),
+            str(w.file[i]),
+            float(w.start[i]),
+            float(w.end[i]),
+            int(result.labels[i]),
+            float(result.probabilities[i]),
+            float(result.map_xy[i, 0]),
+            float(result.map_xy[i, 1]),
+            str(w.top_label[i]),
+            float(w.top_score[i]),
+        )
+        for i in range(len(w))
+    ]
+    write_clusters(folder_dir / CLUSTERS_FILE, rows)
+    write_review(folder_dir / REVIEW_FILE, name, rows)
+    write_times(folder_dir, name, rows)
+    render_map(folder_dir / "map.png", f"{name}: {len(rows)} windows", result.map_xy, result.labels)
+
+    rel_of = {(str(w.folder[i]), str(w.file[i])): str(w.rel[i]) for i in range(len(w))}
+
+    def read(row: WindowRow) -> tuple[np.ndarray, int]:
+        return read_segment(paths[rel_of[(row.folder, row.file)]], row.start_s, row.end_s)
+
+    sections = []
+    for k in sorted({r.cluster for r in rows}):
+        members = [r for r in rows if r.cluster == k]
+        tiles = pick_members(members, config.montage_cap)
+        montage = f"montages/cluster_{k}.png"
+        title = f"{name} - {'noise (-1)' if k < 0 else f'cluster {k}'}: {len(members)} windows"
+        render_montage(folder_dir / montage, title, tiles, read, config.style)
+        clips = []
+        for i, row in enumerate(tiles[: config.audio_per_cluster]):
+            src = f"audio/cluster_{k}_{i:02d}.ogg"
+            try:
+                samples, rate = read(row)
+                if rate > SNIPPET_MAX_RATE:  # Vorbis tops out below ultrasonic rates
+                    samples, rate = soxr.resample(samples, rate, SNIPPET_MAX_RATE), SNIPPET_MAX_RATE
+                (folder_dir / "audio").mkdir(parents=True, exist_ok=True)
+                sf.write(
+                    folder_dir / src,
+                    samples,
+                    rate,
+                    format=SNIPPET_FORMAT[0],
+                    subtype=SNIPPET_FORMAT[1],
+                )
+            except Exception as exc:  # a missing snippet must not sink the page
+                log.warning("snippet failed", extra=fields(file=row.file, error=str(exc)))
+                continue
+            clips.append(ClipLink(src, f"{Path(row.file).stem} @{row.start_s:g}s"))
+        tops = "; ".join(f"{n} ({c})" for n, c in top_labels(members))
+        sections.append(ClusterSection(k, len(members), tops, montage, clips))
+    n_clusters = len({r.cluster for r in rows if r.cluster >= 0})
+    write_group_page(
+        folder_dir / "index.html",
+        f"{name}: {n_clusters} clusters",
+        f"{len(rows)} windows; {config.cluster.method} clustering, "
+        f"min cluster size {config.cluster.min_cluster_size}",
+        "map.png",
+        sections,
+    )
+    atomic_write_text(key_file, key)
+    return GroupResult(name, len(rows), n_clusters, sum(r.cluster < 0 for r in rows))
+
+
+def _clear_generated(folder_dir: Path, name: str) -> None:
+    """Remove what an earlier run of this group wrote, so no stale cluster survives."""
+    for sub in ("montages", "audio"):
+        for f in (folder_dir / sub).glob("cluster_*"):
+            f.unlink()
+    for f in folder_dir.glob(f"{name}_Cluster*_times.txt"):
+        f.unlink()

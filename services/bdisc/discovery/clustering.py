@@ -1,0 +1,120 @@
+"""Reduce embeddings with UMAP and cluster with HDBSCAN; or the paper's JSD method.
+
+``umap`` (default): optional PCA, UMAP to ``n_components`` (cosine by default), HDBSCAN on
+the UMAP coordinates. ``jsd``: HDBSCAN on the precomputed Jensen-Shannon distance matrix
+of the embeddings (each treated as a distribution, as birdnet-discovery does), passed
+with ``metric='precomputed'`` (the original code passed it as features). Both return a
+2-D UMAP map for plotting. Fixed seed: same input, same clusters.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from bdisc.errors import ConfigError
+
+Method = Literal["umap", "jsd"]
+
+
+@dataclass(frozen=True)
+class ClusterParams:
+    method: Method = "umap"
+    n_neighbors: int = 15
+    min_dist: float = 0.1
+    n_components: int = 2
+    metric: str = "cosine"
+    pca_components: int | None = None
+    seed: int = 42
+    min_cluster_size: int = 5
+    min_samples: int | None = None
+    selection: Literal["eom", "leaf"] = "eom"
+    jsd_max_windows: int = 6000
+
+    def __post_init__(self) -> None:
+        if self.method not in ("umap", "jsd"):
+            raise ConfigError(f"clustering method must be umap or jsd, got {self.method!r}")
+        if self.selection not in ("eom", "leaf"):
+            raise ConfigError(f"cluster selection must be eom or leaf, got {self.selection!r}")
+        if self.n_neighbors < 2 or self.n_components < 2 or self.min_cluster_size < 2:
+            raise ConfigError("n_neighbors, n_components and min_cluster_size must be >= 2")
+        if not 0.0 <= self.min_dist <= 1.0:
+            raise ConfigError(f"min_dist must be in [0, 1], got {self.min_dist}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Clustering:
+    labels: np.ndarray  # int (N,), -1 = noise
+    probabilities: np.ndarray  # float (N,)
+    map_xy: np.ndarray  # float (N, 2)
+
+
+def jsd_matrix(embeddings: np.ndarray) -> np.ndarray:
+    """Pairwise Jensen-Shannon distances (base 2, in [0, 1]) between rows as distributions."""
+    from scipy.spatial.distance import pdist, squareform
+
+    p = np.clip(embeddings.astype(np.float64), 0.0, None) + 1e-12
+    p /= p.sum(axis=1, keepdims=True)
+    natural = squareform(pdist(p, metric="jensenshannon"))  # natural log; rescale to base 2
+    return np.asarray(natural / np.sqrt(np.log(2.0)))
+
+
+def _umap(data: np.ndarray, params: ClusterParams, n_components: int, metric: str) -> np.ndarray:
+    import umap
+
+    n = data.shape[0]
+    reducer = umap.UMAP(
+        n_neighbors=min(params.n_neighbors, n - 1),
+        min_dist=params.min_dist,
+        n_components=n_components,
+        metric=metric,
+        random_state=params.seed,
+        init="spectral" if n > n_components + 1 else "random",
+        n_jobs=1,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # n_jobs/random_state notice, small-n spectral notes
+        return np.asarray(reducer.fit_transform(data), dtype=np.float64)
+
+
+def cluster(embeddings: np.ndarray, params: ClusterParams) -> Clustering:
+    n = embeddings.shape[0]
+    if n < max(params.min_cluster_size, 4):
+        # Too few windows to find any structure: all noise, laid out on a line.
+        return Clustering(np.full(n, -1), np.zeros(n), np.c_[np.arange(n), np.zeros(n)])
+    import hdbscan
+
+    data = embeddings.astype(np.float32)
+    if params.pca_components and params.pca_components < min(data.shape):
+        from sklearn.decomposition import PCA
+
+        data = PCA(params.pca_components, random_state=params.seed).fit_transform(data)
+    hdb_args: dict[str, Any] = {
+        "min_cluster_size": params.min_cluster_size,
+        "min_samples": params.min_samples,
+        "cluster_selection_method": params.selection,
+    }
+    if params.method == "jsd":
+        if n > params.jsd_max_windows:
+            gib = n * n * 8 / 2**30
+            raise ConfigError(
+                f"--method jsd needs an N x N distance matrix: {n} windows would take "
+                f"{gib:.1f} GiB. Prune or subset to at most {params.jsd_max_windows} windows "
+                "per group, or use --method umap"
+            )
+        distances = jsd_matrix(embeddings)
+        model = hdbscan.HDBSCAN(metric="precomputed", **hdb_args).fit(distances)
+        map_xy = _umap(data, params, 2, params.metric)
+    else:
+        coords = _umap(data, params, params.n_components, params.metric)
+        model = hdbscan.HDBSCAN(metric="euclidean", **hdb_args).fit(coords)
+        map_xy = (
+            coords[:, :2] if params.n_components == 2 else _umap(data, params, 2, params.metric)
+        )
+    return Clustering(np.asarray(model.labels_), np.asarray(model.probabilities_), map_xy)

@@ -1,0 +1,257 @@
+"""Labelled windows -> a training set: ``TRAINSET/<Label>/<folder>__<file stem>__<start ms>.wav``.
+
+Labels change as review goes on. Export is idempotent and converges: each run computes
+the clips the current sheets ask for, keeps the ones already in place, moves the ones
+whose label changed, cuts the new ones, and deletes the clips of earlier exports that are
+no longer wanted (only files listed in its own ``manifest.csv``: nothing else in the
+folder is touched). The manifest lists every clip with source, times, cluster and label.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from bdisc.audio.segments import read_segment
+from bdisc.discovery.sheets import CLUSTERS_FILE, read_clusters, read_review
+from bdisc.errors import ConfigError, NotFound, describe
+from bdisc.fsutil import atomic_write_text, commit, temp_path
+
+MANIFEST = "manifest.csv"
+MANIFEST_COLUMNS = [
+    "clip",
+    "label",
+    "folder",
+    "file",
+    "source",
+    "start_s",
+    "end_s",
+    "cluster",
+    "pad_s",
+    "sample_rate",
+]
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    review: Path
+    results: Path  # the discover output folder
+    out: Path
+    overrides: Path | None = None
+    pad_s: float = 0.0
+    sample_rate: int | None = None  # None: the recording's own rate
+
+    def __post_init__(self) -> None:
+        if self.pad_s < 0:
+            raise ConfigError(f"padding must be >= 0, got {self.pad_s}")
+
+
+@dataclass(frozen=True)
+class Clip:
+    clip: str  # path inside the training set, posix
+    label: str
+    folder: str
+    file: str
+    source: str
+    start_s: float
+    end_s: float
+    cluster: int
+    pad_s: float
+    sample_rate: int | None
+
+    def row(self) -> list[str]:
+        return [
+            self.clip,
+            self.label,
+            self.folder,
+            self.file,
+            self.source,
+            f"{self.start_s:g}",
+            f"{self.end_s:g}",
+            str(self.cluster),
+            f"{self.pad_s:g}",
+            "native" if self.sample_rate is None else str(self.sample_rate),
+        ]
+
+    def cut_key(self) -> tuple[str, float, float, float, int | None]:
+        """What the audio of a clip depends on; a clip with the same key needs no re-cut."""
+        return (self.source, self.start_s, self.end_s, self.pad_s, self.sample_rate)
+
+
+@dataclass
+class ExportReport:
+    clips: int = 0
+    cut: int = 0
+    moved: int = 0
+    kept: int = 0
+    removed: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def safe_label(label: str) -> str:
+    """A label as a folder name: no path separators, no leading dots."""
+    cleaned = re.sub(r"[\\/:*?\"<>|\x00-\x1f]+", "_", label).strip().lstrip(".")
+    if not cleaned:
+        raise ConfigError(f"label {label!r} cannot be used as a folder name")
+    return cleaned
+
+
+def _read_overrides(path: Path) -> dict[tuple[str, str, float], str]:
+    if not path.is_file():
+        raise NotFound(f"overrides sheet not found: {path}", path=str(path))
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        need = {"folder", "file", "start_s", "label"}
+        if not need <= {c.strip() for c in reader.fieldnames or []}:
+            raise ConfigError(f"{path}: overrides need columns folder, file, start_s, label")
+        return {
+            (r["folder"].strip(), r["file"].strip(), round(float(r["start_s"]), 3)): (
+                r["label"] or ""
+            ).strip()
+            for r in reader
+        }
+
+
+def _sources(results: Path) -> dict[tuple[str, str], str]:
+    """(folder, file) -> recording path, from the discovery's embedding metadata."""
+    from bdisc.outputs.embeddings import file_metadata
+
+    sources: dict[tuple[str, str], str] = {}
+    for meta_file in (results / "embeddings").rglob("*.embeddings.parquet"):
+        rec = file_metadata(meta_file)["recording"]
+        parts = rec["path"].split("/", 1)
+        key = (parts[0], parts[1]) if len(parts) == 2 else ("", parts[0])
+        sources[key] = rec["source"]
+        sources.setdefault(("*", rec["path"]), rec["source"])
+    return sources
+
+
+def plan(config: ExportConfig) -> list[Clip]:
+    """The clips the current sheets ask for."""
+    entries = read_review(config.review)
+    labels = {(e.folder, e.cluster): e.label for e in entries}
+    overrides = _read_overrides(config.overrides) if config.overrides else {}
+    sources = _sources(config.results)
+    clips: dict[str, Clip] = {}
+    for group in sorted({e.folder for e in entries}):
+        path = config.results / group / CLUSTERS_FILE
+        if not path.is_file():
+            raise NotFound(f"review sheet names folder {group!r} but {path} does not exist")
+        for w in read_clusters(path):
+            label = overrides.get(
+                (w.folder, w.file, round(w.start_s, 3)), labels.get((group, w.cluster), "")
+            )
+            if not label:
+                continue
+            source = sources.get((w.folder, w.file)) or sources.get(("*", w.file))
+            if source is None:
+                raise NotFound(f"no recording known for {w.folder}/{w.file}")
+            name = (
+                f"{safe_label(label)}/{w.folder}__{Path(w.file).stem}__"
+                f"{round(w.start_s * 1000)}.wav"
+            )
+            clips[name] = Clip(
+                name,
+                label,
+                w.folder,
+                w.file,
+                source,
+                w.start_s,
+                w.end_s,
+                w.cluster,
+                config.pad_s,
+                config.sample_rate,
+            )
+    return list(clips.values())
+
+
+def _read_manifest(path: Path) -> list[Clip]:
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as f:
+        return [
+            Clip(
+                r["clip"],
+                r["label"],
+                r["folder"],
+                r["file"],
+                r["source"],
+                float(r["start_s"]),
+                float(r["end_s"]),
+                int(r["cluster"]),
+                float(r["pad_s"]),
+                None if r["sample_rate"] == "native" else int(r["sample_rate"]),
+            )
+            for r in csv.DictReader(f)
+        ]
+
+
+def _cut(clip: Clip, dest: Path) -> None:
+    samples, rate = read_segment(
+        Path(clip.source),
+        max(0.0, clip.start_s - clip.pad_s),
+        clip.end_s + clip.pad_s,
+        clip.sample_rate,
+    )
+    pcm = np.clip(samples, -1.0, 1.0)
+    tmp = temp_path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(tmp, pcm, rate, subtype="PCM_16", format="WAV")
+    commit(tmp, dest)
+
+
+def export(config: ExportConfig) -> ExportReport:
+    wanted = plan(config)
+    previous = {c.clip: c for c in _read_manifest(config.out / MANIFEST)}
+    by_key: dict[tuple[str, float, float, float, int | None], list[str]] = {}
+    for c in previous.values():
+        if (config.out / c.clip).is_file():
+            by_key.setdefault(c.cut_key(), []).append(c.clip)
+    report = ExportReport(clips=len(wanted))
+    done: list[Clip] = []
+    wanted_names = {c.clip for c in wanted}
+    for clip in wanted:
+        dest = config.out / clip.clip
+        old = previous.get(clip.clip)
+        try:
+            if old and old.cut_key() == clip.cut_key() and dest.is_file():
+                report.kept += 1
+            elif movable := [
+                n
+                for n in by_key.get(clip.cut_key(), [])
+                if n not in wanted_names and (config.out / n).is_file()
+            ]:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(config.out / movable[0], dest)
+                report.moved += 1
+            else:
+                _cut(clip, dest)
+                report.cut += 1
+            done.append(clip)
+        except Exception as exc:
+            report.failed.append((clip.clip, ": ".join(describe(exc))))
+    for name in previous.keys() - wanted_names:
+        stale = config.out / name
+        if stale.is_file():
+            stale.unlink()
+            report.removed += 1
+    for folder in sorted(
+        {p.parent for p in config.out.rglob("*.wav")}
+        | {config.out / Path(n).parent for n in previous},
+        reverse=True,
+    ):
+        if folder != config.out and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(MANIFEST_COLUMNS)
+    writer.writerows(c.row() for c in sorted(done, key=lambda c: c.clip))
+    atomic_write_text(config.out / MANIFEST, buf.getvalue())
+    return report

@@ -1,0 +1,157 @@
+"""The tables a discovery run writes and a reviewer edits.
+
+``clusters.csv``   one row per kept window (the full record of the run)
+``review.csv``     one row per cluster: Folder, Cluster, Label (to fill in), Size, TopLabels
+``<folder>_Cluster<k>_times.txt``  birdnet-discovery's per-cluster lists
+                   (tab-separated Wavfile, Start time, Cluster)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bdisc.errors import ConfigError, NotFound
+from bdisc.fsutil import atomic_write_text
+from bdisc.model.labels import Label
+
+CLUSTERS_FILE = "clusters.csv"
+REVIEW_FILE = "review.csv"
+CLUSTER_COLUMNS = [
+    "folder",
+    "file",
+    "start_s",
+    "end_s",
+    "cluster",
+    "probability",
+    "umap_x",
+    "umap_y",
+    "top_label",
+    "top_confidence",
+]
+REVIEW_COLUMNS = ["Folder", "Cluster", "Label", "Size", "TopLabels", "MeanTopConfidence"]
+
+
+@dataclass(frozen=True)
+class WindowRow:
+    folder: str
+    file: str
+    start_s: float
+    end_s: float
+    cluster: int
+    probability: float
+    umap_x: float
+    umap_y: float
+    top_label: str
+    top_confidence: float
+
+
+def _csv(rows: Iterable[Sequence[object]], delimiter: str = ",") -> str:
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=delimiter, lineterminator="\n").writerows(rows)
+    return buf.getvalue()
+
+
+def write_clusters(path: Path, rows: Sequence[WindowRow]) -> None:
+    body = [
+        [
+            r.folder,
+            r.file,
+            f"{r.start_s:g}",
+            f"{r.end_s:g}",
+            r.cluster,
+            f"{r.probability:.4f}",
+            f"{r.umap_x:.4f}",
+            f"{r.umap_y:.4f}",
+            r.top_label,
+            f"{r.top_confidence:.4f}",
+        ]
+        for r in rows
+    ]
+    atomic_write_text(path, _csv([CLUSTER_COLUMNS, *body]))
+
+
+def read_clusters(path: Path) -> list[WindowRow]:
+    if not path.is_file():
+        raise NotFound(f"no clusters table: {path}", path=str(path))
+    with path.open(newline="", encoding="utf-8") as f:
+        return [
+            WindowRow(
+                r["folder"],
+                r["file"],
+                float(r["start_s"]),
+                float(r["end_s"]),
+                int(r["cluster"]),
+                float(r["probability"]),
+                float(r["umap_x"]),
+                float(r["umap_y"]),
+                r["top_label"],
+                float(r["top_confidence"]),
+            )
+            for r in csv.DictReader(f)
+        ]
+
+
+def top_labels(rows: Sequence[WindowRow], n: int = 3) -> list[tuple[str, int]]:
+    counts = Counter(Label.parse(r.top_label).common for r in rows)
+    return counts.most_common(n)
+
+
+def write_review(path: Path, folder: str, rows: Sequence[WindowRow]) -> None:
+    body = []
+    for k in sorted({r.cluster for r in rows}):
+        members = [r for r in rows if r.cluster == k]
+        tops = "; ".join(f"{name} ({count})" for name, count in top_labels(members))
+        mean = sum(r.top_confidence for r in members) / len(members)
+        body.append([folder, k, "", len(members), tops, f"{mean:.3f}"])
+    atomic_write_text(path, _csv([REVIEW_COLUMNS, *body]))
+
+
+def write_times(folder_dir: Path, folder: str, rows: Sequence[WindowRow]) -> list[Path]:
+    """birdnet-discovery's ``<folder>_Cluster<k>_times.txt``, one per cluster."""
+    written = []
+    for k in sorted({r.cluster for r in rows}):
+        body = [[r.file, f"{r.start_s:g}", k] for r in rows if r.cluster == k]
+        path = folder_dir / f"{folder}_Cluster{k}_times.txt"
+        atomic_write_text(path, _csv([["Wavfile", "Start time", "Cluster"], *body], "\t"))
+        written.append(path)
+    return written
+
+
+@dataclass(frozen=True)
+class ReviewEntry:
+    folder: str
+    cluster: int
+    label: str  # "" = not labelled: skipped by export
+
+
+def read_review(path: Path) -> list[ReviewEntry]:
+    """A reviewer's sheet: Folder, Cluster (or "Cluster #", as the paper's template), Label."""
+    if not path.is_file():
+        raise NotFound(f"review sheet not found: {path}", path=str(path))
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        columns = {c.strip().casefold(): c for c in reader.fieldnames or []}
+        cluster_col = columns.get("cluster") or columns.get("cluster #")
+        folder_col, label_col = columns.get("folder"), columns.get("label")
+        if not (cluster_col and folder_col and label_col):
+            raise ConfigError(
+                f"{path}: a review sheet needs columns Folder, Cluster (or Cluster #) and "
+                f"Label; found {', '.join(reader.fieldnames or [])}"
+            )
+        entries = []
+        for line, row in enumerate(reader, start=2):
+            try:
+                cluster = int(float(row[cluster_col]))
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(
+                    f"{path}:{line}: cluster {row[cluster_col]!r} is not a number"
+                ) from exc
+            entries.append(
+                ReviewEntry(row[folder_col].strip(), cluster, (row[label_col] or "").strip())
+            )
+    return entries
