@@ -124,7 +124,13 @@ def add_parsers(
     c.add_argument("--min-dist", type=float, default=0.1)
     c.add_argument("--n-components", type=int, default=2)
     c.add_argument("--metric", default="cosine", help="UMAP metric (default cosine)")
-    c.add_argument("--pca", type=int, metavar="N", help="PCA to N dimensions before UMAP")
+    c.add_argument(
+        "--pca",
+        type=int,
+        metavar="N",
+        help="PCA to N dimensions before UMAP; default: 64 above 20,000 windows "
+        "per group, none below; 0: never",
+    )
     c.add_argument("--min-cluster-size", type=int, default=5)
     c.add_argument("--min-samples", type=int)
     c.add_argument("--cluster-selection", choices=["eom", "leaf"], default="eom")

@@ -85,6 +85,7 @@ class GroupResult:
     clusters: int
     noise: int
     skipped: bool = False
+    pca_used: int = 0
 
 
 @dataclass
@@ -325,7 +326,9 @@ def _run_group(
         sections,
     )
     atomic_write_text(key_file, key)
-    return GroupResult(name, len(rows), n_clusters, sum(r.cluster < 0 for r in rows))
+    return GroupResult(
+        name, len(rows), n_clusters, sum(r.cluster < 0 for r in rows), pca_used=result.pca_used
+    )
 
 
 def _clear_generated(folder_dir: Path, name: str) -> None:

@@ -20,9 +20,16 @@ SegmentReader = Callable[[WindowRow], tuple[np.ndarray, int]]
 
 
 def pick_members(rows: Sequence[WindowRow], cap: int) -> list[WindowRow]:
-    """Half the tiles: the most typical members (highest membership); the other half
-    spread evenly over the rest in recording order, to show the cluster's range."""
-    by_prob = sorted(rows, key=lambda r: (-r.probability, r.file, r.start_s))
+    """Half the tiles: the most typical members (highest membership, taking recordings in
+    turn within each 0.05 band of membership); the other half spread evenly over the rest
+    in recording order, to show the cluster's range."""
+    ranked = sorted(rows, key=lambda r: (-r.probability, r.file, r.start_s))
+    turn: dict[str, int] = {}
+    order = []
+    for r in ranked:
+        turn[r.file] = turn.get(r.file, -1) + 1
+        order.append((-round(r.probability * 20), turn[r.file], r.file, r.start_s, r))
+    by_prob = [item[-1] for item in sorted(order, key=lambda t: t[:4])]
     if len(by_prob) <= cap:
         return by_prob
     head = by_prob[: cap // 2]
