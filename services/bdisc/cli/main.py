@@ -150,9 +150,10 @@ def _add_model_options(p: argparse.ArgumentParser, settings: CliSettings) -> Non
 def build_parser(settings: CliSettings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bdisc",
-        description="BirdNET signal discovery: BirdNET V2.4 detections, embeddings, clusters "
-        "for review and training sets from folders of field recordings "
-        "(model licence: CC BY-NC-SA 4.0).",
+        description="BirdNET signal discovery: BirdNET V2.4 detections, embeddings, clusters\n"
+        "for review and training sets from folders of field recordings.\n"
+        "The BirdNET model is licensed CC BY-NC-SA 4.0 (non-commercial, share-alike).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"bdisc {__version__}")
     parser.add_argument(
