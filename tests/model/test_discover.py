@@ -99,11 +99,13 @@ def test_review_outputs(run: tuple[Path, Path, DiscoverSummary]) -> None:
 def test_rerun_reuses_everything(
     run: tuple[Path, Path, DiscoverSummary], factory: ModelFactory
 ) -> None:
-    root, out, _ = run
+    root, out, first = run
     before = (out / "all" / "clusters.csv").read_text()
     again = discover(DiscoverConfig(root, out, group_by="all", progress=False), factory=factory)
     assert again.embed.done == 0 and again.embed.skipped == 16
     assert all(g.skipped for g in again.groups)
+    assert [(g.name, g.clusters, g.windows) for g in again.groups] == [
+        (g.name, g.clusters, g.windows) for g in first.groups]
     assert (out / "all" / "clusters.csv").read_text() == before
 
 

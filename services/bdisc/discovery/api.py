@@ -248,18 +248,15 @@ def _run_group(
             "windows": sorted(zip(w.rel.tolist(), w.start.tolist(), strict=True)),
         }
     )
-    key_file = folder_dir / ".discover_key"
-    if (
-        not config.force
-        and key_file.is_file()
-        and key_file.read_text() == key
-        and (folder_dir / CLUSTERS_FILE).is_file()
-    ):
-        rows_done = sum(1 for _ in (folder_dir / CLUSTERS_FILE).open()) - 1
-        log.info("group unchanged, kept as is", extra=fields(group=name))
-        review = (folder_dir / REVIEW_FILE).read_text().splitlines()[1:]
-        clusters = sum(1 for line in review if not line.split(",")[1].startswith("-"))
-        return GroupResult(name, rows_done, clusters, 0, skipped=True)
+    key_file = folder_dir / ".discover_key.json"
+    if not config.force and key_file.is_file() and (folder_dir / CLUSTERS_FILE).is_file():
+        try:
+            previous = json.loads(key_file.read_text())
+        except ValueError:
+            previous = {}  # unreadable (an older format, a torn write): recompute
+        if previous.get("key") == key:
+            log.info("group unchanged, kept as is", extra=fields(group=name))
+            return GroupResult(**{**previous["result"], "skipped": True})
 
     result = cluster(w.embedding, config.cluster)
     _clear_generated(folder_dir, name)
@@ -325,10 +322,11 @@ def _run_group(
         "map.png",
         sections,
     )
-    atomic_write_text(key_file, key)
-    return GroupResult(
+    done = GroupResult(
         name, len(rows), n_clusters, sum(r.cluster < 0 for r in rows), pca_used=result.pca_used
     )
+    atomic_write_text(key_file, json.dumps({"key": key, "result": asdict(done)}))
+    return done
 
 
 def _clear_generated(folder_dir: Path, name: str) -> None:
