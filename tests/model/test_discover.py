@@ -105,7 +105,8 @@ def test_rerun_reuses_everything(
     assert again.embed.done == 0 and again.embed.skipped == 16
     assert all(g.skipped for g in again.groups)
     assert [(g.name, g.clusters, g.windows) for g in again.groups] == [
-        (g.name, g.clusters, g.windows) for g in first.groups]
+        (g.name, g.clusters, g.windows) for g in first.groups
+    ]
     assert (out / "all" / "clusters.csv").read_text() == before
 
 

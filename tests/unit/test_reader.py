@@ -48,9 +48,9 @@ def test_block_size_does_not_change_the_signal(audio_dir: Path) -> None:
     np.testing.assert_allclose(a, b, atol=1e-6)
 
 
-def test_resampling_keeps_a_tone(tmp_path: Path) -> None:
-    """A 1 kHz tone at 22.05 kHz comes out as a 1 kHz tone at 48 kHz."""
-    rate = 22_050
+@pytest.mark.parametrize("rate", [8_000, 22_050, 96_000, 384_000])
+def test_resampling_keeps_a_tone(tmp_path: Path, rate: int) -> None:
+    """A 1 kHz tone at any rate from 8 to 384 kHz comes out as a 1 kHz tone at 48 kHz."""
     t = np.arange(rate * 2) / rate
     path = tmp_path / "tone.wav"
     sf.write(path, 0.5 * np.sin(2 * np.pi * 1000 * t), rate)

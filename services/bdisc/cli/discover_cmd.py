@@ -138,7 +138,10 @@ def add_parsers(
     r = d.add_argument_group("review pages")
     r.add_argument("--montage-cap", type=int, default=48, help="tiles per montage")
     r.add_argument(
-        "--audio-per-cluster", type=int, default=12, help="audio snippets per cluster on the page"
+        "--audio-per-cluster",
+        type=int,
+        metavar="N",
+        help="audio snippets per cluster on the page (default: one per tile)",
     )
     r.add_argument("--spec-fmin", type=float, default=0.0, metavar="HZ")
     r.add_argument("--spec-fmax", type=float, default=12_000.0, metavar="HZ")

@@ -63,7 +63,7 @@ class DiscoverConfig:
     cluster: ClusterParams = field(default_factory=ClusterParams)
     group_by: Literal["folder", "all"] = "folder"
     montage_cap: int = 48
-    audio_per_cluster: int = 12
+    audio_per_cluster: int | None = None  # None: every montage tile
     style: SpectrogramStyle = field(default_factory=SpectrogramStyle)
     workers: int = 1
     batch_size: int = 8
@@ -74,7 +74,7 @@ class DiscoverConfig:
     def __post_init__(self) -> None:
         if self.group_by not in ("folder", "all"):
             raise ConfigError(f"--group-by must be folder or all, got {self.group_by!r}")
-        if self.montage_cap < 1 or self.audio_per_cluster < 0:
+        if self.montage_cap < 1 or (self.audio_per_cluster or 0) < 0:
             raise ConfigError("montage cap must be >= 1 and audio clips per cluster >= 0")
 
 
@@ -293,7 +293,8 @@ def _run_group(
         title = f"{name} - {'noise (-1)' if k < 0 else f'cluster {k}'}: {len(members)} windows"
         render_montage(folder_dir / montage, title, tiles, read, config.style)
         clips = []
-        for i, row in enumerate(tiles[: config.audio_per_cluster]):
+        n_audio = len(tiles) if config.audio_per_cluster is None else config.audio_per_cluster
+        for i, row in enumerate(tiles[:n_audio]):
             src = f"audio/cluster_{k}_{i:02d}.ogg"
             try:
                 samples, rate = read(row)
