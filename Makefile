@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[ml,discovery,dev]'
+	$(BIN)/pip install --quiet -e '.[ml,discovery,platform,dev]'
 	touch $@
 
 install: $(STAMP)

@@ -1,0 +1,73 @@
+"""MessageBus inside one process (embedded mode, tests): same semantics, no broker."""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections import defaultdict
+
+from bdisc.errors import describe, is_retryable
+from bdisc.ports.message_bus import DeadLetter, Handler, MalformedMessage, Message
+
+
+class InProcessBus:
+    def __init__(self, max_retries: int = 3, backoff_s: float = 0.0) -> None:
+        self.max_retries, self.backoff_s = max_retries, backoff_s
+        self._queues: dict[str, queue.Queue[bytes]] = defaultdict(queue.Queue)
+        self._dead: dict[str, list[DeadLetter]] = defaultdict(list)
+
+    def publish(self, message: Message) -> None:
+        self._queues[message.stage].put(message.to_bytes())
+
+    def publish_raw(self, stage: str, body: bytes) -> None:
+        """For tests of malformed input: put bytes on a stage's queue as they are."""
+        self._queues[stage].put(body)
+
+    def consume(
+        self,
+        stage: str,
+        handler: Handler,
+        *,
+        max_messages: int | None = None,
+        idle_timeout_s: float = 1.0,
+    ) -> int:
+        settled = 0
+        while max_messages is None or settled < max_messages:
+            try:
+                body = self._queues[stage].get(timeout=idle_timeout_s)
+            except queue.Empty:
+                break
+            try:
+                message = Message.from_bytes(body)
+            except MalformedMessage as exc:
+                self._dead[stage].append(DeadLetter(body, exc.message, stage))
+                settled += 1
+                continue
+            try:
+                handler(message)
+                settled += 1
+            except Exception as exc:
+                kind, text = describe(exc)
+                if is_retryable(exc) and message.attempt < self.max_retries:
+                    time.sleep(self.backoff_s * 2**message.attempt)
+                    self.publish(
+                        Message(
+                            message.stage,
+                            message.job_id,
+                            message.idempotency_key,
+                            message.payload,
+                            message.version,
+                            message.attempt + 1,
+                        )
+                    )
+                else:
+                    self._dead[stage].append(DeadLetter(body, f"{kind}: {text}", stage))
+                    settled += 1
+        return settled
+
+    def dead_letters(self, stage: str) -> list[DeadLetter]:
+        dead, self._dead[stage] = self._dead[stage], []
+        return dead
+
+    def close(self) -> None:
+        pass

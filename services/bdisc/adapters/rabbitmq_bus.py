@@ -1,0 +1,245 @@
+"""MessageBus on RabbitMQ (pika). The whole topology is declared here, per stage:
+
+    exchange bdisc (direct)        --stage-->  queue bdisc.<stage>        (quorum, durable,
+                                                 x-delivery-limit: poison messages that
+                                                 kill consumers are dead-lettered)
+    exchange bdisc.retry (direct)  --stage-->  queue bdisc.<stage>.retry  (per-message TTL =
+                                                 backoff; expired messages go back to bdisc)
+    exchange bdisc.dead (direct)   --stage-->  queue bdisc.<stage>.dead   (quorum, durable)
+
+Messages are persistent and published with confirms. A consumer takes ``prefetch``
+messages at a time, runs the handler in a worker thread while the connection keeps
+serving heartbeats (a 24-h recording takes many minutes), and acknowledges only after
+the handler returned. Retryable failures are republished to the retry queue with a
+growing TTL; other failures and malformed bodies go to the dead-letter queue with the
+error in the ``x-error`` header.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from bdisc.errors import Retryable, describe, is_retryable
+from bdisc.ports.message_bus import DeadLetter, Handler, MalformedMessage, Message
+
+EXCHANGE, RETRY_EXCHANGE, DEAD_EXCHANGE = "bdisc", "bdisc.retry", "bdisc.dead"
+DELIVERY_LIMIT = 5
+
+
+def queue_names(stage: str) -> tuple[str, str, str]:
+    return f"bdisc.{stage}", f"bdisc.{stage}.retry", f"bdisc.{stage}.dead"
+
+
+class RabbitBus:
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefetch: int = 1,
+        max_retries: int = 3,
+        backoff_s: float = 1.0,
+        max_backoff_s: float = 300.0,
+    ) -> None:
+        self.url, self.prefetch = url, prefetch
+        self.max_retries, self.backoff_s, self.max_backoff_s = max_retries, backoff_s, max_backoff_s
+        self._connection: Any = None
+        self._publish_channel: Any = None
+        self._declared: set[str] = set()
+
+    # -- connection -------------------------------------------------------------------
+    def _connect(self) -> Any:
+        import pika
+
+        if self._connection is None or self._connection.is_closed:
+            params = pika.URLParameters(self.url)
+            params.heartbeat = 30
+            params.blocked_connection_timeout = 60
+            try:
+                self._connection = pika.BlockingConnection(params)
+            except pika.exceptions.AMQPConnectionError as exc:
+                raise Retryable(f"message broker unreachable: {exc!r}") from exc
+            self._publish_channel = None
+            self._declared.clear()
+        return self._connection
+
+    def _channel(self) -> Any:
+        if self._publish_channel is None or self._publish_channel.is_closed:
+            self._publish_channel = self._connect().channel()
+            self._publish_channel.confirm_delivery()
+        return self._publish_channel
+
+    def declare(self, stage: str) -> None:
+        """Declare the exchanges and queues of one stage (idempotent)."""
+        if stage in self._declared:
+            return
+        ch = self._channel()
+        main, retry, dead = queue_names(stage)
+        for exchange in (EXCHANGE, RETRY_EXCHANGE, DEAD_EXCHANGE):
+            ch.exchange_declare(exchange, exchange_type="direct", durable=True)
+        ch.queue_declare(
+            main,
+            durable=True,
+            arguments={
+                "x-queue-type": "quorum",
+                "x-delivery-limit": DELIVERY_LIMIT,
+                "x-dead-letter-exchange": DEAD_EXCHANGE,
+                "x-dead-letter-routing-key": stage,
+            },
+        )
+        ch.queue_declare(
+            retry,
+            durable=True,
+            arguments={"x-dead-letter-exchange": EXCHANGE, "x-dead-letter-routing-key": stage},
+        )
+        ch.queue_declare(dead, durable=True, arguments={"x-queue-type": "quorum"})
+        ch.queue_bind(main, EXCHANGE, routing_key=stage)
+        ch.queue_bind(retry, RETRY_EXCHANGE, routing_key=stage)
+        ch.queue_bind(dead, DEAD_EXCHANGE, routing_key=stage)
+        self._declared.add(stage)
+
+    # -- publishing -------------------------------------------------------------------
+    def _send(
+        self,
+        exchange: str,
+        stage: str,
+        body: bytes,
+        headers: dict[str, Any],
+        expiration_ms: int | None = None,
+    ) -> None:
+        import pika
+
+        for attempt in range(3):
+            try:
+                self.declare(stage)
+                props = pika.BasicProperties(
+                    delivery_mode=pika.DeliveryMode.Persistent,
+                    content_type="application/json",
+                    headers=headers,
+                    expiration=str(expiration_ms) if expiration_ms else None,
+                )
+                self._channel().basic_publish(exchange, stage, body, props, mandatory=True)
+                return
+            except (
+                pika.exceptions.AMQPConnectionError,
+                pika.exceptions.ChannelClosed,
+                pika.exceptions.StreamLostError,
+            ) as exc:
+                self._connection = None  # reconnect and try again
+                if attempt == 2:
+                    raise Retryable(f"could not publish to {exchange}/{stage}: {exc!r}") from exc
+                time.sleep(0.5 * 2**attempt)
+
+    def publish(self, message: Message) -> None:
+        self._send(
+            EXCHANGE,
+            message.stage,
+            message.to_bytes(),
+            {"job_id": message.job_id, "idempotency_key": message.idempotency_key},
+        )
+
+    def publish_raw(self, stage: str, body: bytes) -> None:
+        """For tests of malformed input: publish bytes as they are."""
+        self._send(EXCHANGE, stage, body, {})
+
+    # -- consuming --------------------------------------------------------------------
+    def consume(
+        self,
+        stage: str,
+        handler: Handler,
+        *,
+        max_messages: int | None = None,
+        idle_timeout_s: float = 1.0,
+    ) -> int:
+        self.declare(stage)
+        connection = self._connect()
+        channel = connection.channel()
+        channel.basic_qos(prefetch_count=self.prefetch)
+        main, _, _ = queue_names(stage)
+        settled = 0
+        try:
+            for method, props, body in channel.consume(main, inactivity_timeout=idle_timeout_s):
+                if method is None:
+                    break  # idle
+                self._settle(stage, handler, body, props, connection)
+                channel.basic_ack(method.delivery_tag)  # after the result is written
+                settled += 1
+                if max_messages is not None and settled >= max_messages:
+                    break
+        finally:
+            if channel.is_open:
+                channel.cancel()  # unacked prefetched messages return to the queue
+                channel.close()
+        return settled
+
+    def _settle(
+        self, stage: str, handler: Handler, body: bytes, props: Any, connection: Any
+    ) -> None:
+        """Run the handler (heartbeats keep flowing); then retry or dead-letter on failure."""
+        try:
+            message = Message.from_bytes(body)
+        except MalformedMessage as exc:
+            self._send(DEAD_EXCHANGE, stage, body, {"x-error": exc.message})
+            return
+        outcome: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                handler(message)
+            except BaseException as exc:  # handed to the consumer thread
+                outcome.append(exc)
+
+        worker = threading.Thread(target=work, name=f"bdisc-{stage}-handler", daemon=True)
+        worker.start()
+        while worker.is_alive():
+            connection.process_data_events(time_limit=0.5)
+        if not outcome:
+            return
+        failure = outcome[0]
+        kind, text = describe(failure)
+        if is_retryable(failure) and message.attempt < self.max_retries:
+            delay = min(self.max_backoff_s, self.backoff_s * 2**message.attempt)
+            retry = Message(
+                message.stage,
+                message.job_id,
+                message.idempotency_key,
+                message.payload,
+                message.version,
+                message.attempt + 1,
+            )
+            self._send(
+                RETRY_EXCHANGE,
+                stage,
+                retry.to_bytes(),
+                {"job_id": message.job_id, "x-last-error": f"{kind}: {text}"},
+                expiration_ms=max(1, int(delay * 1000)),
+            )
+        else:
+            self._send(
+                DEAD_EXCHANGE, stage, body, {"job_id": message.job_id, "x-error": f"{kind}: {text}"}
+            )
+
+    def dead_letters(self, stage: str) -> list[DeadLetter]:
+        self.declare(stage)
+        _, _, dead = queue_names(stage)
+        ch = self._channel()
+        found: list[DeadLetter] = []
+        while True:
+            method, props, body = ch.basic_get(dead, auto_ack=True)
+            if method is None:
+                return found
+            headers = (props.headers or {}) if props else {}
+            error = str(headers.get("x-error", "dead-lettered by the broker (delivery limit)"))
+            found.append(DeadLetter(body, error, stage))
+
+    def purge(self, stage: str) -> None:
+        """Empty all queues of a stage (tests and operators)."""
+        self.declare(stage)
+        for name in queue_names(stage):
+            self._channel().queue_purge(name)
+
+    def close(self) -> None:
+        if self._connection is not None and self._connection.is_open:
+            self._connection.close()
+        self._connection = None

