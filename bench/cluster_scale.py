@@ -57,7 +57,7 @@ def one(n: int, method: str, pca: int | None) -> dict[str, float]:
     return {
         "windows": n,
         "method": method,
-        "pca": pca or 0,
+        "pca_used": result.pca_used,
         "seconds": round(seconds, 1),
         "clusters": int(result.labels.max() + 1),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,

@@ -6,7 +6,7 @@ The full path is the real command on N copies of the soundscape: decoding, resam
 check, windowing, inference in worker processes, Parquet writing, hashing, reports,
 process start-up and model loading included.
 
-    python bench/embed_throughput.py [--copies 40] [--batch-size 8]
+    python bench/embed_throughput.py [--copies 120] [--batch-size 8]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def interpreter_rate(batch_size: int, windows: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--copies", type=int, default=40)
+    parser.add_argument("--copies", type=int, default=120)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()

@@ -38,21 +38,20 @@ class WindowFilter:
     """The designed filter for one sample rate; ``apply`` works on one window."""
 
     def __init__(self, band: Bandpass, sample_rate: int) -> None:
-        from scipy.signal import butter  # lazy: scipy.signal takes 0.7 s to import
-
         nyquist = sample_rate // 2
         if band.fmax < MODEL_FMAX and band.fmax >= nyquist:
             raise ConfigError(f"bandpass fmax {band.fmax} Hz is not below Nyquist {nyquist} Hz")
-        self.coefficients: tuple[np.ndarray, np.ndarray] | None
+        self.coefficients: tuple[np.ndarray, np.ndarray] | None = None
+        if not band.active:
+            return
+        from scipy.signal import butter  # lazy: importing scipy.signal takes about 1 s
+
         if band.fmin > MODEL_FMIN and band.fmax < MODEL_FMAX:
             b, a = butter(ORDER, [band.fmin / nyquist, band.fmax / nyquist], btype="band")
         elif band.fmin > MODEL_FMIN:
             b, a = butter(ORDER, band.fmin / nyquist, btype="high")
-        elif band.fmax < MODEL_FMAX:
-            b, a = butter(ORDER, band.fmax / nyquist, btype="low")
         else:
-            self.coefficients = None
-            return
+            b, a = butter(ORDER, band.fmax / nyquist, btype="low")
         self.coefficients = (np.asarray(b), np.asarray(a))
 
     def apply(self, window: np.ndarray) -> np.ndarray:
