@@ -1,0 +1,91 @@
+"""Durable job state with one writer (the orchestrator): SQLite embedded, PostgreSQL deployed.
+
+A job fans out into items (one per recording) that pass through stages (``embed``,
+``cluster``, ...). Item states only move forward: pending -> running -> done | failed;
+a late or redelivered "running" never overwrites "done", so at-least-once delivery is
+harmless. ``group_settled`` is the fan-in question: is every item of this deployment
+finished with this stage?
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+ITEM_STATES = ("pending", "running", "done", "failed")
+JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+FINAL = ("done", "failed")
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    project: str
+    kind: str
+    params: dict[str, Any]
+    status: str
+    error: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    job_id: str
+    key: str  # recording key in the audio bucket
+    group: str  # deployment folder
+    stage: str
+    status: str
+    attempts: int
+    output: str  # object key of the stage's result
+    error: str
+
+
+class JobStore(Protocol):
+    def create_job(
+        self,
+        job_id: str,
+        project: str,
+        kind: str,
+        params: dict[str, Any],
+        items: Sequence[tuple[str, str]],
+        stage: str,
+    ) -> bool:
+        """Create a job with (key, group) items pending at ``stage``; False if it exists."""
+        ...
+
+    def job(self, job_id: str) -> JobRecord: ...
+
+    def jobs(self, project: str) -> list[JobRecord]: ...
+
+    def set_job_status(self, job_id: str, status: str, error: str = "") -> None: ...
+
+    def set_item(
+        self,
+        job_id: str,
+        key: str,
+        stage: str,
+        status: str,
+        *,
+        group: str = "",
+        output: str = "",
+        error: str = "",
+    ) -> bool:
+        """Move an item forward; returns False when the change was refused (already final)."""
+        ...
+
+    def reset_failed(self, job_id: str, stage: str) -> list[str]:
+        """Failed items of ``stage`` back to pending (a user's "retry"); returns their keys."""
+        ...
+
+    def items(
+        self, job_id: str, stage: str | None = None, group: str | None = None
+    ) -> list[ItemRecord]: ...
+
+    def progress(self, job_id: str) -> dict[str, dict[str, int]]:
+        """{stage: {status: count}}."""
+        ...
+
+    def group_settled(self, job_id: str, stage: str, group: str) -> bool: ...

@@ -1,0 +1,109 @@
+"""One contract, two databases: SQLite (embedded) and PostgreSQL (the machine's server)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from bdisc.adapters.sql_job_store import SqlJobStore, downgrade, head_revision, migrate
+from bdisc.errors import ConfigError, NotFound
+from bdisc.ports.job_store import JobStore
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'jobs.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    migrate(url)
+    return url
+
+
+@pytest.fixture
+def store(database: str) -> Iterator[JobStore]:
+    yield SqlJobStore(database)
+
+
+def new_job(store: JobStore, items: int = 4) -> str:
+    job = f"job-{uuid.uuid4().hex[:8]}"
+    keys = [(f"siteA/r{i}.wav", "siteA") for i in range(items - 1)] + [("siteB/x.wav", "siteB")]
+    assert store.create_job(job, "proj1", "discover", {"overlap": 1.5}, keys, "embed")
+    return job
+
+
+def test_jobs_are_created_once_and_read_back(store: JobStore) -> None:
+    job = new_job(store)
+    assert not store.create_job(job, "proj1", "discover", {}, [], "embed")  # idempotent
+    record = store.job(job)
+    assert (record.project, record.kind, record.params, record.status) == (
+        "proj1",
+        "discover",
+        {"overlap": 1.5},
+        "queued",
+    )
+    assert job in [j.id for j in store.jobs("proj1")]
+    assert store.jobs("another-project") == [] or all(
+        j.project == "another-project" for j in store.jobs("another-project")
+    )
+    store.set_job_status(job, "running")
+    assert store.job(job).status == "running"
+    with pytest.raises(NotFound):
+        store.job("nope")
+    with pytest.raises(ConfigError):
+        store.set_job_status(job, "exploded")
+
+
+def test_items_move_forward_only(store: JobStore) -> None:
+    job = new_job(store)
+    key = "siteA/r0.wav"
+    assert store.set_item(job, key, "embed", "running")
+    assert store.set_item(job, key, "embed", "running")  # a redelivery: second attempt
+    assert store.set_item(job, key, "embed", "done", output="emb/abc.parquet")
+    assert not store.set_item(job, key, "embed", "running")  # late redelivery: refused
+    assert not store.set_item(job, key, "embed", "failed", error="late")
+    item = next(i for i in store.items(job, "embed") if i.key == key)
+    assert (item.status, item.attempts, item.output, item.group) == (
+        "done",
+        2,
+        "emb/abc.parquet",
+        "siteA",
+    )
+
+
+def test_fan_in_per_group_and_progress(store: JobStore) -> None:
+    job = new_job(store)
+    assert not store.group_settled(job, "embed", "siteA")
+    store.set_item(job, "siteA/r0.wav", "embed", "done")
+    store.set_item(job, "siteA/r1.wav", "embed", "failed", error="CorruptAudio: bad header")
+    assert not store.group_settled(job, "embed", "siteA")
+    store.set_item(job, "siteA/r2.wav", "embed", "done")
+    assert store.group_settled(job, "embed", "siteA")
+    assert not store.group_settled(job, "embed", "siteB")
+    assert store.progress(job) == {"embed": {"done": 2, "failed": 1, "pending": 1}}
+    # A new stage's items appear as they are set.
+    store.set_item(job, "siteA", "cluster", "running", group="siteA")
+    assert store.progress(job)["cluster"] == {"running": 1}
+    # "Retry failed files": failed items go back to pending.
+    assert store.reset_failed(job, "embed") == ["siteA/r1.wav"]
+    assert not store.group_settled(job, "embed", "siteA")
+    failed = [i for i in store.items(job, "embed", "siteA") if i.status == "failed"]
+    assert failed == []
+
+
+def test_schema_is_owned_by_migrations(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.sqlite'}"
+    with pytest.raises(ConfigError, match="migrations"):
+        SqlJobStore(url)
+    migrate(url)
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
+    assert version == head_revision()
+    assert {"jobs", "job_items"} <= set(sa.inspect(engine).get_table_names())
+    downgrade(url)  # and back
+    assert "jobs" not in sa.inspect(sa.create_engine(url)).get_table_names()
