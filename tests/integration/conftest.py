@@ -79,6 +79,9 @@ def rabbit_url() -> str:
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
+# The real BirdNET model, shared with the model tests.
+from tests.model.conftest import model  # noqa: E402, F401
+
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:

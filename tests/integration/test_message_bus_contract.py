@@ -97,6 +97,23 @@ def test_permanent_errors_and_garbage_go_straight_to_dead_letters(
     assert any("schema version 99" in e for e in errors)
 
 
+def test_messages_a_handler_sends_leave_only_if_it_succeeds(bus: MessageBus, stage: str) -> None:
+    follow_up = f"{stage}-next"
+    bus.publish(msg(stage, 1))
+    bus.publish(msg(stage, 2))
+
+    def forward(m: Message) -> None:
+        bus.publish(Message(follow_up, m.job_id, f"next-{m.payload['n']}", m.payload))
+        if m.payload["n"] == 2:
+            raise ConfigError("fails after publishing")
+
+    bus.consume(stage, forward, idle_timeout_s=0.5)
+    forwarded: list[Message] = []
+    bus.consume(follow_up, forwarded.append, idle_timeout_s=0.5)
+    assert [m.payload["n"] for m in forwarded] == [1]
+    assert len(bus.dead_letters(stage)) == 1
+
+
 CRASHING_CONSUMER = """
 import os, sys
 from bdisc.adapters.rabbitmq_bus import RabbitBus

@@ -15,8 +15,12 @@ class InProcessBus:
         self.max_retries, self.backoff_s = max_retries, backoff_s
         self._queues: dict[str, queue.Queue[bytes]] = defaultdict(queue.Queue)
         self._dead: dict[str, list[DeadLetter]] = defaultdict(list)
+        self._outbox: list[Message] | None = None  # a running handler's messages
 
     def publish(self, message: Message) -> None:
+        if self._outbox is not None:
+            self._outbox.append(message)  # sent once the handler succeeded
+            return
         self._queues[message.stage].put(message.to_bytes())
 
     def publish_raw(self, stage: str, body: bytes) -> None:
@@ -43,10 +47,16 @@ class InProcessBus:
                 self._dead[stage].append(DeadLetter(body, exc.message, stage))
                 settled += 1
                 continue
+            outbox: list[Message] = []
+            self._outbox = outbox
             try:
                 handler(message)
+                self._outbox = None
+                for produced in outbox:
+                    self.publish(produced)
                 settled += 1
             except Exception as exc:
+                self._outbox = None
                 kind, text = describe(exc)
                 if is_retryable(exc) and message.attempt < self.max_retries:
                     time.sleep(self.backoff_s * 2**message.attempt)

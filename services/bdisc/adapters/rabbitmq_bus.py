@@ -47,6 +47,10 @@ class RabbitBus:
         self._connection: Any = None
         self._publish_channel: Any = None
         self._declared: set[str] = set()
+        # Messages a handler publishes while it runs (in its own thread) wait here and are
+        # sent by the consumer thread after it succeeded, before the ack: pika connections
+        # are not thread-safe, and a failed attempt's messages are dropped with it.
+        self._handler_local = threading.local()
 
     # -- connection -------------------------------------------------------------------
     def _connect(self) -> Any:
@@ -132,6 +136,10 @@ class RabbitBus:
                 time.sleep(0.5 * 2**attempt)
 
     def publish(self, message: Message) -> None:
+        outbox = getattr(self._handler_local, "outbox", None)
+        if outbox is not None:
+            outbox.append(message)
+            return
         self._send(
             EXCHANGE,
             message.stage,
@@ -183,8 +191,10 @@ class RabbitBus:
             self._send(DEAD_EXCHANGE, stage, body, {"x-error": exc.message})
             return
         outcome: list[BaseException] = []
+        outbox: list[Message] = []
 
         def work() -> None:
+            self._handler_local.outbox = outbox
             try:
                 handler(message)
             except BaseException as exc:  # handed to the consumer thread
@@ -195,6 +205,8 @@ class RabbitBus:
         while worker.is_alive():
             connection.process_data_events(time_limit=0.5)
         if not outcome:
+            for produced in outbox:
+                self.publish(produced)
             return
         failure = outcome[0]
         kind, text = describe(failure)

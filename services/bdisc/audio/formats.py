@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePath
 
 # Formats libsndfile decodes for us (MP3 needs libsndfile >= 1.1, bundled in soundfile wheels).
 AUDIO_EXTENSIONS: frozenset[str] = frozenset({".wav", ".flac", ".ogg", ".mp3"})
 
 
-def is_audio_path(path: Path) -> bool:
+def is_audio_path(path: PurePath) -> bool:
     return path.suffix.lower() in AUDIO_EXTENSIONS
 
 

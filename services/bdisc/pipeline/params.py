@@ -111,3 +111,17 @@ class AnalysisParams:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AnalysisParams:
+        """The inverse of ``as_dict`` (as carried in messages and job records)."""
+        values = dict(data)
+        if isinstance(values.get("bandpass"), dict):
+            values["bandpass"] = Bandpass(**values["bandpass"])
+        if values.get("species") is not None:
+            values["species"] = tuple(values["species"])
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(values) - known
+        if unknown:
+            raise ConfigError(f"unknown analysis parameters: {', '.join(sorted(unknown))}")
+        return cls(**values)

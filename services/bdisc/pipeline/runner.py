@@ -67,19 +67,20 @@ class FileTask:
 
 
 @dataclass
-class _Worker:
-    """What one process holds: the model and the scorer built from it."""
+class ModelWorker:
+    """What one process holds: the model and the scorer built from it (used by the runner's
+    processes and by the embedding service's consumers alike)."""
 
     model: AcousticModel
     scorer: Scorer
     progress: Any = None  # multiprocessing queue of seconds done, in pool mode
 
 
-_worker: _Worker | None = None  # set once per worker process by _init_worker
+_worker: ModelWorker | None = None  # set once per worker process by _init_worker
 
 
 def process_file(
-    task: FileTask, job: Job, config: RunConfig, worker: _Worker, progress: ProgressFn | None
+    task: FileTask, job: Job, config: RunConfig, worker: ModelWorker, progress: ProgressFn | None
 ) -> FileOutcome:
     """Everything that happens to one recording; never raises."""
     outcome = FileOutcome(
@@ -147,7 +148,7 @@ def _init_worker(
 ) -> None:
     global _worker
     model = factory(threads)
-    _worker = _Worker(model, Scorer(params, model.labels, model_dir), progress)
+    _worker = ModelWorker(model, Scorer(params, model.labels, model_dir), progress)
 
 
 def _pool_task(task: FileTask, job: Job, config: RunConfig) -> FileOutcome:
@@ -241,7 +242,7 @@ def run(
     with logging_redirect_tqdm(loggers=[logging.getLogger("bdisc")]), bar:
         if tasks and workers == 1:
             model = model_factory(threads)
-            worker = _Worker(model, Scorer(config.params, model.labels, config.model_dir))
+            worker = ModelWorker(model, Scorer(config.params, model.labels, config.model_dir))
             for task in tasks:
                 tracker.outcomes.append(process_file(task, job, config, worker, tracker.advance))
                 _log_outcome(tracker.outcomes[-1])

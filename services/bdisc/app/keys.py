@@ -1,0 +1,37 @@
+"""Deterministic object keys: the same work always lands at the same key.
+
+Embeddings are content-addressed (audio hash + every parameter that changes them), so a
+redelivered message, a retried job or another job over the same audio finds the result
+already there and does nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from bdisc.ports.object_store import check_key
+
+
+def audio_prefix(project: str) -> str:
+    return f"projects/{check_key(project)}/audio/"
+
+
+def embedding_key(params_key: str, content_hash: str) -> str:
+    return f"embeddings/{params_key}/{content_hash}.embeddings.parquet"
+
+
+def results_prefix(project: str, job_id: str, group: str) -> str:
+    return f"projects/{check_key(project)}/jobs/{check_key(job_id)}/results/{check_key(group)}/"
+
+
+def relative_to(prefix: str, key: str) -> str:
+    """A recording's path below the job's audio prefix (``siteA/r1.wav``)."""
+    if not key.startswith(prefix):
+        raise ValueError(f"{key} is not under {prefix}")
+    return key[len(prefix) :]
+
+
+def group_of(rel: str, fallback: str = "all") -> str:
+    """The deployment of a recording: the first folder of its relative path."""
+    parts = PurePosixPath(rel).parts
+    return parts[0] if len(parts) > 1 else fallback

@@ -1,0 +1,11 @@
+"""Stage names (one work queue each) and the payloads that travel between them."""
+
+from __future__ import annotations
+
+EMBED = "embed"  # one recording -> embeddings Parquet in the object store
+CLUSTER = "cluster"  # one deployment's embeddings -> clusters, sheets, montages
+EVENTS = "events"  # workers -> orchestrator: what finished, what failed
+
+# Event kinds on the EVENTS stage.
+EMBEDDED, EMBED_FAILED = "embedded", "embed_failed"
+CLUSTERED, CLUSTER_FAILED = "clustered", "cluster_failed"

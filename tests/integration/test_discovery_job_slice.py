@@ -1,0 +1,126 @@
+"""A discovery job through the platform's first stages, on real S3, RabbitMQ and PostgreSQL:
+orchestrator fan-out -> embedding consumer -> events -> fan-in per deployment."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from bdisc.adapters.rabbitmq_bus import RabbitBus
+from bdisc.adapters.s3_store import S3Store
+from bdisc.adapters.sql_job_store import SqlJobStore, migrate
+from bdisc.app import stages
+from bdisc.app.embed_stage import EmbedStage
+from bdisc.app.keys import audio_prefix
+from bdisc.app.orchestrator import Orchestrator
+from bdisc.model.birdnet import BirdNetV24
+from bdisc.pipeline import api
+from bdisc.pipeline.params import AnalysisParams
+from bdisc.pipeline.runner import RunConfig
+from bdisc.ports.message_bus import Message
+
+from ..model.helpers import CountingModel, write_clip
+
+
+@pytest.mark.model
+@pytest.mark.integration
+def test_job_fans_out_and_in(
+    s3_endpoint: str,
+    rabbit_url: str,
+    postgres_url: str,
+    model: BirdNetV24,
+    audio_dir: Path,
+    tmp_path: Path,
+) -> None:
+    project = f"p{uuid.uuid4().hex[:8]}"
+    objects = S3Store(s3_endpoint, "bdisc", "bdisc-secret", f"bdisc-{project}")
+    bus = RabbitBus(rabbit_url, backoff_s=0.05)
+    for stage in (stages.EMBED, stages.EVENTS, stages.CLUSTER):
+        bus.purge(stage)
+    migrate(postgres_url)
+    jobs = SqlJobStore(postgres_url)
+    local = tmp_path / "recordings"
+    write_clip(audio_dir / "soundscape.flac", local / "siteA" / "a1.wav", 9.0)
+    write_clip(audio_dir / "pica_pica_30s.flac", local / "siteA" / "a2.flac", 6.0)
+    write_clip(audio_dir / "soundscape.flac", local / "siteB" / "b1.wav", 6.0)
+    (local / "siteB" / "broken.wav").write_bytes(b"RIFF" + b"\x00" * 200)
+    for f in sorted(p for p in local.rglob("*") if p.is_file()):
+        objects.put_file(audio_prefix(project) + f.relative_to(local).as_posix(), f)
+
+    orchestrator = Orchestrator(jobs, bus, objects)
+    job = orchestrator.submit_discovery(project, AnalysisParams())
+    assert jobs.progress(job) == {"embed": {"pending": 4}}
+    assert jobs.job(job).status == "running"
+
+    counter = CountingModel(model)
+    embedder = EmbedStage(counter, objects, bus)
+    assert bus.consume(stages.EMBED, embedder.handle, idle_timeout_s=2.0) == 4
+    assert counter.windows == 3 + 2 + 2
+    assert bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=1.0) == 4
+    assert jobs.progress(job) == {"embed": {"done": 3, "failed": 1}, "cluster": {"pending": 2}}
+    broken = next(i for i in jobs.items(job, stages.EMBED) if i.key.endswith("broken.wav"))
+    assert broken.error.startswith("CorruptAudio")
+
+    # Fan-in: one cluster message per deployment, naming its embeddings.
+    asked: list[Message] = []
+    bus.consume(stages.CLUSTER, asked.append, idle_timeout_s=1.0)
+    assert sorted(m.payload["group"] for m in asked) == ["siteA", "siteB"]
+    site_a = next(m for m in asked if m.payload["group"] == "siteA")
+    assert len(site_a.payload["embeddings"]) == 2
+
+    # The stored Parquet is what `bdisc embed` writes locally for the same audio.
+    item = next(i for i in jobs.items(job, stages.EMBED) if i.key.endswith("a1.wav"))
+    remote = tmp_path / "remote.parquet"
+    objects.download(item.output, remote)
+    api.embed(
+        [local],
+        RunConfig(tmp_path / "cli", AnalysisParams(), progress=False),
+        factory=lambda threads: model,
+    )
+    cli = pq.read_table(tmp_path / "cli" / "embeddings" / "siteA" / "a1.embeddings.parquet")
+    served = pq.read_table(remote)
+    assert served.column("recording").to_pylist() == ["siteA/a1.wav"] * 3
+    np.testing.assert_allclose(
+        np.stack(served.column("embedding").to_numpy(zero_copy_only=False)),
+        np.stack(cli.column("embedding").to_numpy(zero_copy_only=False)),
+        atol=1e-6,
+    )
+
+    # A redelivered embed message computes nothing and changes nothing.
+    bus.publish(
+        Message(
+            stages.EMBED,
+            job,
+            f"{job}:{item.key}",
+            {
+                "project": project,
+                "audio_key": item.key,
+                "rel": "siteA/a1.wav",
+                "group": "siteA",
+                "params": AnalysisParams().as_dict(),
+            },
+        )
+    )
+    bus.consume(stages.EMBED, embedder.handle, idle_timeout_s=1.0)
+    assert counter.windows == 7
+    bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=1.0)
+    assert bus.consume(stages.CLUSTER, asked.append, idle_timeout_s=0.5) == 0  # asked once
+    assert jobs.progress(job)["embed"] == {"done": 3, "failed": 1}
+
+    # Clustering reports back: the job completes.
+    for group in ("siteA", "siteB"):
+        bus.publish(
+            Message(
+                stages.EVENTS,
+                job,
+                f"{job}:{group}:clustered",
+                {"kind": stages.CLUSTERED, "group": group, "output": "x"},
+            )
+        )
+    bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=1.0)
+    assert jobs.job(job).status == "done"
+    bus.close()
