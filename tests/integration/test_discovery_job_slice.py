@@ -14,8 +14,9 @@ from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.adapters.s3_store import S3Store
 from bdisc.adapters.sql_job_store import SqlJobStore, migrate
 from bdisc.app import stages
+from bdisc.app.cluster_stage import ClusterStage
 from bdisc.app.embed_stage import EmbedStage
-from bdisc.app.keys import audio_prefix
+from bdisc.app.keys import audio_prefix, results_prefix
 from bdisc.app.orchestrator import Orchestrator
 from bdisc.model.birdnet import BirdNetV24
 from bdisc.pipeline import api
@@ -52,7 +53,7 @@ def test_job_fans_out_and_in(
         objects.put_file(audio_prefix(project) + f.relative_to(local).as_posix(), f)
 
     orchestrator = Orchestrator(jobs, bus, objects)
-    job = orchestrator.submit_discovery(project, AnalysisParams())
+    job = orchestrator.submit_discovery(project, AnalysisParams(), {"min_cluster_size": 2})
     assert jobs.progress(job) == {"embed": {"pending": 4}}
     assert jobs.job(job).status == "running"
 
@@ -111,16 +112,19 @@ def test_job_fans_out_and_in(
     assert bus.consume(stages.CLUSTER, asked.append, idle_timeout_s=0.5) == 0  # asked once
     assert jobs.progress(job)["embed"] == {"done": 3, "failed": 1}
 
-    # Clustering reports back: the job completes.
-    for group in ("siteA", "siteB"):
-        bus.publish(
-            Message(
-                stages.EVENTS,
-                job,
-                f"{job}:{group}:clustered",
-                {"kind": stages.CLUSTERED, "group": group, "output": "x"},
-            )
-        )
+    # The clustering stage turns each deployment into review outputs in S3.
+    clusterer = ClusterStage(objects, bus)
+    for m in asked:
+        clusterer.handle(m)
     bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=1.0)
     assert jobs.job(job).status == "done"
+    assert jobs.progress(job)["cluster"] == {"done": 2}
+    results = results_prefix(project, job, "siteA")
+    stored = set(objects.list(results))
+    for name in ("clusters.csv", "review.csv", "map.png", "index.html"):
+        assert results + name in stored, name
+    assert any(k.startswith(results + "montages/") for k in stored)
+    rows = objects.get_bytes(results + "clusters.csv").decode().splitlines()
+    assert rows[0].startswith("folder,file,start_s") and len(rows) == 1 + 5
+    assert {r.split(",")[1] for r in rows[1:]} == {"a1.wav", "a2.flac"}
     bus.close()

@@ -101,7 +101,7 @@ class DiscoverSummary:
 
 
 @dataclass
-class _Windows:
+class Windows:
     """All windows of the run as parallel arrays."""
 
     rel: np.ndarray
@@ -114,27 +114,28 @@ class _Windows:
     top_score: np.ndarray
     level: np.ndarray
 
-    def take(self, mask: np.ndarray) -> _Windows:
-        return _Windows(**{k: v[mask] for k, v in self.__dict__.items()})
+    def take(self, mask: np.ndarray) -> Windows:
+        return Windows(**{k: v[mask] for k, v in self.__dict__.items()})
 
     def __len__(self) -> int:
         return len(self.rel)
 
 
-def _load_windows(recs: Sequence[Recording], out_dir: Path) -> tuple[_Windows, dict[str, Any]]:
-    files = [out_dir / "embeddings" / Path(r.rel).with_suffix(SUFFIX).as_posix() for r in recs]
-    present = [f for f in files if f.is_file()]
-    if not present:
+def windows_from_files(
+    files: Sequence[Path], where: dict[str, tuple[str, str]]
+) -> tuple[Windows, dict[str, Any]]:
+    """All windows of these embeddings files; ``where`` maps each recording (its relative
+    path, as the files name it) to its (folder, file). Refuses mixed provenance."""
+    if not files:
         raise NotFound("no recording could be embedded: see errors.csv in the output folder")
-    table, provenance = read_embeddings(present)
-    by_rel = {r.rel: r for r in recs}
+    table, provenance = read_embeddings(files)
     rel = np.array(table.column("recording").to_pylist(), dtype=object)
     tops = table.column("top_labels").to_pylist()
     scores = table.column("top_scores").to_pylist()
-    return _Windows(
+    return Windows(
         rel=rel,
-        folder=np.array([by_rel[r].folder for r in rel], dtype=object),
-        file=np.array([by_rel[r].file for r in rel], dtype=object),
+        folder=np.array([where[r][0] for r in rel], dtype=object),
+        file=np.array([where[r][1] for r in rel], dtype=object),
         start=table.column("start_s").to_numpy(),
         end=table.column("end_s").to_numpy(),
         embedding=_embedding_matrix(table),
@@ -142,6 +143,13 @@ def _load_windows(recs: Sequence[Recording], out_dir: Path) -> tuple[_Windows, d
         top_score=np.array([s[0] if s else 0.0 for s in scores], dtype=np.float64),
         level=table.column("rms_dbfs").to_numpy(),
     ), provenance
+
+
+def _load_windows(recs: Sequence[Recording], out_dir: Path) -> tuple[Windows, dict[str, Any]]:
+    files = [out_dir / "embeddings" / Path(r.rel).with_suffix(SUFFIX).as_posix() for r in recs]
+    return windows_from_files(
+        [f for f in files if f.is_file()], {r.rel: (r.folder, r.file) for r in recs}
+    )
 
 
 def _embedding_matrix(table: pa.Table) -> np.ndarray:
@@ -210,7 +218,7 @@ def discover(
     results = []
     for name in groups:
         part = kept if name == "all" else kept.take(kept.folder == name)
-        results.append(_run_group(name, part, out / name, settings, paths, config))
+        results.append(cluster_group(name, part, out / name, settings, paths, config))
     index = out / "index.html"
     write_index(
         index, "bdisc discovery", [(g.name, f"{g.name}/index.html", g.clusters) for g in results]
@@ -234,14 +242,19 @@ def discover(
     )
 
 
-def _run_group(
+def cluster_group(
     name: str,
-    w: _Windows,
+    w: Windows,
     folder_dir: Path,
     settings: dict[str, Any],
     paths: dict[str, Path],
     config: DiscoverConfig,
 ) -> GroupResult:
+    """Cluster one group's windows and write its review outputs into ``folder_dir``.
+
+    ``paths`` maps each recording (relative path) to a local copy, read for the montage
+    tiles and audio snippets. Used by ``discover`` and by the clustering service.
+    """
     key = stable_hash(
         {
             "settings": settings,
