@@ -5,7 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_OUT ?= demo-out
 
-.PHONY: install demo test lint typecheck unit bench clean
+EMBED_REPLICAS ?= 2
+
+.PHONY: install demo test lint typecheck unit bench clean stack stack-down stack-status
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON): apt-get install -y python3.11 python3.11-venv"; exit 1; }
@@ -43,6 +45,15 @@ test: lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python bench/embed_throughput.py
+
+stack: $(STAMP)
+	EMBED_REPLICAS=$(EMBED_REPLICAS) $(BIN)/python -m bdisc.service.local_stack up
+
+stack-down:
+	$(BIN)/python -m bdisc.service.local_stack down
+
+stack-status:
+	$(BIN)/python -m bdisc.service.local_stack status
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .mypy_cache .ruff_cache .pytest_cache

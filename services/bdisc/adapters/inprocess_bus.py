@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import threading
 import time
 from collections import defaultdict
 
@@ -34,9 +35,10 @@ class InProcessBus:
         *,
         max_messages: int | None = None,
         idle_timeout_s: float = 1.0,
+        stop: threading.Event | None = None,
     ) -> int:
         settled = 0
-        while max_messages is None or settled < max_messages:
+        while (max_messages is None or settled < max_messages) and not (stop and stop.is_set()):
             try:
                 body = self._queues[stage].get(timeout=idle_timeout_s)
             except queue.Empty:

@@ -159,6 +159,7 @@ class RabbitBus:
         *,
         max_messages: int | None = None,
         idle_timeout_s: float = 1.0,
+        stop: threading.Event | None = None,
     ) -> int:
         self.declare(stage)
         connection = self._connect()
@@ -169,11 +170,13 @@ class RabbitBus:
         try:
             for method, props, body in channel.consume(main, inactivity_timeout=idle_timeout_s):
                 if method is None:
-                    break  # idle
+                    break  # idle (or time to look at the stop flag)
                 self._settle(stage, handler, body, props, connection)
                 channel.basic_ack(method.delivery_tag)  # after the result is written
                 settled += 1
                 if max_messages is not None and settled >= max_messages:
+                    break
+                if stop is not None and stop.is_set():
                     break
         finally:
             if channel.is_open:

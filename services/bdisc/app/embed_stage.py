@@ -71,7 +71,7 @@ class EmbedStage:
                 self._event(message, stages.EMBED_FAILED, error=": ".join(describe(exc)))
                 return
             digest = hash_file(local)
-            key = embedding_key(params.score_key(self.model.info), digest)
+            key = embedding_key(params.score_key(self.model.info), digest, rel)
             if self.objects.exists(key):
                 log.info("already embedded", extra=fields(job_id=message.job_id, key=key))
                 self._event(message, stages.EMBEDDED, output=key)

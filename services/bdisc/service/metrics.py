@@ -1,0 +1,38 @@
+"""Prometheus metrics of a worker service, served on ``BDISC_METRICS_PORT``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+from bdisc.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Metrics:
+    items: Counter
+    duration: Histogram
+    windows: Counter
+
+    @classmethod
+    def create(cls, port: int) -> Metrics:
+        metrics = cls(
+            items=Counter("bdisc_items_total", "messages handled", ["stage", "outcome"]),
+            duration=Histogram(
+                "bdisc_item_seconds",
+                "time per message",
+                ["stage"],
+                buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600),
+            ),
+            windows=Counter("bdisc_windows_total", "3-s windows run through the model"),
+        )
+        if port:
+            try:
+                start_http_server(port)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot serve metrics on port {port} ({exc.strerror}): "
+                    "set BDISC_METRICS_PORT to a free port, or 0"
+                ) from exc
+        return metrics

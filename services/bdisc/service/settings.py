@@ -1,0 +1,50 @@
+"""Settings shared by every service: environment variables with the ``BDISC_`` prefix.
+
+Required values have no default, so a service with missing or invalid configuration
+stops at start-up with a message naming the variable, instead of failing later.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bdisc.errors import ConfigError
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BDISC_", extra="ignore")
+
+    rabbitmq_url: str = Field(description="amqp://user:password@host:5672/vhost")
+    s3_endpoint: str = Field(description="host:port of MinIO / S3")
+    s3_access_key: str
+    s3_secret_key: SecretStr
+    s3_bucket: str = "bdisc"
+    s3_secure: bool = False
+    metrics_port: int = Field(default=9460, ge=0, le=65535, description="0: no metrics")
+    scratch_dir: Path | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "json"
+
+
+class DatabaseSettings(ServiceSettings):
+    database_url: str = Field(description="postgresql+psycopg://... or sqlite:///path")
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load(cls: type[S]) -> S:
+    """Build a service's settings, turning validation errors into one clear ConfigError."""
+    from pydantic import ValidationError
+
+    try:
+        return cls()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"BDISC_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from exc

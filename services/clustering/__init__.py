@@ -1,0 +1,1 @@
+"""The clustering service: UMAP + HDBSCAN and review outputs, one deployment at a time."""

@@ -1,0 +1,106 @@
+"""The deployed system as real processes (orchestrator, 2 embedding replicas, clustering)
+on real SeaweedFS, RabbitMQ and PostgreSQL. Mid-job, one embedding replica and the
+orchestrator are killed with SIGKILL; the orchestrator is restarted. The job still
+completes, and every recording is embedded exactly once into the object store."""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from bdisc.adapters.rabbitmq_bus import RabbitBus
+from bdisc.adapters.s3_store import S3Store
+from bdisc.adapters.sql_job_store import SqlJobStore, migrate
+from bdisc.app import stages
+from bdisc.app.keys import audio_prefix, results_prefix
+from bdisc.app.orchestrator import Orchestrator
+from bdisc.pipeline.params import AnalysisParams
+from bdisc.service.local_stack import DEFAULT_ENV, Stack
+
+from ..model.helpers import write_clip
+
+RECORDINGS = {"north": ["n1.wav", "n2.wav", "n3.flac"], "south": ["s1.wav", "s2.wav", "s3.wav"]}
+
+
+def wait_until(predicate, seconds: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.model
+@pytest.mark.integration
+@pytest.mark.slow
+def test_job_survives_killed_workers(
+    s3_endpoint: str, rabbit_url: str, postgres_url: str, audio_dir: Path, tmp_path: Path
+) -> None:
+    bucket = f"e2e-{uuid.uuid4().hex[:10]}"
+    env = {
+        **DEFAULT_ENV,
+        "BDISC_RABBITMQ_URL": rabbit_url,
+        "BDISC_S3_ENDPOINT": s3_endpoint,
+        "BDISC_S3_BUCKET": bucket,
+        "BDISC_DATABASE_URL": postgres_url,
+        "BDISC_LOG_LEVEL": "info",
+    }
+    stack = Stack(tmp_path / ".stack", env)
+    objects = S3Store(s3_endpoint, env["BDISC_S3_ACCESS_KEY"], env["BDISC_S3_SECRET_KEY"], bucket)
+    bus = RabbitBus(rabbit_url)
+    for stage in (stages.EMBED, stages.EVENTS, stages.CLUSTER):
+        bus.purge(stage)
+    migrate(postgres_url)
+    jobs = SqlJobStore(postgres_url)
+    project = "e2e"
+    # The .wav clips are byte-identical copies in different places (the .flac is not):
+    # each must still get its own, correctly named result.
+    for group, names in RECORDINGS.items():
+        for name in names:
+            clip = write_clip(
+                audio_dir / "soundscape.flac", tmp_path / "audio" / group / name, 60.0
+            )
+            objects.put_file(f"{audio_prefix(project)}{group}/{name}", clip)
+    try:
+        stack.start_services(embed_replicas=2, metrics_base=19100)
+        job = Orchestrator(jobs, bus, objects).submit_discovery(
+            project, AnalysisParams(), {"min_cluster_size": 3}
+        )
+        wait_until(
+            lambda: jobs.progress(job).get("embed", {}).get("done", 0) >= 1,
+            120,
+            "the first recording",
+        )
+        stack.stop("embedding-1", signal.SIGKILL)
+        stack.stop("orchestrator", signal.SIGKILL)
+        stack.start_services_named(["orchestrator"], metrics_base=19110)
+        wait_until(lambda: jobs.job(job).status in ("done", "failed"), 300, "the job to end")
+        assert jobs.job(job).status == "done", jobs.job(job).error
+        embedded = jobs.items(job, stages.EMBED)
+        assert len(embedded) == 6 and all(i.status == "done" for i in embedded)
+        outputs = {i.output for i in embedded}
+        assert len(outputs) == 6  # one object per recording, identical copies included
+        stored = [k for k in objects.list("embeddings/") if k.endswith(".parquet")]
+        assert sorted(stored) == sorted(outputs)  # nothing computed twice, nothing stray
+        rows, named = 0, set()
+        for key in stored:
+            local = tmp_path / "check" / key
+            objects.download(key, local)
+            table = pq.read_table(local)
+            rows += table.num_rows
+            named |= set(table.column("recording").to_pylist())
+        assert rows == 6 * 20  # every window exactly once
+        assert named == {f"{g}/{n}" for g, names in RECORDINGS.items() for n in names}
+        for group in RECORDINGS:
+            keys = set(objects.list(results_prefix(project, job, group)))
+            assert results_prefix(project, job, group) + "clusters.csv" in keys
+    finally:
+        stack.down()
+        bus.close()
+    assert stack.running() == {}
