@@ -24,8 +24,12 @@ def embedding_key(params_key: str, content_hash: str, rel: str) -> str:
     return f"embeddings/{params_key}/{content_hash}-{place}.embeddings.parquet"
 
 
+def job_results_prefix(project: str, job_id: str) -> str:
+    return f"projects/{check_key(project)}/jobs/{check_key(job_id)}/results/"
+
+
 def results_prefix(project: str, job_id: str, group: str) -> str:
-    return f"projects/{check_key(project)}/jobs/{check_key(job_id)}/results/{check_key(group)}/"
+    return f"{job_results_prefix(project, job_id)}{check_key(group)}/"
 
 
 def relative_to(prefix: str, key: str) -> str:

@@ -71,7 +71,13 @@ class Orchestrator:
     def handle_event(self, message: Message) -> None:
         p, job_id = message.payload, message.job_id
         kind = p["kind"]
-        if kind in (stages.EMBEDDED, stages.EMBED_FAILED):
+        if kind == stages.SUBMIT_DISCOVERY:
+            self._submit_command(job_id, p)
+        elif kind == stages.RETRY_FAILED:
+            self.retry_failed(job_id)
+        elif kind == stages.CANCEL:
+            self.jobs.set_job_status(job_id, "cancelled")
+        elif kind in (stages.EMBEDDED, stages.EMBED_FAILED):
             ok = kind == stages.EMBEDDED
             self.jobs.set_item(
                 job_id,
@@ -98,8 +104,50 @@ class Orchestrator:
         else:
             log.warning("unknown event", extra=fields(job_id=job_id, kind=kind))
 
+    def _submit_command(self, job_id: str, p: dict[str, Any]) -> None:
+        """A job asked for through the gateway: the same submission, recorded here so that
+        the orchestrator stays the only writer of job state."""
+        try:
+            self.submit_discovery(
+                p["project"],
+                AnalysisParams.from_dict(p["analysis"]),
+                p.get("cluster") or {},
+                p.get("prefix", ""),
+                job_id=job_id,
+            )
+        except NotFound as exc:
+            self.jobs.create_job(job_id, p["project"], "discover", dict(p), [], stages.EMBED)
+            self.jobs.set_job_status(job_id, "failed", error=exc.message)
+
+    def retry_failed(self, job_id: str) -> list[str]:
+        """Failed recordings of a job go through embedding again."""
+        job = self.jobs.job(job_id)
+        keys = self.jobs.reset_failed(job_id, stages.EMBED)
+        root = audio_prefix(job.project)
+        for key in keys:
+            group = group_of(relative_to(root, key))
+            self.bus.publish(
+                Message(
+                    stages.EMBED,
+                    job_id,
+                    f"{job_id}:{key}:retry",
+                    {
+                        "project": job.project,
+                        "audio_key": key,
+                        "rel": relative_to(root, key),
+                        "group": group,
+                        "params": job.params["analysis"],
+                    },
+                )
+            )
+        if keys:
+            self.jobs.set_job_status(job_id, "running")
+        return keys
+
     def _maybe_cluster(self, job_id: str, group: str) -> None:
         if not self.jobs.group_settled(job_id, stages.EMBED, group):
+            return
+        if self.jobs.job(job_id).status == "cancelled":
             return
         if self.jobs.items(job_id, stages.CLUSTER, group):
             return  # already asked for (a redelivered event)

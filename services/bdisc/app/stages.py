@@ -9,3 +9,6 @@ EVENTS = "events"  # workers -> orchestrator: what finished, what failed
 # Event kinds on the EVENTS stage.
 EMBEDDED, EMBED_FAILED = "embedded", "embed_failed"
 CLUSTERED, CLUSTER_FAILED = "clustered", "cluster_failed"
+
+# Commands on the EVENTS stage (from the gateway to the orchestrator, the one writer).
+SUBMIT_DISCOVERY, RETRY_FAILED, CANCEL = "submit_discovery", "retry_failed", "cancel"

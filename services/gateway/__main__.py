@@ -1,0 +1,69 @@
+"""python -m gateway [serve | create-project NAME] (wiring only)."""
+
+from __future__ import annotations
+
+import sys
+
+import sqlalchemy as sa
+
+from bdisc.adapters.rabbitmq_bus import RabbitBus
+from bdisc.adapters.s3_store import S3Store
+from bdisc.adapters.sql_job_store import SqlJobStore, migrate
+from bdisc.adapters.sql_project_store import SqlProjectStore
+from bdisc.errors import BdiscError
+from bdisc.logs import configure
+from bdisc.service.settings import load
+from gateway.app import create_app
+from gateway.deps import Deps
+from gateway.settings import GatewaySettings
+
+
+def build(s: GatewaySettings) -> Deps:
+    migrate(s.database_url)
+    objects = S3Store(
+        s.s3_endpoint, s.s3_access_key, s.s3_secret_key.get_secret_value(), s.s3_bucket, s.s3_secure
+    )
+    jobs = SqlJobStore(s.database_url)
+    bus = RabbitBus(s.rabbitmq_url)
+
+    def database() -> None:
+        with jobs.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    return Deps(
+        objects,
+        jobs,
+        SqlProjectStore(jobs.engine),
+        bus,
+        s.max_upload_mb << 20,
+        {
+            "database": database,
+            "object_store": lambda: objects.exists("healthcheck"),
+            "broker": lambda: bus.declare("events"),
+        },
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        s = load(GatewaySettings)
+        configure(s.log_level, s.log_format)
+        deps = build(s)
+        if args[:1] == ["create-project"] and len(args) == 2:
+            project, key = deps.projects.create(args[1])
+            sys.stdout.write(
+                f"project {project.id}\napi key {key}\nwebhook secret {project.webhook_secret}\n"
+            )
+            return 0
+    except BdiscError as exc:
+        sys.stderr.write(f"gateway: {exc.message}\n")
+        return 2
+    import uvicorn
+
+    uvicorn.run(create_app(deps), host=s.host, port=s.port, log_level=s.log_level)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""The FastAPI application: routers, and the one place errors become HTTP responses."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from bdisc import __version__
+from bdisc.errors import BdiscError, describe, http_status
+from gateway.deps import Deps
+from gateway.routes import audio, health, jobs, results
+
+DESCRIPTION = """\
+Upload recordings, run birdnet-discovery jobs, read their results and label clusters.
+
+Every endpoint under /v1 needs the project's API key in the `X-API-Key` header (or
+`Authorization: Bearer ...`). Create a project and its key with
+`python -m gateway create-project NAME` (the key is shown once).
+
+Typical flow: POST audio (one recording per request, `path=siteA/20230604_053000.wav`),
+POST a job, poll GET /jobs/{job_id} until `done`, GET /results for download links,
+GET/PUT /review/{folder} to read and label the clusters.
+"""
+
+
+def create_app(deps: Deps) -> FastAPI:
+    app = FastAPI(title="bdisc gateway", version=__version__, description=DESCRIPTION)
+    app.state.deps = deps
+    for router in (health.router, audio.router, jobs.router, results.router):
+        app.include_router(router)
+
+    @app.exception_handler(BdiscError)
+    def bdisc_error(_request: Request, exc: BdiscError) -> JSONResponse:
+        kind, message = describe(exc)
+        return JSONResponse({"error": kind, "message": message}, status_code=http_status(exc))
+
+    return app

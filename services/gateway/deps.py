@@ -1,0 +1,73 @@
+"""What the routes need, built once per process and injected (tests build their own)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from bdisc.adapters.sql_job_store import SqlJobStore
+from bdisc.adapters.sql_project_store import Project, SqlProjectStore
+from bdisc.errors import BdiscError
+from bdisc.ports.message_bus import Message, MessageBus
+from bdisc.ports.object_store import ObjectStore
+
+
+class Unauthorized(BdiscError):
+    http_status = 401
+    grpc_code = "UNAUTHENTICATED"
+
+
+class Forbidden(BdiscError):
+    http_status = 403
+    grpc_code = "PERMISSION_DENIED"
+
+
+@dataclass
+class Deps:
+    objects: ObjectStore
+    jobs: SqlJobStore
+    projects: SqlProjectStore
+    bus: MessageBus
+    max_upload_bytes: int
+    ready_checks: dict[str, Callable[[], object]] = field(default_factory=dict)
+    _publish_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def publish(self, message: Message) -> None:
+        with self._publish_lock:  # routes run in a thread pool; a pika connection is not shared
+            self.bus.publish(message)
+
+
+def get_deps(request: Request) -> Deps:
+    deps: Deps = request.app.state.deps
+    return deps
+
+
+DepsDep = Annotated[Deps, Depends(get_deps)]
+
+
+def authorised_project(
+    project: str,
+    deps: DepsDep,
+    x_api_key: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Project:
+    """The caller's project, from ``X-API-Key`` or ``Authorization: Bearer``; it must be
+    the project named in the path."""
+    key = x_api_key or (
+        authorization[7:] if authorization and authorization.lower().startswith("bearer ") else None
+    )
+    if not key:
+        raise Unauthorized("an API key is required (X-API-Key header)")
+    found = deps.projects.by_key(key)
+    if found is None:
+        raise Unauthorized("unknown API key")
+    if found.id != project:
+        raise Forbidden(f"this key belongs to another project than {project!r}")
+    return found
+
+
+ProjectDep = Annotated[Project, Depends(authorised_project)]

@@ -1,0 +1,80 @@
+"""Upload and list a project's recordings."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Annotated
+
+from fastapi import APIRouter, Query, UploadFile, status
+from pydantic import BaseModel
+
+from bdisc.app.keys import audio_prefix
+from bdisc.audio.formats import AUDIO_EXTENSIONS, is_audio_path
+from bdisc.audio.reader import probe
+from bdisc.discovery.recordings import timestamp_from_name
+from bdisc.errors import UnsupportedFormat, UserError
+from bdisc.ports.object_store import check_key
+from gateway.deps import DepsDep, ProjectDep
+
+router = APIRouter(prefix="/v1/projects/{project}/audio", tags=["audio"])
+CHUNK = 1 << 20
+
+
+class TooLarge(UserError):
+    http_status = 413
+
+
+class AudioInfoOut(BaseModel):
+    path: str
+    duration_s: float
+    sample_rate: int
+    channels: int
+    timestamp: str | None
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=AudioInfoOut)
+def upload(
+    project: ProjectDep,
+    deps: DepsDep,
+    file: UploadFile,
+    path: Annotated[
+        str,
+        Query(
+            description="where it goes, e.g. siteA/20230604_053000"
+            ".wav; the folder is the deployment"
+        ),
+    ],
+) -> AudioInfoOut:
+    """Upload one recording. It is checked (format, header, duration) before it is stored;
+    nothing is stored for a file that fails."""
+    rel = check_key(path)
+    if not is_audio_path(PurePosixPath(rel)):
+        raise UnsupportedFormat(
+            f"{rel}: not a supported audio file ({', '.join(sorted(AUDIO_EXTENSIONS))})"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / PurePosixPath(rel).name
+        size = 0
+        with local.open("wb") as out:
+            while chunk := file.file.read(CHUNK):
+                size += len(chunk)
+                if size > deps.max_upload_bytes:
+                    raise TooLarge(f"upload larger than {deps.max_upload_bytes} bytes")
+                out.write(chunk)
+        info = probe(local)  # AudioError -> 4xx, nothing stored
+        deps.objects.put_file(audio_prefix(project.id) + rel, local)
+    stamp = timestamp_from_name(rel)
+    return AudioInfoOut(
+        path=rel,
+        duration_s=round(info.duration_s, 3),
+        sample_rate=info.sample_rate,
+        channels=info.channels,
+        timestamp=stamp.isoformat() if stamp else None,
+    )
+
+
+@router.get("")
+def list_audio(project: ProjectDep, deps: DepsDep, prefix: str = "") -> dict[str, list[str]]:
+    root = audio_prefix(project.id)
+    return {"recordings": [k[len(root) :] for k in deps.objects.list(root + prefix)]}

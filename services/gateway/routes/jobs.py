@@ -1,0 +1,118 @@
+"""Discovery jobs: create (with every parameter of ``bdisc discover``), status, cancel, retry."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+
+from bdisc.app import stages
+from bdisc.discovery.clustering import ClusterParams
+from bdisc.errors import NotFound
+from bdisc.pipeline.params import AnalysisParams
+from bdisc.ports.job_store import JobRecord
+from bdisc.ports.message_bus import Message
+from bdisc.ports.object_store import check_key
+from gateway.deps import Deps, DepsDep, ProjectDep
+
+router = APIRouter(prefix="/v1/projects/{project}/jobs", tags=["jobs"])
+
+
+class JobRequest(BaseModel):
+    prefix: str = Field("", description="only recordings under this folder, e.g. siteA/")
+    analysis: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "windows and scores: overlap_s, min_len_s, bandpass {fmin, fmax}, sensitivity, "
+            "species, lat, lon, week, ... (as bdisc discover)"
+        ),
+    )
+    cluster: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "method (umap|jsd), n_neighbors, min_dist, n_components, metric, pca_components, "
+            "seed, min_cluster_size, min_samples, selection"
+        ),
+    )
+
+
+class JobOut(BaseModel):
+    job_id: str
+    status: str
+    error: str = ""
+    progress: dict[str, dict[str, int]] = {}
+    failed: list[dict[str, str]] = []
+
+
+def _own_job(deps: Deps, project: str, job_id: str) -> JobRecord:
+    job = deps.jobs.job(job_id)
+    if job.project != project:
+        raise NotFound(f"no job {job_id}")  # do not reveal other projects' jobs
+    return job
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
+def create_job(project: ProjectDep, deps: DepsDep, request: JobRequest) -> JobOut:
+    """Start a discovery job over the project's recordings (under ``prefix``). The job
+    appears in GET .../jobs/{job_id} as soon as the orchestrator has planned it."""
+    params = AnalysisParams.from_dict(request.analysis)  # ConfigError -> 422
+    ClusterParams(**request.cluster)
+    if request.prefix:
+        check_key(request.prefix.rstrip("/"))
+    job_id = uuid.uuid4().hex
+    deps.publish(
+        Message(
+            stages.EVENTS,
+            job_id,
+            f"{job_id}:submit",
+            {
+                "kind": stages.SUBMIT_DISCOVERY,
+                "project": project.id,
+                "prefix": request.prefix,
+                "analysis": params.as_dict(),
+                "cluster": request.cluster,
+            },
+        )
+    )
+    return JobOut(job_id=job_id, status="submitted")
+
+
+@router.get("/{job_id}", response_model=JobOut)
+def job_status(project: ProjectDep, deps: DepsDep, job_id: str) -> JobOut:
+    job = _own_job(deps, project.id, job_id)
+    failed = [
+        {"recording": i.key.split("/audio/", 1)[-1], "error": i.error}
+        for i in deps.jobs.items(job_id, stages.EMBED)
+        if i.status == "failed"
+    ]
+    return JobOut(
+        job_id=job_id,
+        status=job.status,
+        error=job.error,
+        progress=deps.jobs.progress(job_id),
+        failed=failed,
+    )
+
+
+@router.post("/{job_id}:cancel", status_code=status.HTTP_202_ACCEPTED)
+def cancel(project: ProjectDep, deps: DepsDep, job_id: str) -> dict[str, str]:
+    _own_job(deps, project.id, job_id)
+    deps.publish(Message(stages.EVENTS, job_id, f"{job_id}:cancel", {"kind": stages.CANCEL}))
+    return {"job_id": job_id, "status": "cancelling"}
+
+
+@router.post("/{job_id}:retry", status_code=status.HTTP_202_ACCEPTED)
+def retry_failed(project: ProjectDep, deps: DepsDep, job_id: str) -> dict[str, str]:
+    """Run the recordings that failed through embedding again."""
+    _own_job(deps, project.id, job_id)
+    deps.publish(
+        Message(
+            stages.EVENTS,
+            job_id,
+            f"{job_id}:retry:{uuid.uuid4().hex[:8]}",
+            {"kind": stages.RETRY_FAILED},
+        )
+    )
+    return {"job_id": job_id, "status": "retrying failed recordings"}

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from bdisc.service.settings import DatabaseSettings
+
+
+class GatewaySettings(DatabaseSettings):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_upload_mb: int = Field(default=4096, ge=1, description="largest accepted upload")

@@ -1,0 +1,177 @@
+"""The gateway over real S3, RabbitMQ and PostgreSQL: keys, isolation, bad uploads, and a
+job from upload to labelled review sheet (stages run in-process on the same queues)."""
+
+from __future__ import annotations
+
+import io
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bdisc.adapters.rabbitmq_bus import RabbitBus
+from bdisc.adapters.s3_store import S3Store
+from bdisc.adapters.sql_job_store import SqlJobStore, migrate
+from bdisc.adapters.sql_project_store import SqlProjectStore
+from bdisc.app import stages
+from bdisc.app.cluster_stage import ClusterStage
+from bdisc.app.embed_stage import EmbedStage
+from bdisc.app.orchestrator import Orchestrator
+from bdisc.model.birdnet import BirdNetV24
+from gateway.app import create_app
+from gateway.deps import Deps
+
+from ..model.helpers import write_clip
+
+
+@pytest.fixture
+def gateway(
+    s3_endpoint: str, rabbit_url: str, postgres_url: str
+) -> Iterator[tuple[TestClient, Deps, dict[str, str]]]:
+    migrate(postgres_url)
+    jobs = SqlJobStore(postgres_url)
+    objects = S3Store(s3_endpoint, "bdisc", "secret", f"gw-{uuid.uuid4().hex[:10]}")
+    bus = RabbitBus(rabbit_url, backoff_s=0.05)
+    for stage in (stages.EMBED, stages.EVENTS, stages.CLUSTER):
+        bus.purge(stage)
+    deps = Deps(
+        objects,
+        jobs,
+        SqlProjectStore(jobs.engine),
+        bus,
+        max_upload_bytes=3 << 20,
+        ready_checks={"object_store": lambda: objects.exists("x")},
+    )
+    keys = {}
+    for name in ("alpha", "beta"):
+        project = f"{name}-{uuid.uuid4().hex[:6]}"
+        keys[name] = project
+        keys[f"{name}-key"] = deps.projects.create(project)[1]
+    yield TestClient(create_app(deps)), deps, keys
+    bus.close()
+
+
+def upload(client: TestClient, project: str, key: str, path: str, data: bytes) -> int:
+    response = client.post(
+        f"/v1/projects/{project}/audio",
+        params={"path": path},
+        files={"file": ("x", io.BytesIO(data))},
+        headers={"X-API-Key": key},
+    )
+    return response.status_code
+
+
+@pytest.mark.integration
+def test_keys_isolation_and_bad_uploads(
+    gateway: tuple[TestClient, Deps, dict[str, str]], audio_dir: Path, tmp_path: Path
+) -> None:
+    client, deps, k = gateway
+    a, b = k["alpha"], k["beta"]
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+    assert "bdisc" in client.get("/openapi.json").json()["info"]["title"]
+    assert client.get(f"/v1/projects/{a}/audio").status_code == 401
+    assert (
+        client.get(f"/v1/projects/{a}/audio", headers={"X-API-Key": "bd_nope"}).status_code == 401
+    )
+    assert (
+        client.get(f"/v1/projects/{a}/audio", headers={"X-API-Key": k["beta-key"]}).status_code
+        == 403
+    )
+    good = write_clip(audio_dir / "soundscape.flac", tmp_path / "g.wav", 6.0).read_bytes()
+    assert upload(client, a, k["alpha-key"], "siteA/20230604_053000.wav", good) == 201
+    assert upload(client, b, k["alpha-key"], "siteA/x.wav", good) == 403  # not its project
+    assert upload(client, a, k["alpha-key"], "notes.txt", b"hello") == 415
+    assert upload(client, a, k["alpha-key"], "siteA/empty.wav", b"") == 422
+    assert upload(client, a, k["alpha-key"], "siteA/text.wav", b"not audio" * 100) == 422
+    assert upload(client, a, k["alpha-key"], "siteA/cut.wav", good[: len(good) // 3]) == 201
+    assert upload(client, a, k["alpha-key"], "../escape.wav", good) == 400
+    assert upload(client, a, k["alpha-key"], "siteA//x.wav", good) == 400
+    assert upload(client, a, k["alpha-key"], "siteA/big.wav", good * 6) == 413
+    listed = client.get(f"/v1/projects/{a}/audio", headers={"X-API-Key": k["alpha-key"]})
+    assert listed.json() == {"recordings": ["siteA/20230604_053000.wav", "siteA/cut.wav"]}
+    assert client.get(f"/v1/projects/{b}/audio", headers={"X-API-Key": k["beta-key"]}).json() == {
+        "recordings": []
+    }
+    assert sorted(deps.objects.list()) == [
+        f"projects/{a}/audio/siteA/20230604_053000.wav",
+        f"projects/{a}/audio/siteA/cut.wav",
+    ]
+    bad = client.post(
+        f"/v1/projects/{a}/jobs",
+        json={"analysis": {"sensitivity": 9}},
+        headers={"X-API-Key": k["alpha-key"]},
+    )
+    assert bad.status_code == 422 and bad.json()["error"] == "ConfigError"
+
+
+@pytest.mark.model
+@pytest.mark.integration
+def test_job_from_upload_to_labelled_review(
+    gateway: tuple[TestClient, Deps, dict[str, str]],
+    model: BirdNetV24,
+    audio_dir: Path,
+    tmp_path: Path,
+) -> None:
+    client, deps, k = gateway
+    a, key = k["alpha"], k["alpha-key"]
+    auth = {"X-API-Key": key}
+    for site in ("north", "south"):
+        for i in range(2):
+            clip = write_clip(
+                audio_dir / "soundscape.flac", tmp_path / f"{site}{i}.wav", 9.0 + 3 * i
+            )
+            assert upload(client, a, key, f"{site}/r{i}.wav", clip.read_bytes()) == 201
+    created = client.post(
+        f"/v1/projects/{a}/jobs", headers=auth, json={"cluster": {"min_cluster_size": 2}}
+    )
+    assert created.status_code == 202
+    job = created.json()["job_id"]
+    assert client.get(f"/v1/projects/{a}/jobs/{job}", headers=auth).status_code == 404
+
+    orchestrator = Orchestrator(deps.jobs, deps.bus, deps.objects)
+    embedder, clusterer = (
+        EmbedStage(model, deps.objects, deps.bus),
+        ClusterStage(deps.objects, deps.bus),
+    )
+    for stage, handler in (
+        (stages.EVENTS, orchestrator.handle_event),
+        (stages.EMBED, embedder.handle),
+        (stages.EVENTS, orchestrator.handle_event),
+        (stages.CLUSTER, clusterer.handle),
+        (stages.EVENTS, orchestrator.handle_event),
+    ):
+        deps.bus.consume(stage, handler, idle_timeout_s=1.0)
+
+    status = client.get(f"/v1/projects/{a}/jobs/{job}", headers=auth).json()
+    assert status["status"] == "done"
+    assert status["progress"] == {"embed": {"done": 4}, "cluster": {"done": 2}}
+    other = {"X-API-Key": k["beta-key"]}
+    assert client.get(f"/v1/projects/{k['beta']}/jobs/{job}", headers=other).status_code == 404
+
+    files = client.get(f"/v1/projects/{a}/jobs/{job}/results", headers=auth).json()["files"]
+    assert {"north/clusters.csv", "north/review.csv", "south/map.png"} <= set(files)
+    with urllib.request.urlopen(files["north/clusters.csv"]) as response:
+        assert response.read().startswith(b"folder,file,start_s")
+
+    sheet = client.get(f"/v1/projects/{a}/jobs/{job}/review/north", headers=auth).json()
+    clusters = [int(r["Cluster"]) for r in sheet]
+    put = client.put(
+        f"/v1/projects/{a}/jobs/{job}/review/north",
+        headers=auth,
+        json=[{"Folder": "north", "Cluster": clusters[0], "Label": "chickadee"}],
+    )
+    assert put.status_code == 200 and put.json() == {"labelled": 1}
+    text = client.get(
+        f"/v1/projects/{a}/jobs/{job}/review/north", headers=auth, params={"format": "csv"}
+    ).text
+    assert "chickadee" in text and text.startswith("Folder,Cluster,Label")
+    wrong = client.put(
+        f"/v1/projects/{a}/jobs/{job}/review/north",
+        headers=auth,
+        json=[{"Folder": "north", "Cluster": 999, "Label": "x"}],
+    )
+    assert wrong.status_code == 422
