@@ -49,6 +49,17 @@ def get_deps(request: Request) -> Deps:
 DepsDep = Annotated[Deps, Depends(get_deps)]
 
 
+def api_key(x_api_key: str | None, authorization: str | None) -> str:
+    """The key from ``X-API-Key`` or ``Authorization: Bearer ...``."""
+    bearer = (
+        authorization[7:] if authorization and authorization.lower().startswith("bearer ") else None
+    )
+    key = x_api_key or bearer
+    if not key:
+        raise Unauthorized("an API key is required (X-API-Key header)")
+    return key
+
+
 def authorised_project(
     project: str,
     deps: DepsDep,
@@ -57,12 +68,7 @@ def authorised_project(
 ) -> Project:
     """The caller's project, from ``X-API-Key`` or ``Authorization: Bearer``; it must be
     the project named in the path."""
-    key = x_api_key or (
-        authorization[7:] if authorization and authorization.lower().startswith("bearer ") else None
-    )
-    if not key:
-        raise Unauthorized("an API key is required (X-API-Key header)")
-    found = deps.projects.by_key(key)
+    found = deps.projects.by_key(api_key(x_api_key, authorization))
     if found is None:
         raise Unauthorized("unknown API key")
     if found.id != project:

@@ -213,3 +213,57 @@ def test_species_list_and_location_filters(tmp_path: Path, audio_dir: Path) -> N
         "42.5000",
         "-76.4500",
     )
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_discover_and_export_from_the_command_line(tmp_path: Path, data_dir: Path) -> None:
+    """The flags reach the domain: a run over the demo tree, then export of one label."""
+    out = tmp_path / "disc"
+    assert (
+        main(
+            [
+                "discover",
+                str(data_dir / "demo"),
+                "--out",
+                str(out),
+                "--min-cluster-size",
+                "3",
+                "--pca",
+                "0",
+                "--seed",
+                "7",
+                "--montage-cap",
+                "6",
+                "--spec-fmax",
+                "8000",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    settings = json.loads((out / "discovery.json").read_text())
+    assert settings["cluster"]["min_cluster_size"] == 3 and settings["cluster"]["seed"] == 7
+    assert settings["cluster"]["pca_components"] == 0 and settings["montage_cap"] == 6
+    assert settings["spectrogram"]["fmax"] == 8000.0
+    review = (out / "site_a" / "review.csv").read_text().splitlines()
+    sheet = tmp_path / "sheet.csv"
+    first = review[1].split(",")
+    sheet.write_text(f"Folder,Cluster,Label\n{first[0]},{first[1]},song\n")
+    assert (
+        main(
+            [
+                "export",
+                "--review",
+                str(sheet),
+                "--results",
+                str(out),
+                "--out",
+                str(tmp_path / "train"),
+                "--pad",
+                "0.5",
+            ]
+        )
+        == 0
+    )
+    assert len(list((tmp_path / "train" / "song").glob("*.wav"))) == int(first[3])

@@ -189,31 +189,37 @@ def run_discover(
         root=args.root,
         out_dir=args.out,
         params=params,
-        subset=Subset(args.hours, args.start_date, args.end_date, args.sample, args.seed),
-        prune=PruneRules(
-            args.drop_silence,
-            args.keep_labels,
-            args.any_bird,
-            (),
-            args.keep_min_conf,
-            args.top_n_per_file,
+        subset=Subset(
+            hours=args.hours,
+            start_date=args.start_date,
+            end_date=args.end_date,
+            sample=args.sample,
+            seed=args.seed,
         ),
+        prune=PruneRules(
+            drop_silence_db=args.drop_silence,
+            labels=args.keep_labels,
+            any_bird=args.any_bird,
+            min_conf=args.keep_min_conf,
+            top_n_per_file=args.top_n_per_file,
+        ),
+        # keywords, not positions: these records grow
         cluster=ClusterParams(
-            args.method,
-            args.n_neighbors,
-            args.min_dist,
-            args.n_components,
-            args.metric,
-            args.pca,
-            args.seed,
-            args.min_cluster_size,
-            args.min_samples,
-            args.cluster_selection,
+            method=args.method,
+            n_neighbors=args.n_neighbors,
+            min_dist=args.min_dist,
+            n_components=args.n_components,
+            metric=args.metric,
+            pca_components=args.pca,
+            seed=args.seed,
+            min_cluster_size=args.min_cluster_size,
+            min_samples=args.min_samples,
+            selection=args.cluster_selection,
         ),
         group_by=args.group_by,
         montage_cap=args.montage_cap,
         audio_per_cluster=args.audio_per_cluster,
-        style=SpectrogramStyle(args.spec_fmin, args.spec_fmax, args.cmap),
+        style=SpectrogramStyle(fmin=args.spec_fmin, fmax=args.spec_fmax, cmap=args.cmap),
         workers=args.workers,
         batch_size=args.batch_size,
         force=args.force,
@@ -238,7 +244,12 @@ def run_discover(
 def run_export(args: argparse.Namespace) -> int:
     report = export(
         ExportConfig(
-            args.review, args.results, args.out, args.overrides, args.pad, args.sample_rate
+            review=args.review,
+            results=args.results,
+            out=args.out,
+            overrides=args.overrides,
+            pad_s=args.pad,
+            sample_rate=args.sample_rate,
         )
     )
     log.info(

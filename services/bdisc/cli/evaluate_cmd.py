@@ -111,7 +111,9 @@ def run(args: argparse.Namespace) -> int:
             threshold=args.threshold,
             thresholds=sweep,
             species_map=args.species_map,
-            units=UnitOptions(args.window, args.step, args.min_overlap),
+            units=UnitOptions(
+                window_s=args.window, step_s=args.step, min_overlap_s=args.min_overlap
+            ),
             min_truth=args.min_truth,
             non_target=tuple(p.strip() for p in args.non_target.split(",") if p.strip()),
             best_by=args.best_by,

@@ -1,0 +1,62 @@
+"""``bdisc submit``: the same discovery, on a bdisc server."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from bdisc.client.submit import submit
+
+log = logging.getLogger("bdisc.cli")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "submit",
+        help="run bdisc discover on a bdisc server",
+        description="Upload a folder of deployment folders to a bdisc server, run a "
+        "discovery job there, and download its results into --out in the "
+        "layout bdisc discover writes.",
+    )
+    p.add_argument("root", type=Path, help="folder of deployment folders of recordings")
+    p.add_argument("--api", required=True, help="gateway URL, e.g. http://127.0.0.1:8000")
+    p.add_argument("--api-key", required=True, help="the project's API key")
+    p.add_argument("--out", "-o", type=Path, help="where to put the results (with --wait)")
+    p.add_argument("--wait", action="store_true", help="wait for the job and download")
+    p.add_argument("--prefix", default="", help="only recordings under this folder")
+    a = p.add_argument_group("discovery parameters (as bdisc discover)")
+    a.add_argument("--overlap", type=float, default=0.0)
+    a.add_argument("--min-len", type=float, default=1.0)
+    a.add_argument("--sensitivity", type=float, default=1.0)
+    a.add_argument("--method", choices=["umap", "jsd"], default="umap")
+    a.add_argument("--min-cluster-size", type=int, default=5)
+    a.add_argument("--n-neighbors", type=int, default=15)
+    a.add_argument("--min-dist", type=float, default=0.1)
+    a.add_argument("--seed", type=int, default=42)
+
+
+def run(args: argparse.Namespace) -> int:
+    job = {
+        "prefix": args.prefix,
+        "analysis": {
+            "overlap_s": args.overlap,
+            "min_len_s": args.min_len,
+            "sensitivity": args.sensitivity,
+        },
+        "cluster": {
+            "method": args.method,
+            "min_cluster_size": args.min_cluster_size,
+            "n_neighbors": args.n_neighbors,
+            "min_dist": args.min_dist,
+            "seed": args.seed,
+        },
+    }
+    result = submit(args.root, args.api, args.api_key, job, args.out, wait=args.wait)
+    log.info(
+        f"job {result.job_id}: {result.status}"
+        + (f"; results in {args.out}" if result.downloaded else "")
+    )
+    if result.refused:
+        log.warning(f"{len(result.refused)} recordings refused by the server")
+    return 0 if result.status in ("done", "submitted") and not result.refused else 1
