@@ -7,7 +7,7 @@ DEMO_OUT ?= demo-out
 
 EMBED_REPLICAS ?= 2
 
-.PHONY: install demo test lint typecheck unit bench clean stack stack-down stack-status
+.PHONY: install demo test lint typecheck unit bench clean stack stack-down stack-status proto
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON): apt-get install -y python3.11 python3.11-venv"; exit 1; }
@@ -16,7 +16,16 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[ml,discovery,platform,dev]'
+	$(MAKE) proto
 	touch $@
+
+# gRPC stubs are generated, never edited or committed: into services/bdisc/v1/.
+PROTOS := $(wildcard proto/bdisc/v1/*.proto)
+proto: $(PROTOS)
+	mkdir -p services/bdisc/v1
+	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=services --pyi_out=services \
+		--grpc_python_out=services $(PROTOS)
+	touch services/bdisc/v1/__init__.py
 
 install: $(STAMP)
 

@@ -14,6 +14,7 @@ from bdisc.model.birdnet import BirdNetV24
 from bdisc.service.consumer import consume_forever, install_stop_signals
 from bdisc.service.metrics import Metrics
 from bdisc.service.settings import load
+from embedding.grpc_server import serve
 from embedding.settings import EmbeddingSettings
 
 
@@ -34,6 +35,9 @@ def main() -> int:
         s.s3_endpoint, s.s3_access_key, s.s3_secret_key.get_secret_value(), s.s3_bucket, s.s3_secure
     )
     model = BirdNetV24(s.model_dir, s.threads)
+    server = None
+    if s.grpc_port:  # on-demand inference has its own model: interpreters are not shared
+        server, _ = serve(BirdNetV24(s.model_dir, 1), s.grpc_port, s.grpc_host)
     stage = EmbedStage(model, objects, RabbitBus(s.rabbitmq_url), s.scratch_dir, s.batch_size)
 
     def make_bus() -> RabbitBus:  # the handler publishes on the bus that consumes
@@ -41,6 +45,8 @@ def main() -> int:
         return stage.bus
 
     consume_forever(stages.EMBED, make_bus, stage.handle, metrics, stop)
+    if server is not None:
+        server.stop(grace=10).wait()
     return 0
 
 

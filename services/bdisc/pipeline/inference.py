@@ -44,18 +44,18 @@ class StreamStats:
     warnings: list[str] = field(default_factory=list)
 
 
-def infer_recording(
-    info: AudioInfo,
+def infer_blocks(
+    blocks: Iterator[np.ndarray],
     model: AcousticModel,
     params: AnalysisParams,
     batch_size: int,
     stats: StreamStats,
     progress: ProgressFn | None = None,
 ) -> Iterator[WindowBatch]:
+    """Any stream of mono float32 blocks at the model's rate (a file, a live gRPC stream)."""
     spec = params.window_spec(model.info.sample_rate, model.info.window_s)
     band = WindowFilter(params.bandpass, model.info.sample_rate)
-    decode = DecodeStats()
-    windows = frame_windows(stream_mono(info, spec.sample_rate, stats=decode), spec)
+    windows = frame_windows(blocks, spec)
     done_s = 0.0
     for starts, ends, levels, samples in prefetch(_batches(windows, batch_size, band)):
         out = model.infer(samples)
@@ -64,10 +64,31 @@ def infer_recording(
         if progress is not None:
             progress(float(ends[-1]) - done_s)
             done_s = float(ends[-1])
+
+
+def infer_recording(
+    info: AudioInfo,
+    model: AcousticModel,
+    params: AnalysisParams,
+    batch_size: int,
+    stats: StreamStats,
+    progress: ProgressFn | None = None,
+) -> Iterator[WindowBatch]:
+    decode = DecodeStats()
+    seen = 0.0
+
+    def counted(seconds: float) -> None:
+        nonlocal seen
+        seen += seconds
+        if progress is not None:
+            progress(seconds)
+
+    blocks = stream_mono(info, model.info.sample_rate, stats=decode)
+    yield from infer_blocks(blocks, model, params, batch_size, stats, counted)
     stats.decoded_s = decode.frames_read / info.sample_rate
     stats.warnings.extend(info.warnings)
-    if progress is not None and info.duration_s > done_s:
-        progress(info.duration_s - done_s)
+    if progress is not None and info.duration_s > seen:
+        progress(info.duration_s - seen)
     if info.duration_s - stats.decoded_s > TRUNCATION_TOLERANCE_S:
         stats.warnings.append(
             f"truncated: header says {info.duration_s:.2f} s, decoded {stats.decoded_s:.2f} s"

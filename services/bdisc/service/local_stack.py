@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 S3_PORT, RABBIT_PORT, PG_PORT = 8333, 5672, 5432
+GRPC_BASE = 50050  # embedding-N serves gRPC on 50050 + N
 METRICS_BASE = 9460  # orchestrator 9460, clustering 9461, embedding-N 9461+N (SeaweedFS has 9101)
 DEFAULT_ENV = {
     "BDISC_RABBITMQ_URL": "amqp://guest:guest@127.0.0.1:5672/%2F",
@@ -145,12 +146,11 @@ class Stack:
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
         started = {}
         for offset, name in enumerate(names):
-            module = name.split("-", 1)[0]
-            started[name] = self._spawn(
-                name,
-                [sys.executable, "-m", module],
-                {**env, "BDISC_METRICS_PORT": str(metrics_base + offset)},
-            )
+            module, _, replica = name.partition("-")
+            extra = {"BDISC_METRICS_PORT": str(metrics_base + offset)}
+            if module == "embedding":  # each replica serves bdisc.v1.Inference on its own port
+                extra["BDISC_GRPC_PORT"] = str(GRPC_BASE + int(replica or "1"))
+            started[name] = self._spawn(name, [sys.executable, "-m", module], {**env, **extra})
         return started
 
     def running(self) -> dict[str, int]:
