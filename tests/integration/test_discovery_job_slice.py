@@ -15,6 +15,7 @@ from bdisc.adapters.s3_store import S3Store
 from bdisc.adapters.sql_job_store import SqlJobStore, migrate
 from bdisc.app import stages
 from bdisc.app.cluster_stage import ClusterStage
+from bdisc.app.dead_letters import report_dead_letters
 from bdisc.app.embed_stage import EmbedStage
 from bdisc.app.keys import audio_prefix, results_prefix
 from bdisc.app.orchestrator import Orchestrator
@@ -127,4 +128,46 @@ def test_job_fans_out_and_in(
     rows = objects.get_bytes(results + "clusters.csv").decode().splitlines()
     assert rows[0].startswith("folder,file,start_s") and len(rows) == 1 + 5
     assert {r.split(",")[1] for r in rows[1:]} == {"a1.wav", "a2.flac"}
+    bus.close()
+
+
+@pytest.mark.model
+@pytest.mark.integration
+def test_poison_work_fails_its_recording_and_the_job_goes_on(
+    s3_endpoint: str,
+    rabbit_url: str,
+    postgres_url: str,
+    model: BirdNetV24,
+    audio_dir: Path,
+    tmp_path: Path,
+) -> None:
+    project = f"p{uuid.uuid4().hex[:8]}"
+    objects = S3Store(s3_endpoint, "bdisc", "bdisc-secret", f"bdisc-{project}")
+    bus = RabbitBus(rabbit_url, backoff_s=0.05)
+    for stage in (stages.EMBED, stages.EVENTS, stages.CLUSTER):
+        bus.purge(stage)
+    migrate(postgres_url)
+    jobs = SqlJobStore(postgres_url)
+    for name in ("ok.wav", "poison.wav"):
+        clip = write_clip(audio_dir / "soundscape.flac", tmp_path / name, 6.0)
+        objects.put_file(f"{audio_prefix(project)}site/{name}", clip)
+    orchestrator = Orchestrator(jobs, bus, objects)
+    job = orchestrator.submit_discovery(project, AnalysisParams())
+    embedder = EmbedStage(model, objects, bus)
+
+    def handler(message: Message) -> None:
+        if message.payload["rel"].endswith("poison.wav"):
+            raise ValueError("the decoder library crashed")  # a bug, not a retryable error
+        embedder.handle(message)
+
+    bus.consume(stages.EMBED, handler, idle_timeout_s=1.0)
+    assert report_dead_letters(bus) == 1
+    bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=1.0)
+    items = {i.key.rsplit("/", 1)[-1]: i for i in jobs.items(job, stages.EMBED)}
+    assert items["ok.wav"].status == "done"
+    assert items["poison.wav"].status == "failed"
+    assert "dead-lettered: ValueError: the decoder library crashed" in items["poison.wav"].error
+    asked: list[Message] = []
+    bus.consume(stages.CLUSTER, asked.append, idle_timeout_s=1.0)
+    assert [m.payload["embeddings"] for m in asked] == [[items["ok.wav"].output]]
     bus.close()
