@@ -130,6 +130,26 @@ class Stack:
                 conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
         admin.dispose()
 
+    def demo_project(self) -> str | None:
+        """A project "demo" for the quick start; its key is written to .stack/demo-api-key
+        once (keys are stored hashed: they cannot be shown again)."""
+        from bdisc.adapters.sql_job_store import SqlJobStore, migrate
+        from bdisc.adapters.sql_project_store import SqlProjectStore
+        from bdisc.errors import IncompatibleArtifact
+
+        key_file = self.home / "demo-api-key"
+        if key_file.is_file():
+            return None
+        migrate(self.env["BDISC_DATABASE_URL"])
+        projects = SqlProjectStore(SqlJobStore(self.env["BDISC_DATABASE_URL"]).engine)
+        try:
+            _, key = projects.create("demo")
+        except IncompatibleArtifact:  # made by an earlier stack whose key file is gone
+            return None
+        self.home.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(key + "\n")
+        return key
+
     def start_services(
         self, embed_replicas: int, metrics_base: int = METRICS_BASE
     ) -> dict[str, int]:
@@ -207,9 +227,15 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack(args.home)
     if args.command == "up":
         stack.ensure_infrastructure()
+        new_key = stack.demo_project()
         for name, pid in stack.start_services(args.embed_replicas).items():
             sys.stdout.write(f"started {name} (pid {pid})\n")
-        sys.stdout.write(f"logs in {args.home}/logs; stop with make stack-down\n")
+        sys.stdout.write(
+            f"gateway on http://127.0.0.1:8000 (API docs at /docs); project "
+            f"'demo', its API key in {args.home}/demo-api-key"
+            f"{' (new)' if new_key else ''}\n"
+            f"logs in {args.home}/logs; stop with make stack-down\n"
+        )
     elif args.command == "down":
         stack.down()
         sys.stdout.write("stopped everything this stack started\n")
