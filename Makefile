@@ -50,6 +50,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: lint typecheck
+	bash scripts/ensure-test-infra.sh
 	$(BIN)/pytest
 
 bench: $(STAMP)
