@@ -5,7 +5,6 @@ run with instructions; nothing is mocked."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -14,23 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from bdisc.service.local_stack import port_open, wait_for
+
 S3_PORT = 8333
 RABBIT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.3)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def wait_for(port: int, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if port_open(port):
-            return True
-        time.sleep(0.2)
-    return False
 
 
 @pytest.fixture(scope="session")
