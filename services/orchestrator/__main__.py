@@ -7,9 +7,11 @@ import threading
 
 from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.adapters.sql_job_store import SqlJobStore, migrate
+from bdisc.adapters.sql_project_store import SqlProjectStore
 from bdisc.app import stages
 from bdisc.app.dead_letters import report_dead_letters
 from bdisc.app.orchestrator import Orchestrator
+from bdisc.app.webhooks import WebhookNotifier
 from bdisc.errors import Retryable
 from bdisc.service.boot import boot
 from bdisc.service.consumer import consume_forever
@@ -35,9 +37,9 @@ def main() -> int:
         return 2
     s = booted.settings
     migrate(s.database_url)
-    orchestrator = Orchestrator(
-        SqlJobStore(s.database_url), RabbitBus(s.rabbitmq_url), booted.object_store()
-    )
+    jobs = SqlJobStore(s.database_url)
+    notify = WebhookNotifier(SqlProjectStore(jobs.engine).webhook)
+    orchestrator = Orchestrator(jobs, RabbitBus(s.rabbitmq_url), booted.object_store(), notify)
 
     def make_bus() -> RabbitBus:
         orchestrator.bus = RabbitBus(s.rabbitmq_url)

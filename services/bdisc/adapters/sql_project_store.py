@@ -67,3 +67,21 @@ class SqlProjectStore:
                 sa.select(projects).where(projects.c.key_hash == hash_key(key))
             ).first()
         return Project(row.id, row.webhook_url, row.webhook_secret) if row else None
+
+    def set_webhook(self, project_id: str, url: str) -> Project:
+        with self.engine.begin() as conn:
+            conn.execute(
+                projects.update().where(projects.c.id == project_id).values(webhook_url=url)
+            )
+            row = conn.execute(sa.select(projects).where(projects.c.id == project_id)).one()
+        return Project(row.id, row.webhook_url, row.webhook_secret)
+
+    def webhook(self, project_id: str) -> tuple[str, str] | None:
+        """(url, secret) of the project's webhook, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(projects.c.webhook_url, projects.c.webhook_secret).where(
+                    projects.c.id == project_id
+                )
+            ).first()
+        return (row.webhook_url, row.webhook_secret) if row and row.webhook_url else None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -22,7 +23,7 @@ from bdisc.audio.formats import is_audio_path
 from bdisc.errors import NotFound
 from bdisc.logs import fields
 from bdisc.pipeline.params import AnalysisParams
-from bdisc.ports.job_store import FINAL, JobStore
+from bdisc.ports.job_store import FINAL, JobRecord, JobStore
 from bdisc.ports.message_bus import Message, MessageBus
 from bdisc.ports.object_store import ObjectStore
 
@@ -30,8 +31,15 @@ log = logging.getLogger(__name__)
 
 
 class Orchestrator:
-    def __init__(self, jobs: JobStore, bus: MessageBus, objects: ObjectStore) -> None:
+    def __init__(
+        self,
+        jobs: JobStore,
+        bus: MessageBus,
+        objects: ObjectStore,
+        notify: Callable[[JobRecord, dict[str, Any]], object] | None = None,
+    ) -> None:
         self.jobs, self.bus, self.objects = jobs, bus, objects
+        self.notify = notify  # e.g. a WebhookNotifier: told when a job ends
 
     def submit_discovery(
         self,
@@ -77,6 +85,7 @@ class Orchestrator:
             self.retry_failed(job_id)
         elif kind == stages.CANCEL:
             self.jobs.set_job_status(job_id, "cancelled")
+            self._notify(job_id)
         elif kind in (stages.EMBEDDED, stages.EMBED_FAILED):
             ok = kind == stages.EMBEDDED
             self.jobs.set_item(
@@ -118,6 +127,7 @@ class Orchestrator:
         except NotFound as exc:
             self.jobs.create_job(job_id, p["project"], "discover", dict(p), [], stages.EMBED)
             self.jobs.set_job_status(job_id, "failed", error=exc.message)
+            self._notify(job_id)
 
     def retry_failed(self, job_id: str) -> list[str]:
         """Failed recordings of a job go through embedding again."""
@@ -184,3 +194,8 @@ class Orchestrator:
                 "failed" if failed else "done",
                 error=f"clustering failed for {', '.join(failed)}" if failed else "",
             )
+            self._notify(job_id)
+
+    def _notify(self, job_id: str) -> None:
+        if self.notify is not None:
+            self.notify(self.jobs.job(job_id), self.jobs.progress(job_id))

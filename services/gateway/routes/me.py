@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header
+from pydantic import BaseModel, Field
 
-from gateway.deps import DepsDep, Unauthorized, api_key
+from bdisc.errors import ConfigError
+from gateway.deps import DepsDep, ProjectDep, Unauthorized, api_key
 
 router = APIRouter(prefix="/v1", tags=["projects"])
 
@@ -24,3 +26,20 @@ def me(deps: DepsDep, key: Annotated[str, Depends(_key)]) -> dict[str, str]:
     if project is None:
         raise Unauthorized("unknown API key")
     return {"project": project.id}
+
+
+class WebhookIn(BaseModel):
+    url: str = Field(
+        description="called with a signed POST when a job of this project ends; "
+        "empty to turn it off"
+    )
+
+
+@router.put("/projects/{project}/webhook")
+def set_webhook(project: ProjectDep, deps: DepsDep, body: WebhookIn) -> dict[str, str]:
+    """Set the project's webhook. Deliveries carry X-Bdisc-Signature: sha256=HMAC of the
+    body with the secret returned here."""
+    if body.url and not body.url.startswith(("http://", "https://")):
+        raise ConfigError("webhook URLs start with http:// or https://")
+    updated = deps.projects.set_webhook(project.id, body.url)
+    return {"url": updated.webhook_url, "secret": updated.webhook_secret}

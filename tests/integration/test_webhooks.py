@@ -1,0 +1,91 @@
+"""A project's webhook hears about its finished jobs, signed with the project's secret."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from bdisc.adapters.inprocess_bus import InProcessBus
+from bdisc.adapters.local_store import LocalStore
+from bdisc.adapters.sql_job_store import SqlJobStore, migrate
+from bdisc.adapters.sql_project_store import SqlProjectStore
+from bdisc.app import stages
+from bdisc.app.orchestrator import Orchestrator
+from bdisc.app.webhooks import SIGNATURE_HEADER, WebhookNotifier, verify
+from bdisc.pipeline.params import AnalysisParams
+from bdisc.ports.message_bus import Message
+
+Received = list[tuple[dict[str, str], bytes]]
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, Received]]:
+    received: Received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((dict(self.headers), body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook", received
+    server.shutdown()
+
+
+@pytest.mark.integration
+def test_finished_job_is_announced_and_signed(
+    postgres_url: str, receiver: tuple[str, Received], tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    url, received = receiver
+    migrate(postgres_url)
+    jobs = SqlJobStore(postgres_url)
+    projects = SqlProjectStore(jobs.engine)
+    project, _ = projects.create(f"hook-{uuid.uuid4().hex[:6]}")
+    projects.set_webhook(project.id, url)
+    objects = LocalStore(tmp_path / "s3")
+    objects.put_bytes(f"projects/{project.id}/audio/site/r.wav", b"RIFF")
+    bus = InProcessBus()
+    orchestrator = Orchestrator(jobs, bus, objects, WebhookNotifier(projects.webhook))
+    job = orchestrator.submit_discovery(project.id, AnalysisParams())
+    for kind, extra in (
+        (stages.EMBEDDED, {"key": f"projects/{project.id}/audio/site/r.wav", "output": "e"}),
+        (stages.CLUSTERED, {"output": "c"}),
+    ):
+        orchestrator.handle_event(
+            Message(stages.EVENTS, job, f"{job}:{kind}", {"kind": kind, "group": "site", **extra})
+        )
+    assert len(received) == 1
+    headers, body = received[0]
+    event = json.loads(body)
+    assert (event["event"], event["job_id"], event["status"]) == ("job.done", job, "done")
+    assert verify(project.webhook_secret, body, headers[SIGNATURE_HEADER])
+    assert not verify("another secret", body, headers[SIGNATURE_HEADER])
+    # A job that cannot start (no recordings) is announced as failed.
+    orchestrator.handle_event(
+        Message(
+            stages.EVENTS,
+            "j2",
+            "j2:submit",
+            {
+                "kind": stages.SUBMIT_DISCOVERY,
+                "project": project.id,
+                "prefix": "nowhere/",
+                "analysis": AnalysisParams().as_dict(),
+                "cluster": {},
+            },
+        )
+    )
+    assert json.loads(received[1][1])["event"] == "job.failed"
