@@ -100,6 +100,20 @@ def test_keys_isolation_and_bad_uploads(
         f"projects/{a}/audio/siteA/20230604_053000.wav",
         f"projects/{a}/audio/siteA/cut.wav",
     ]
+    auth_a, auth_b = {"X-API-Key": k["alpha-key"]}, {"X-API-Key": k["beta-key"]}
+    hook = client.put(f"/v1/projects/{a}/webhook", json={"url": "ftp://x"}, headers=auth_a)
+    assert hook.status_code == 422
+    hook = client.put(
+        f"/v1/projects/{a}/webhook", json={"url": "https://example.org/h"}, headers=auth_a
+    )
+    assert hook.status_code == 200 and len(hook.json()["secret"]) > 30
+    assert deps.projects.webhook(a) == ("https://example.org/h", hook.json()["secret"])
+    assert (
+        client.put(
+            f"/v1/projects/{a}/webhook", json={"url": "https://evil"}, headers=auth_b
+        ).status_code
+        == 403
+    )
     bad = client.post(
         f"/v1/projects/{a}/jobs",
         json={"analysis": {"sensitivity": 9}},

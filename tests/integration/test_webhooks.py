@@ -6,8 +6,8 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -47,8 +47,8 @@ def receiver() -> Iterator[tuple[str, Received]]:
 
 @pytest.mark.integration
 def test_finished_job_is_announced_and_signed(
-    postgres_url: str, receiver: tuple[str, Received], tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+    postgres_url: str, receiver: tuple[str, Received], tmp_path: Path
+) -> None:
     url, received = receiver
     migrate(postgres_url)
     jobs = SqlJobStore(postgres_url)
