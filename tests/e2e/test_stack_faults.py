@@ -5,7 +5,9 @@ completes, and every recording is embedded exactly once into the object store.""
 
 from __future__ import annotations
 
+import shutil
 import signal
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -104,3 +106,60 @@ def test_job_survives_killed_workers(
         stack.down()
         bus.close()
     assert stack.running() == {}
+
+
+@pytest.mark.model
+@pytest.mark.integration
+@pytest.mark.slow
+def test_job_survives_the_broker_dropping_every_connection(
+    s3_endpoint: str, rabbit_url: str, postgres_url: str, audio_dir: Path, tmp_path: Path
+) -> None:
+    rabbitmqctl = shutil.which("rabbitmqctl")
+    if rabbitmqctl is None:
+        pytest.skip("rabbitmqctl is needed to drop the broker's connections")
+    bucket = f"drop-{uuid.uuid4().hex[:10]}"
+    env = {
+        **DEFAULT_ENV,
+        "BDISC_RABBITMQ_URL": rabbit_url,
+        "BDISC_S3_ENDPOINT": s3_endpoint,
+        "BDISC_S3_BUCKET": bucket,
+        "BDISC_DATABASE_URL": postgres_url,
+    }
+    stack = Stack(tmp_path / ".stack", env)
+    objects = S3Store(s3_endpoint, env["BDISC_S3_ACCESS_KEY"], env["BDISC_S3_SECRET_KEY"], bucket)
+    bus = RabbitBus(rabbit_url)
+    for stage in (stages.EMBED, stages.EVENTS, stages.CLUSTER):
+        bus.purge(stage)
+    migrate(postgres_url)
+    jobs = SqlJobStore(postgres_url)
+    for i in range(4):
+        clip = write_clip(audio_dir / "soundscape.flac", tmp_path / f"r{i}.wav", 45.0 + i * 3)
+        objects.put_file(f"{audio_prefix('drop')}site/r{i}.wav", clip)
+    try:
+        stack.start_services(embed_replicas=2, metrics_base=19300)
+        job = Orchestrator(jobs, bus, objects).submit_discovery(
+            "drop", AnalysisParams(), {"min_cluster_size": 3}
+        )
+        wait_until(
+            lambda: jobs.progress(job).get("embed", {}).get("done", 0) >= 1,
+            120,
+            "the first recording",
+        )
+        subprocess.run(
+            [rabbitmqctl, "close_all_connections", "bdisc e2e test"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        wait_until(lambda: jobs.job(job).status in ("done", "failed"), 300, "the job to end")
+        assert jobs.job(job).status == "done"
+        assert all(i.status == "done" for i in jobs.items(job, stages.EMBED))
+        reconnected = [
+            n
+            for n in ("embedding-1", "embedding-2", "orchestrator")
+            if "reconnecting" in (tmp_path / ".stack" / "logs" / f"{n}.log").read_text()
+        ]
+        assert reconnected, "no service noticed the dropped connection"
+    finally:
+        stack.down()
+        bus.close()

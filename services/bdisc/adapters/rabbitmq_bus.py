@@ -17,6 +17,7 @@ error in the ``x-error`` header.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any
@@ -255,6 +256,9 @@ class RabbitBus:
             self._channel().queue_purge(name)
 
     def close(self) -> None:
+        import pika
+
         if self._connection is not None and self._connection.is_open:
-            self._connection.close()
+            with contextlib.suppress(pika.exceptions.AMQPError):  # the broker closed it first
+                self._connection.close()
         self._connection = None
