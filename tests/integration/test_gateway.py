@@ -101,6 +101,33 @@ def test_keys_isolation_and_bad_uploads(
         f"projects/{a}/audio/siteA/cut.wav",
     ]
     auth_a, auth_b = {"X-API-Key": k["alpha-key"]}, {"X-API-Key": k["beta-key"]}
+    # Large files: PUT straight to S3 with a presigned URL, then register.
+    signed = client.post(
+        f"/v1/projects/{a}/audio:presign", json={"path": "siteB/big.wav"}, headers=auth_a
+    ).json()["upload_url"]
+    request = urllib.request.Request(signed, data=good, method="PUT")
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 200
+    junk = urllib.request.Request(
+        client.post(
+            f"/v1/projects/{a}/audio:presign", json={"path": "siteB/junk.wav"}, headers=auth_a
+        ).json()["upload_url"],
+        data=b"not audio",
+        method="PUT",
+    )
+    urllib.request.urlopen(junk).close()
+    registered = client.post(
+        f"/v1/projects/{a}/audio:register", json={"prefix": "siteB/"}, headers=auth_a
+    ).json()
+    assert [r["path"] for r in registered["accepted"]] == ["siteB/big.wav"]
+    assert [r["path"] for r in registered["refused"]] == ["siteB/junk.wav"]
+    assert not deps.objects.exists(f"projects/{a}/audio/siteB/junk.wav")
+    assert (
+        client.post(
+            f"/v1/projects/{a}/audio:presign", json={"path": "../x.wav"}, headers=auth_a
+        ).status_code
+        == 400
+    )
     hook = client.put(f"/v1/projects/{a}/webhook", json={"url": "ftp://x"}, headers=auth_a)
     assert hook.status_code == 422
     hook = client.put(

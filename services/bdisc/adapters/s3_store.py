@@ -125,3 +125,14 @@ class S3Store:
                 key=key,
             )
         )
+
+    def upload_url(self, key: str, expires_s: int = 3600) -> str:
+        return str(
+            self._guard(
+                self.client.presigned_put_object,
+                self.bucket,
+                check_key(key),
+                expires=timedelta(seconds=expires_s),
+                key=key,
+            )
+        )

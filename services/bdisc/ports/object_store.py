@@ -52,3 +52,7 @@ class ObjectStore(Protocol):
     def url(self, key: str, expires_s: int = 3600) -> str:
         """A link a client can download from (presigned for S3, file:// locally)."""
         ...
+
+    def upload_url(self, key: str, expires_s: int = 3600) -> str:
+        """A link a client can PUT the object to directly (large files skip the gateway)."""
+        ...

@@ -78,3 +78,49 @@ def upload(
 def list_audio(project: ProjectDep, deps: DepsDep, prefix: str = "") -> dict[str, list[str]]:
     root = audio_prefix(project.id)
     return {"recordings": [k[len(root) :] for k in deps.objects.list(root + prefix)]}
+
+
+class PresignIn(BaseModel):
+    path: str
+
+
+@router.post(":presign")
+def presign_upload(
+    project: ProjectDep, deps: DepsDep, body: PresignIn, expires_s: int = 3600
+) -> dict[str, str]:
+    """A URL to PUT a (large) recording to directly; then POST :register to check it in."""
+    rel = check_key(body.path)
+    if not is_audio_path(PurePosixPath(rel)):
+        raise UnsupportedFormat(f"{rel}: not a supported audio file")
+    return {
+        "path": rel,
+        "upload_url": deps.objects.upload_url(audio_prefix(project.id) + rel, expires_s),
+    }
+
+
+class RegisterIn(BaseModel):
+    prefix: str = ""
+
+
+@router.post(":register")
+def register(project: ProjectDep, deps: DepsDep, body: RegisterIn) -> dict[str, object]:
+    """Check recordings already in the bucket (uploaded with :presign, or copied there):
+    each is probed; what is not usable audio is removed and reported."""
+    root = audio_prefix(project.id)
+    if body.prefix:
+        check_key(body.prefix.rstrip("/"))
+    accepted, refused = [], []
+    for key in list(deps.objects.list(root + body.prefix)):
+        rel = key[len(root) :]
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / PurePosixPath(rel).name
+            deps.objects.download(key, local)
+            try:
+                if not is_audio_path(PurePosixPath(rel)):
+                    raise UnsupportedFormat("not a supported audio file")
+                info = probe(local)
+                accepted.append({"path": rel, "duration_s": round(info.duration_s, 3)})
+            except UserError as exc:
+                deps.objects.delete(key)
+                refused.append({"path": rel, "error": exc.kind, "message": exc.message})
+    return {"accepted": accepted, "refused": refused}
