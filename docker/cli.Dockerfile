@@ -4,12 +4,12 @@ FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY services/bdisc services/bdisc
-RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[ml]'
+RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[ml,discovery]'
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 bdisc
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index --find-links /wheels 'bdisc[ml]' && rm -rf /wheels
+RUN pip install --no-cache-dir --no-index --find-links /wheels 'bdisc[ml,discovery]' && rm -rf /wheels
 USER bdisc
 WORKDIR /data
 ENTRYPOINT ["bdisc"]
