@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from bdisc import __version__
 from bdisc.errors import BdiscError, describe, http_status
 from gateway.deps import Deps
-from gateway.routes import audio, health, jobs, me, results
+from gateway.routes import audio, files, health, jobs, me, results
 
 DESCRIPTION = """\
 Upload recordings, run birdnet-discovery jobs, read their results and label clusters.
@@ -26,7 +26,14 @@ GET/PUT /review/{folder} to read and label the clusters.
 def create_app(deps: Deps) -> FastAPI:
     app = FastAPI(title="bdisc gateway", version=__version__, description=DESCRIPTION)
     app.state.deps = deps
-    for router in (health.router, me.router, audio.router, jobs.router, results.router):
+    for router in (
+        health.router,
+        me.router,
+        audio.router,
+        files.router,
+        jobs.router,
+        results.router,
+    ):
         app.include_router(router)
 
     @app.exception_handler(BdiscError)

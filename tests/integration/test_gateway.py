@@ -19,6 +19,7 @@ from bdisc.adapters.sql_project_store import SqlProjectStore
 from bdisc.app import stages
 from bdisc.app.cluster_stage import ClusterStage
 from bdisc.app.embed_stage import EmbedStage
+from bdisc.app.evaluate_stage import EvaluateStage
 from bdisc.app.orchestrator import Orchestrator
 from bdisc.model.birdnet import BirdNetV24
 from gateway.app import create_app
@@ -35,7 +36,7 @@ def gateway(
     jobs = SqlJobStore(postgres_url)
     objects = S3Store(s3_endpoint, "bdisc", "secret", f"gw-{uuid.uuid4().hex[:10]}")
     bus = RabbitBus(rabbit_url, backoff_s=0.05)
-    for stage in (stages.EMBED, stages.EVENTS, stages.CLUSTER):
+    for stage in (stages.EMBED, stages.EVENTS, stages.CLUSTER, stages.EVALUATE):
         bus.purge(stage)
     deps = Deps(
         objects,
@@ -216,3 +217,65 @@ def test_job_from_upload_to_labelled_review(
         json=[{"Folder": "north", "Cluster": 999, "Label": "x"}],
     )
     assert wrong.status_code == 422
+
+
+@pytest.mark.integration
+def test_evaluation_job_reproduces_the_paper_through_the_api(
+    gateway: tuple[TestClient, Deps, dict[str, str]], data_dir: Path
+) -> None:
+    client, deps, k = gateway
+    a, auth = k["alpha"], {"X-API-Key": k["alpha-key"]}
+    ev = data_dir / "evaluation"
+    for name, path in (
+        ("paper/performance_data.csv", ev / "base_bnet_labels_CHECKED_300_performance_data.csv"),
+    ):
+        response = client.post(
+            f"/v1/projects/{a}/files",
+            params={"path": name},
+            headers=auth,
+            files={"file": ("f", path.read_bytes())},
+        )
+        assert response.status_code == 201
+    job = client.post(
+        f"/v1/projects/{a}/evaluations",
+        headers=auth,
+        json={
+            "detections": "paper/performance_data.csv",
+            "truth": "paper/performance_data.csv",
+            "threshold": 0.25,
+        },
+    ).json()["job_id"]
+    orchestrator = Orchestrator(deps.jobs, deps.bus, deps.objects)
+    evaluator = EvaluateStage(deps.objects, deps.bus)
+    for stage, handler in (
+        (stages.EVENTS, orchestrator.handle_event),
+        (stages.EVALUATE, evaluator.handle),
+        (stages.EVENTS, orchestrator.handle_event),
+    ):
+        deps.bus.consume(stage, handler, idle_timeout_s=1.0)
+    status = client.get(f"/v1/projects/{a}/jobs/{job}", headers=auth).json()
+    assert status["status"] == "done", status
+    files = client.get(f"/v1/projects/{a}/jobs/{job}/results", headers=auth).json()["files"]
+    assert {
+        "evaluation/per_species.csv",
+        "evaluation/report.md",
+        "evaluation/pr_curves.png",
+    } <= set(files)
+    with urllib.request.urlopen(files["evaluation/per_species.csv"]) as response:
+        rows = response.read().decode().splitlines()
+    gwfg = next(r for r in rows if r.startswith("GWFG,")).split(",")
+    assert gwfg[1:5] == ["19", "233", "1", "93"]  # the paper's GWFG: TP, TN, FP, FN
+    # A request naming nothing uploaded ends as a failed job, not a stuck one.
+    bad = client.post(
+        f"/v1/projects/{a}/evaluations",
+        headers=auth,
+        json={"detections": "nothing/", "truth": "paper/performance_data.csv"},
+    ).json()["job_id"]
+    for stage, handler in (
+        (stages.EVENTS, orchestrator.handle_event),
+        (stages.EVALUATE, evaluator.handle),
+        (stages.EVENTS, orchestrator.handle_event),
+    ):
+        deps.bus.consume(stage, handler, idle_timeout_s=1.0)
+    failed = client.get(f"/v1/projects/{a}/jobs/{bad}", headers=auth).json()
+    assert failed["status"] == "failed" and "nothing uploaded" in failed["error"]

@@ -17,6 +17,11 @@ def audio_prefix(project: str) -> str:
     return f"projects/{check_key(project)}/audio/"
 
 
+def files_prefix(project: str) -> str:
+    """Other uploads of a project: detections, annotations, species maps."""
+    return f"projects/{check_key(project)}/files/"
+
+
 def embedding_key(params_key: str, content_hash: str, rel: str) -> str:
     """Parameters + audio content + the recording's path: the Parquet names its recording,
     so two identical files in two places get one object each (both correctly named)."""

@@ -29,6 +29,8 @@ from bdisc.ports.object_store import ObjectStore
 
 log = logging.getLogger(__name__)
 
+EVALUATION_ITEM = "evaluation"
+
 
 class Orchestrator:
     def __init__(
@@ -81,6 +83,21 @@ class Orchestrator:
         kind = p["kind"]
         if kind == stages.SUBMIT_DISCOVERY:
             self._submit_command(job_id, p)
+        elif kind == stages.SUBMIT_EVALUATION:
+            self.submit_evaluation(job_id, p)
+        elif kind in (stages.EVALUATED, stages.EVALUATE_FAILED):
+            ok = kind == stages.EVALUATED
+            self.jobs.set_item(
+                job_id,
+                EVALUATION_ITEM,
+                stages.EVALUATE,
+                "done" if ok else "failed",
+                group=EVALUATION_ITEM,
+                output=p.get("output", ""),
+                error=p.get("error", ""),
+            )
+            self.jobs.set_job_status(job_id, "done" if ok else "failed", error=p.get("error", ""))
+            self._notify(job_id)
         elif kind == stages.RETRY_FAILED:
             self.retry_failed(job_id)
         elif kind == stages.CANCEL:
@@ -128,6 +145,19 @@ class Orchestrator:
             self.jobs.create_job(job_id, p["project"], "discover", dict(p), [], stages.EMBED)
             self.jobs.set_job_status(job_id, "failed", error=exc.message)
             self._notify(job_id)
+
+    def submit_evaluation(self, job_id: str, request: dict[str, Any]) -> None:
+        """An evaluation job: one item, run by the evaluation service."""
+        if self.jobs.create_job(
+            job_id,
+            request["project"],
+            "evaluate",
+            dict(request),
+            [(EVALUATION_ITEM, EVALUATION_ITEM)],
+            stages.EVALUATE,
+        ):
+            self.bus.publish(Message(stages.EVALUATE, job_id, f"{job_id}:evaluate", request))
+            self.jobs.set_job_status(job_id, "running")
 
     def retry_failed(self, job_id: str) -> list[str]:
         """Failed recordings of a job go through embedding again."""

@@ -1,0 +1,1 @@
+"""The evaluation service: scores uploaded detections against uploaded annotations."""
