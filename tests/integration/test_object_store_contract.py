@@ -82,3 +82,14 @@ def test_traversal_keys_are_refused(store: ObjectStore, key: str, tmp_path: Path
 def test_unreachable_s3_is_retryable() -> None:
     with pytest.raises(Retryable):
         S3Store("127.0.0.1:1", "a", "b", "bucket-x")
+
+
+def test_services_starting_together_share_a_new_bucket(s3_endpoint: str) -> None:
+    """Every service creates the bucket at start-up; the ones that lose the race go on."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bucket = f"race-{uuid.uuid4().hex[:12]}"
+    with ThreadPoolExecutor(6) as pool:
+        stores = list(pool.map(lambda _: S3Store(s3_endpoint, "a", "b", bucket), range(6)))
+    stores[0].put_bytes("k", b"v")
+    assert all(s.get_bytes("k") == b"v" for s in stores)

@@ -38,8 +38,15 @@ class S3Store:
         self._guard(self._ensure_bucket)
 
     def _ensure_bucket(self) -> None:
-        if not self.client.bucket_exists(self.bucket):
+        from minio.error import S3Error
+
+        if self.client.bucket_exists(self.bucket):
+            return
+        try:
             self.client.make_bucket(self.bucket)
+        except S3Error as exc:  # services start together: another one made it first
+            if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
 
     def _guard(self, call, *args, key: str = "", **kwargs):  # type: ignore[no-untyped-def]
         from minio.error import S3Error

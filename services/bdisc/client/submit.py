@@ -123,15 +123,24 @@ def submit(
     return result
 
 
+PLAN_TIMEOUT_S = 300.0
+
+
 def _wait(client: Client, project: str, job_id: str, poll_s: float, timeout_s: float) -> str:
     deadline = time.monotonic() + timeout_s
+    unplanned_since = time.monotonic()
     last = None
     while time.monotonic() < deadline:
         try:
             status = client.get(f"/v1/projects/{project}/jobs/{job_id}").json()
         except ServerError as exc:
-            if exc.context.get("status") != 404:  # 404: not planned yet
+            if exc.context.get("status") != 404:
                 raise
+            if time.monotonic() - unplanned_since > PLAN_TIMEOUT_S:  # 404: not planned yet
+                raise Retryable(
+                    f"job {job_id} was not planned within {PLAN_TIMEOUT_S:.0f} s: "
+                    "is the orchestrator running?"
+                ) from exc
             time.sleep(poll_s)
             continue
         shown = (status["status"], str(status["progress"]))
