@@ -9,7 +9,9 @@ import sys
 import pytest
 
 
-@pytest.mark.parametrize("service", ["embedding", "clustering", "orchestrator", "evaluation"])
+@pytest.mark.parametrize(
+    "service", ["embedding", "clustering", "orchestrator", "evaluation", "spectrogram"]
+)
 def test_missing_configuration_stops_the_service_clearly(service: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BDISC_")}
     done = subprocess.run(

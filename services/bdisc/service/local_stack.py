@@ -153,7 +153,7 @@ class Stack:
     def start_services(
         self, embed_replicas: int, metrics_base: int = METRICS_BASE
     ) -> dict[str, int]:
-        names = ["orchestrator", "clustering", "evaluation", "gateway"]
+        names = ["orchestrator", "clustering", "evaluation", "spectrogram", "gateway"]
         names += [f"embedding-{i + 1}" for i in range(embed_replicas)]
         started = self.start_services_named(names, metrics_base)
         (self.home / "env.json").write_text(json.dumps(self.env, indent=2))

@@ -1,0 +1,1 @@
+"""The spectrogram service: gRPC ``bdisc.v1.Spectrogram`` renders tiles on demand."""

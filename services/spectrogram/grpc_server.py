@@ -1,0 +1,69 @@
+"""gRPC ``bdisc.v1.Spectrogram`` and ``grpc.health.v1`` (translation only)."""
+
+from __future__ import annotations
+
+import tempfile
+from concurrent import futures
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from bdisc.audio.segments import read_segment
+from bdisc.errors import BdiscError, ConfigError, grpc_code
+from bdisc.ports.object_store import ObjectStore, check_key
+from bdisc.render.spectrogram import SpectrogramStyle
+from bdisc.render.tile import tile_png
+from bdisc.v1 import spectrogram_pb2, spectrogram_pb2_grpc
+
+SERVICE = "bdisc.v1.Spectrogram"
+MAX_SPAN_S, MAX_PIXELS = 60.0, 4096
+
+
+class SpectrogramServicer(spectrogram_pb2_grpc.SpectrogramServicer):  # type: ignore[misc]
+    def __init__(self, objects: ObjectStore) -> None:
+        self.objects = objects
+
+    def RenderTile(self, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return self._render(request)
+        except BdiscError as exc:
+            context.abort(grpc.StatusCode[grpc_code(exc)], exc.message)
+
+    def _render(self, r: Any) -> Any:
+        key = check_key(r.audio_key)
+        span = r.end_s - r.start_s
+        if r.start_s < 0 or not 0 < span <= MAX_SPAN_S:
+            raise ConfigError(f"need 0 <= start_s < end_s <= start_s + {MAX_SPAN_S:g}")
+        width, height = r.width or 480, r.height or 240
+        if not (16 <= width <= MAX_PIXELS and 16 <= height <= MAX_PIXELS):
+            raise ConfigError(f"width and height must be 16 to {MAX_PIXELS} pixels")
+        style = SpectrogramStyle(r.fmin, r.fmax or 12_000.0, r.cmap or "magma")
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / PurePosixPath(key).name
+            self.objects.download(key, local)  # NotFound -> NOT_FOUND
+            samples, rate = read_segment(local, r.start_s, r.end_s)
+        if samples.size == 0:
+            raise ConfigError(f"nothing to draw: the recording ends before {r.start_s:g} s")
+        try:
+            png = tile_png(samples, rate, style, width, height)
+        except ValueError as exc:  # e.g. an unknown colour map
+            raise ConfigError(str(exc)) from exc
+        return spectrogram_pb2.Image(png=png, width=width, height=height)
+
+
+def serve(
+    objects: ObjectStore, port: int, host: str = "127.0.0.1", max_workers: int = 4
+) -> tuple[grpc.Server, int]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers))
+    spectrogram_pb2_grpc.add_SpectrogramServicer_to_server(  # type: ignore[no-untyped-call]
+        SpectrogramServicer(objects), server
+    )
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in ("", SERVICE):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    server.start()
+    return server, bound

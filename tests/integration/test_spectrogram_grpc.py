@@ -1,0 +1,69 @@
+"""gRPC Spectrogram: tiles from recordings in the object store; errors as status codes."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from PIL import Image
+
+from bdisc.adapters.s3_store import S3Store
+from bdisc.v1 import spectrogram_pb2, spectrogram_pb2_grpc
+from spectrogram.grpc_server import serve
+
+KEY = "projects/p/audio/site/soundscape.flac"
+
+
+@pytest.fixture(scope="module")
+def stub(s3_endpoint: str, audio_dir: Path) -> Iterator[spectrogram_pb2_grpc.SpectrogramStub]:
+    objects = S3Store(s3_endpoint, "a", "b", f"tiles-{uuid.uuid4().hex[:10]}")
+    objects.put_file(KEY, audio_dir / "soundscape.flac")
+    server, port = serve(objects, 0)
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        yield spectrogram_pb2_grpc.SpectrogramStub(channel)
+        health = health_pb2_grpc.HealthStub(channel)
+        status = health.Check(health_pb2.HealthCheckRequest(service="bdisc.v1.Spectrogram"))
+        assert status.status == health_pb2.HealthCheckResponse.SERVING
+    server.stop(grace=1)
+
+
+@pytest.mark.integration
+def test_tiles_show_the_sound(stub: spectrogram_pb2_grpc.SpectrogramStub) -> None:
+    call = spectrogram_pb2.TileRequest(audio_key=KEY, start_s=0.0, end_s=3.0, width=300, height=150)
+    image = Image.open(io.BytesIO(stub.RenderTile(call).png))
+    assert image.size == (300, 150)
+    busy = np.asarray(image.convert("L"), dtype=float)
+    # The chickadee window has structure: bright calls on a dark background.
+    assert busy.std() > 20
+    band = stub.RenderTile(
+        spectrogram_pb2.TileRequest(
+            audio_key=KEY, start_s=0, end_s=3, fmin=2000, fmax=6000, cmap="gray"
+        )
+    )
+    assert Image.open(io.BytesIO(band.png)).size == (480, 240)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("request_kwargs", "code"),
+    [
+        ({"audio_key": "projects/p/audio/none.wav", "start_s": 0, "end_s": 3}, "NOT_FOUND"),
+        ({"audio_key": "../etc/passwd", "start_s": 0, "end_s": 3}, "INVALID_ARGUMENT"),
+        ({"audio_key": KEY, "start_s": 5, "end_s": 2}, "INVALID_ARGUMENT"),
+        ({"audio_key": KEY, "start_s": 0, "end_s": 600}, "INVALID_ARGUMENT"),
+        ({"audio_key": KEY, "start_s": 500, "end_s": 503}, "INVALID_ARGUMENT"),
+        ({"audio_key": KEY, "start_s": 0, "end_s": 3, "cmap": "no-such-map"}, "INVALID_ARGUMENT"),
+    ],
+)
+def test_bad_requests_get_status_codes(
+    stub: spectrogram_pb2_grpc.SpectrogramStub, request_kwargs: dict[str, object], code: str
+) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        stub.RenderTile(spectrogram_pb2.TileRequest(**request_kwargs))  # type: ignore[arg-type]
+    assert info.value.code() == grpc.StatusCode[code]
