@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from concurrent import futures
 from itertools import chain
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from bdisc.audio.pcm import PcmFormat, pcm_blocks
 from bdisc.errors import BdiscError, grpc_code
@@ -22,6 +20,7 @@ from bdisc.model.port import AcousticModel
 from bdisc.pipeline.inference import StreamStats, infer_blocks
 from bdisc.pipeline.params import AnalysisParams
 from bdisc.pipeline.scoring import Scorer
+from bdisc.service.grpc_server import start
 from bdisc.v1 import inference_pb2, inference_pb2_grpc
 
 SERVICE = "bdisc.v1.Inference"
@@ -88,14 +87,12 @@ def serve(
     model: AcousticModel, port: int, host: str = "127.0.0.1", max_workers: int = 4
 ) -> tuple[grpc.Server, int]:
     """Start the server; returns it and the port it listens on (port 0: any free port)."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers))
-    inference_pb2_grpc.add_InferenceServicer_to_server(  # type: ignore[no-untyped-call]
-        InferenceServicer(model), server
+    return start(
+        lambda server: inference_pb2_grpc.add_InferenceServicer_to_server(  # type: ignore[no-untyped-call]
+            InferenceServicer(model), server
+        ),
+        [SERVICE],
+        port,
+        host,
+        max_workers,
     )
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ("", SERVICE):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    bound = server.add_insecure_port(f"{host}:{port}")
-    server.start()
-    return server, bound

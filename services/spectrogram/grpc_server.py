@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import tempfile
-from concurrent import futures
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from bdisc.audio.segments import read_segment
 from bdisc.errors import BdiscError, ConfigError, grpc_code
 from bdisc.ports.object_store import ObjectStore, check_key
 from bdisc.render.spectrogram import SpectrogramStyle
 from bdisc.render.tile import tile_png
+from bdisc.service.grpc_server import start
 from bdisc.v1 import spectrogram_pb2, spectrogram_pb2_grpc
 
 SERVICE = "bdisc.v1.Spectrogram"
@@ -56,14 +55,12 @@ class SpectrogramServicer(spectrogram_pb2_grpc.SpectrogramServicer):  # type: ig
 def serve(
     objects: ObjectStore, port: int, host: str = "127.0.0.1", max_workers: int = 4
 ) -> tuple[grpc.Server, int]:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers))
-    spectrogram_pb2_grpc.add_SpectrogramServicer_to_server(  # type: ignore[no-untyped-call]
-        SpectrogramServicer(objects), server
+    return start(
+        lambda server: spectrogram_pb2_grpc.add_SpectrogramServicer_to_server(  # type: ignore[no-untyped-call]
+            SpectrogramServicer(objects), server
+        ),
+        [SERVICE],
+        port,
+        host,
+        max_workers,
     )
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ("", SERVICE):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    bound = server.add_insecure_port(f"{host}:{port}")
-    server.start()
-    return server, bound

@@ -4,6 +4,7 @@ orchestrator fan-out -> embedding consumer -> events -> fan-in per deployment.""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,24 +28,31 @@ from bdisc.ports.message_bus import Message
 
 from ..model.helpers import CountingModel, write_clip
 
+Platform = tuple[str, S3Store, RabbitBus, SqlJobStore]
 
-@pytest.mark.model
-@pytest.mark.integration
-def test_job_fans_out_and_in(
-    s3_endpoint: str,
-    rabbit_url: str,
-    postgres_url: str,
-    model: BirdNetV24,
-    audio_dir: Path,
-    tmp_path: Path,
-) -> None:
+
+@pytest.fixture
+def platform(s3_endpoint: str, rabbit_url: str, postgres_url: str) -> Iterator[Platform]:
+    """A new project's bucket, the broker with empty stage queues, a migrated job store."""
     project = f"p{uuid.uuid4().hex[:8]}"
     objects = S3Store(s3_endpoint, "bdisc", "bdisc-secret", f"bdisc-{project}")
     bus = RabbitBus(rabbit_url, backoff_s=0.05)
     for stage in (stages.EMBED, stages.EVENTS, stages.CLUSTER):
         bus.purge(stage)
     migrate(postgres_url)
-    jobs = SqlJobStore(postgres_url)
+    yield project, objects, bus, SqlJobStore(postgres_url)
+    bus.close()
+
+
+@pytest.mark.model
+@pytest.mark.integration
+def test_job_fans_out_and_in(
+    platform: Platform,
+    model: BirdNetV24,
+    audio_dir: Path,
+    tmp_path: Path,
+) -> None:
+    project, objects, bus, jobs = platform
     local = tmp_path / "recordings"
     write_clip(audio_dir / "soundscape.flac", local / "siteA" / "a1.wav", 9.0)
     write_clip(audio_dir / "pica_pica_30s.flac", local / "siteA" / "a2.flac", 6.0)
@@ -134,20 +142,12 @@ def test_job_fans_out_and_in(
 @pytest.mark.model
 @pytest.mark.integration
 def test_poison_work_fails_its_recording_and_the_job_goes_on(
-    s3_endpoint: str,
-    rabbit_url: str,
-    postgres_url: str,
+    platform: Platform,
     model: BirdNetV24,
     audio_dir: Path,
     tmp_path: Path,
 ) -> None:
-    project = f"p{uuid.uuid4().hex[:8]}"
-    objects = S3Store(s3_endpoint, "bdisc", "bdisc-secret", f"bdisc-{project}")
-    bus = RabbitBus(rabbit_url, backoff_s=0.05)
-    for stage in (stages.EMBED, stages.EVENTS, stages.CLUSTER):
-        bus.purge(stage)
-    migrate(postgres_url)
-    jobs = SqlJobStore(postgres_url)
+    project, objects, bus, jobs = platform
     for name in ("ok.wav", "poison.wav"):
         clip = write_clip(audio_dir / "soundscape.flac", tmp_path / name, 6.0)
         objects.put_file(f"{audio_prefix(project)}site/{name}", clip)

@@ -1,0 +1,41 @@
+"""The whole life of a queue-worker service: boot, consume one stage, stop on SIGTERM."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+from bdisc.adapters.rabbitmq_bus import RabbitBus
+from bdisc.ports.message_bus import Message, MessageBus
+from bdisc.service.boot import Booted, boot
+from bdisc.service.consumer import consume_forever
+from bdisc.service.settings import ServiceSettings
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+class Stage(Protocol):
+    bus: MessageBus
+
+    def handle(self, message: Message) -> None: ...
+
+
+def run_stage_worker(
+    name: str,
+    stage_name: str,
+    settings_cls: type[S],
+    build: Callable[[Booted[S], RabbitBus], Stage],
+) -> int:
+    booted = boot(name, settings_cls)
+    if booted is None:
+        return 2
+    url = booted.settings.rabbitmq_url
+    stage = build(booted, RabbitBus(url))
+
+    def make_bus() -> RabbitBus:  # the handler publishes on the bus that consumes
+        bus = RabbitBus(url)
+        stage.bus = bus
+        return bus
+
+    consume_forever(stage_name, make_bus, stage.handle, booted.metrics, booted.stop)
+    return 0
