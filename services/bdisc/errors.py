@@ -100,6 +100,18 @@ def grpc_code(exc: BaseException) -> str:
     return exc.grpc_code if isinstance(exc, BdiscError) else "INTERNAL"
 
 
+def from_grpc_code(code: str, message: str) -> BdiscError:
+    """The error a gRPC status names (a client of our gRPC services raises it again)."""
+    by_code: dict[str, type[BdiscError]] = {
+        "INVALID_ARGUMENT": ConfigError,
+        "NOT_FOUND": NotFound,
+        "FAILED_PRECONDITION": IncompatibleArtifact,
+        "UNAVAILABLE": Retryable,
+        "DEADLINE_EXCEEDED": Retryable,
+    }
+    return by_code.get(code, InternalError)(message)
+
+
 def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, BdiscError) and exc.retryable
 

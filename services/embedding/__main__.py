@@ -19,7 +19,12 @@ def build(booted: Booted[EmbeddingSettings], bus: RabbitBus) -> EmbedStage:
     if s.grpc_port:  # on-demand inference has its own model: interpreters are not shared
         serve(BirdNetV24(s.model_dir, 1), s.grpc_port, s.grpc_host)  # stops with the process
     return EmbedStage(
-        BirdNetV24(s.model_dir, s.threads), booted.object_store(), bus, s.scratch_dir, s.batch_size
+        BirdNetV24(s.model_dir, s.threads),
+        booted.object_store(),
+        bus,
+        s.scratch_dir,
+        s.batch_size,
+        on_windows=booted.metrics.windows.inc,
     )
 
 

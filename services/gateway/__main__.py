@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.adapters.s3_store import S3Store
+from bdisc.adapters.spectrogram_client import SpectrogramClient
 from bdisc.adapters.sql_job_store import SqlJobStore, migrate
 from bdisc.adapters.sql_project_store import SqlProjectStore
 from bdisc.errors import BdiscError
@@ -21,7 +22,12 @@ from gateway.settings import GatewaySettings
 def build(s: GatewaySettings) -> Deps:
     migrate(s.database_url)
     objects = S3Store(
-        s.s3_endpoint, s.s3_access_key, s.s3_secret_key.get_secret_value(), s.s3_bucket, s.s3_secure
+        s.s3_endpoint,
+        s.s3_access_key,
+        s.s3_secret_key.get_secret_value(),
+        s.s3_bucket,
+        s.s3_secure,
+        public_endpoint=s.s3_public_endpoint,
     )
     jobs = SqlJobStore(s.database_url)
     bus = RabbitBus(s.rabbitmq_url)
@@ -41,6 +47,7 @@ def build(s: GatewaySettings) -> Deps:
             "object_store": lambda: objects.exists("healthcheck"),
             "broker": lambda: bus.declare("events"),
         },
+        tiles=SpectrogramClient(s.spectrogram_addr),
     )
 
 

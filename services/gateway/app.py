@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from bdisc import __version__
 from bdisc.errors import BdiscError, describe, http_status
 from gateway.deps import Deps
-from gateway.routes import audio, files, health, jobs, me, results
+from gateway.routes import audio, export, files, health, jobs, me, results, tiles
 
 DESCRIPTION = """\
 Upload recordings, run birdnet-discovery jobs, read their results and label clusters.
@@ -19,7 +19,8 @@ Every endpoint under /v1 needs the project's API key in the `X-API-Key` header (
 
 Typical flow: POST audio (one recording per request, `path=siteA/20230604_053000.wav`),
 POST a job, poll GET /jobs/{job_id} until `done`, GET /results for download links,
-GET/PUT /review/{folder} to read and label the clusters.
+GET/PUT /review/{folder} to read and label the clusters, POST /export to cut the labelled
+clips into a training set (one folder per label) and GET /clips for its manifest.
 """
 
 
@@ -33,6 +34,8 @@ def create_app(deps: Deps) -> FastAPI:
         files.router,
         jobs.router,
         results.router,
+        export.router,
+        tiles.router,
     ):
         app.include_router(router)
 

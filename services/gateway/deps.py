@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from bdisc.adapters.spectrogram_client import SpectrogramClient
 from bdisc.adapters.sql_job_store import SqlJobStore
 from bdisc.adapters.sql_project_store import Project, SqlProjectStore
 from bdisc.errors import BdiscError
@@ -34,6 +35,7 @@ class Deps:
     bus: MessageBus
     max_upload_bytes: int
     ready_checks: dict[str, Callable[[], object]] = field(default_factory=dict)
+    tiles: SpectrogramClient | None = None  # gRPC Spectrogram service (tiles on demand)
     _publish_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def publish(self, message: Message) -> None:

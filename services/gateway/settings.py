@@ -9,3 +9,6 @@ class GatewaySettings(DatabaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     max_upload_mb: int = Field(default=4096, ge=1, description="largest accepted upload")
+    spectrogram_addr: str = Field(
+        default="127.0.0.1:50070", description="host:port of the gRPC Spectrogram service"
+    )

@@ -14,7 +14,7 @@ from bdisc.app.orchestrator import Orchestrator
 from bdisc.app.webhooks import WebhookNotifier
 from bdisc.errors import Retryable
 from bdisc.service.boot import boot
-from bdisc.service.consumer import consume_forever
+from bdisc.service.consumer import consume_forever, watch_queue
 from bdisc.service.settings import DatabaseSettings
 
 
@@ -39,16 +39,21 @@ def main() -> int:
     migrate(s.database_url)
     jobs = SqlJobStore(s.database_url)
     notify = WebhookNotifier(SqlProjectStore(jobs.engine).webhook)
-    orchestrator = Orchestrator(jobs, RabbitBus(s.rabbitmq_url), booted.object_store(), notify)
+    prefetch = stages.PREFETCH[stages.EVENTS]
+    orchestrator = Orchestrator(
+        jobs, RabbitBus(s.rabbitmq_url, prefetch=prefetch), booted.object_store(), notify
+    )
 
     def make_bus() -> RabbitBus:
-        orchestrator.bus = RabbitBus(s.rabbitmq_url)
+        orchestrator.bus = RabbitBus(s.rabbitmq_url, prefetch=prefetch)
         return orchestrator.bus
 
     reporter = threading.Thread(
         target=report_dead_letters_forever, args=(s.rabbitmq_url, booted.stop), daemon=True
     )
     reporter.start()
+    for stage in stages.PREFETCH:  # the orchestrator reports every stage's backlog
+        watch_queue(stage, lambda: RabbitBus(s.rabbitmq_url), booted.metrics, booted.stop)
     consume_forever(stages.EVENTS, make_bus, orchestrator.handle_event, booted.metrics, booted.stop)
     reporter.join(timeout=10)
     return 0

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path, PurePosixPath
 from typing import Any
 
 import grpc
 
+from bdisc.adapters.object_file import open_object
 from bdisc.audio.segments import read_segment
 from bdisc.errors import BdiscError, ConfigError, grpc_code
 from bdisc.ports.object_store import ObjectStore, check_key
@@ -39,10 +38,9 @@ class SpectrogramServicer(spectrogram_pb2_grpc.SpectrogramServicer):  # type: ig
         if not (16 <= width <= MAX_PIXELS and 16 <= height <= MAX_PIXELS):
             raise ConfigError(f"width and height must be 16 to {MAX_PIXELS} pixels")
         style = SpectrogramStyle(r.fmin, r.fmax or 12_000.0, r.cmap or "magma")
-        with tempfile.TemporaryDirectory() as tmp:
-            local = Path(tmp) / PurePosixPath(key).name
-            self.objects.download(key, local)  # NotFound -> NOT_FOUND
-            samples, rate = read_segment(local, r.start_s, r.end_s)
+        # ranged reads: a tile of a 24-h recording fetches its span, not the file
+        with open_object(self.objects, key) as source:  # NotFound -> NOT_FOUND
+            samples, rate = read_segment(source, r.start_s, r.end_s)
         if samples.size == 0:
             raise ConfigError(f"nothing to draw: the recording ends before {r.start_s:g} s")
         try:

@@ -56,7 +56,7 @@ def test_job_survives_killed_workers(
     stack = Stack(tmp_path / ".stack", env)
     objects = S3Store(s3_endpoint, env["BDISC_S3_ACCESS_KEY"], env["BDISC_S3_SECRET_KEY"], bucket)
     bus = RabbitBus(rabbit_url)
-    for stage in (stages.EMBED, stages.EVENTS, stages.CLUSTER):
+    for stage in stages.PREFETCH:  # every stage's queue
         bus.purge(stage)
     migrate(postgres_url)
     jobs = SqlJobStore(postgres_url)
@@ -128,7 +128,7 @@ def test_job_survives_the_broker_dropping_every_connection(
     stack = Stack(tmp_path / ".stack", env)
     objects = S3Store(s3_endpoint, env["BDISC_S3_ACCESS_KEY"], env["BDISC_S3_SECRET_KEY"], bucket)
     bus = RabbitBus(rabbit_url)
-    for stage in (stages.EMBED, stages.EVENTS, stages.CLUSTER):
+    for stage in stages.PREFETCH:  # every stage's queue
         bus.purge(stage)
     migrate(postgres_url)
     jobs = SqlJobStore(postgres_url)

@@ -1,8 +1,11 @@
-"""A discovery job through the platform's first stages, on real S3, RabbitMQ and PostgreSQL:
-orchestrator fan-out -> embedding consumer -> events -> fan-in per deployment."""
+"""A discovery job through the platform's stages, on real S3, RabbitMQ and PostgreSQL:
+ingestion plan -> orchestrator fan-out -> embedding consumer -> events -> fan-in per
+deployment -> clustering; retrying failed recordings clusters their deployment again."""
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +21,8 @@ from bdisc.app import stages
 from bdisc.app.cluster_stage import ClusterStage
 from bdisc.app.dead_letters import report_dead_letters
 from bdisc.app.embed_stage import EmbedStage
-from bdisc.app.keys import audio_prefix, results_prefix
+from bdisc.app.ingest_stage import PLAN_FILE, IngestStage
+from bdisc.app.keys import audio_prefix, job_results_prefix, results_prefix
 from bdisc.app.orchestrator import Orchestrator
 from bdisc.model.birdnet import BirdNetV24
 from bdisc.pipeline import api
@@ -37,11 +41,17 @@ def platform(s3_endpoint: str, rabbit_url: str, postgres_url: str) -> Iterator[P
     project = f"p{uuid.uuid4().hex[:8]}"
     objects = S3Store(s3_endpoint, "bdisc", "bdisc-secret", f"bdisc-{project}")
     bus = RabbitBus(rabbit_url, backoff_s=0.05)
-    for stage in (stages.EMBED, stages.EVENTS, stages.CLUSTER):
+    for stage in stages.PREFETCH:  # every stage's queue
         bus.purge(stage)
     migrate(postgres_url)
     yield project, objects, bus, SqlJobStore(postgres_url)
     bus.close()
+
+
+def plan(bus: RabbitBus, objects: S3Store, orchestrator: Orchestrator) -> None:
+    """Ingestion plans the submitted job; the orchestrator records the plan."""
+    assert bus.consume(stages.INGEST, IngestStage(objects, bus).handle, idle_timeout_s=1.0) == 1
+    assert bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=1.0) == 1
 
 
 @pytest.mark.model
@@ -63,17 +73,30 @@ def test_job_fans_out_and_in(
 
     orchestrator = Orchestrator(jobs, bus, objects)
     job = orchestrator.submit_discovery(project, AnalysisParams(), {"min_cluster_size": 2})
-    assert jobs.progress(job) == {"embed": {"pending": 4}}
+    assert jobs.progress(job) == {"ingest": {"pending": 1}}
     assert jobs.job(job).status == "running"
+
+    # Ingestion probes every recording in S3 (ranged reads) and refuses the broken one.
+    plan(bus, objects, orchestrator)
+    assert jobs.progress(job) == {"ingest": {"done": 1}, "embed": {"pending": 3, "failed": 1}}
+    broken = next(i for i in jobs.items(job, stages.EMBED) if i.key.endswith("broken.wav"))
+    assert broken.error.startswith("CorruptAudio")
+    table = objects.get_bytes(job_results_prefix(project, job) + PLAN_FILE).decode()
+    planned = {r["path"]: r for r in csv.DictReader(io.StringIO(table))}
+    assert planned["siteB/broken.wav"]["status"] == "refused"
+    assert planned["siteA/a2.flac"]["sample_rate"] == "48000"
+    assert float(planned["siteA/a1.wav"]["duration_s"]) == 9.0
 
     counter = CountingModel(model)
     embedder = EmbedStage(counter, objects, bus)
-    assert bus.consume(stages.EMBED, embedder.handle, idle_timeout_s=2.0) == 4
+    assert bus.consume(stages.EMBED, embedder.handle, idle_timeout_s=2.0) == 3
     assert counter.windows == 3 + 2 + 2
-    assert bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=1.0) == 4
-    assert jobs.progress(job) == {"embed": {"done": 3, "failed": 1}, "cluster": {"pending": 2}}
-    broken = next(i for i in jobs.items(job, stages.EMBED) if i.key.endswith("broken.wav"))
-    assert broken.error.startswith("CorruptAudio")
+    assert bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=1.0) == 3
+    assert jobs.progress(job) == {
+        "ingest": {"done": 1},
+        "embed": {"done": 3, "failed": 1},
+        "cluster": {"pending": 2},
+    }
 
     # Fan-in: one cluster message per deployment, naming its embeddings.
     asked: list[Message] = []
@@ -136,7 +159,23 @@ def test_job_fans_out_and_in(
     rows = objects.get_bytes(results + "clusters.csv").decode().splitlines()
     assert rows[0].startswith("folder,file,start_s") and len(rows) == 1 + 5
     assert {r.split(",")[1] for r in rows[1:]} == {"a1.wav", "a2.flac"}
-    bus.close()
+
+    # The broken recording is replaced and retried: siteB is clustered again with it.
+    write_clip(audio_dir / "soundscape.flac", local / "fixed.wav", 6.0)
+    objects.put_file(audio_prefix(project) + "siteB/broken.wav", local / "fixed.wav")
+    assert [k.rsplit("/", 1)[-1] for k in orchestrator.retry_failed(job)] == ["broken.wav"]
+    assert jobs.job(job).status == "running"
+    bus.consume(stages.EMBED, embedder.handle, idle_timeout_s=1.0)
+    bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=1.0)
+    again: list[Message] = []
+    bus.consume(stages.CLUSTER, again.append, idle_timeout_s=1.0)
+    assert [m.payload["group"] for m in again] == ["siteB"]
+    assert len(again[0].payload["embeddings"]) == 2
+    clusterer.handle(again[0])
+    bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=1.0)
+    assert jobs.job(job).status == "done"
+    site_b = objects.get_bytes(results_prefix(project, job, "siteB") + "clusters.csv").decode()
+    assert "broken.wav" in site_b
 
 
 @pytest.mark.model
@@ -153,6 +192,7 @@ def test_poison_work_fails_its_recording_and_the_job_goes_on(
         objects.put_file(f"{audio_prefix(project)}site/{name}", clip)
     orchestrator = Orchestrator(jobs, bus, objects)
     job = orchestrator.submit_discovery(project, AnalysisParams())
+    plan(bus, objects, orchestrator)
     embedder = EmbedStage(model, objects, bus)
 
     def handler(message: Message) -> None:

@@ -10,20 +10,26 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import soundfile as sf
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.adapters.s3_store import S3Store
+from bdisc.adapters.spectrogram_client import SpectrogramClient
 from bdisc.adapters.sql_job_store import SqlJobStore, migrate
 from bdisc.adapters.sql_project_store import SqlProjectStore
 from bdisc.app import stages
 from bdisc.app.cluster_stage import ClusterStage
 from bdisc.app.embed_stage import EmbedStage
 from bdisc.app.evaluate_stage import EvaluateStage
+from bdisc.app.export_stage import ExportStage
+from bdisc.app.ingest_stage import IngestStage
 from bdisc.app.orchestrator import Orchestrator
 from bdisc.model.birdnet import BirdNetV24
 from gateway.app import create_app
 from gateway.deps import Deps
+from spectrogram.grpc_server import serve as serve_tiles
 
 from ..model.helpers import write_clip
 
@@ -35,8 +41,9 @@ def gateway(
     migrate(postgres_url)
     jobs = SqlJobStore(postgres_url)
     objects = S3Store(s3_endpoint, "bdisc", "secret", f"gw-{uuid.uuid4().hex[:10]}")
+    tile_server, port = serve_tiles(objects, 0)  # the gRPC Spectrogram service
     bus = RabbitBus(rabbit_url, backoff_s=0.05)
-    for stage in (stages.EMBED, stages.EVENTS, stages.CLUSTER, stages.EVALUATE):
+    for stage in stages.PREFETCH:  # every stage's queue
         bus.purge(stage)
     deps = Deps(
         objects,
@@ -45,6 +52,7 @@ def gateway(
         bus,
         max_upload_bytes=3 << 20,
         ready_checks={"object_store": lambda: objects.exists("x")},
+        tiles=SpectrogramClient(f"127.0.0.1:{port}"),
     )
     keys = {}
     for name in ("alpha", "beta"):
@@ -53,6 +61,7 @@ def gateway(
         keys[f"{name}-key"] = deps.projects.create(project)[1]
     yield TestClient(create_app(deps)), deps, keys
     bus.close()
+    tile_server.stop(grace=1)
 
 
 def upload(client: TestClient, project: str, key: str, path: str, data: bytes) -> int:
@@ -148,6 +157,34 @@ def test_keys_isolation_and_bad_uploads(
         headers={"X-API-Key": k["alpha-key"]},
     )
     assert bad.status_code == 422 and bad.json()["error"] == "ConfigError"
+    for wrong in (
+        {"subset": {"hours": "25-3"}},
+        {"subset": {"start_date": "June"}},
+        {"prune": {"min_conf": 2}},
+        {"prune": {"colour": "red"}},
+        {"review": {"montage_cap": 0}},
+        {"cluster": {"min_cluster_size": "many"}},
+    ):
+        bad = client.post(f"/v1/projects/{a}/jobs", json=wrong, headers=auth_a)
+        assert bad.status_code == 422, wrong
+
+    # Spectrogram tiles through the gateway, rendered by the gRPC Spectrogram service.
+    tile = client.get(
+        f"/v1/projects/{a}/spectrogram",
+        params={"path": "siteA/20230604_053000.wav", "start_s": 0, "end_s": 3, "width": 200},
+        headers=auth_a,
+    )
+    assert tile.status_code == 200 and tile.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(tile.content)).size == (200, 240)
+
+    def tile_status(path: str, end_s: float, headers: dict[str, str]) -> int:
+        query = {"path": path, "start_s": 0, "end_s": end_s}
+        url = f"/v1/projects/{a}/spectrogram"
+        return client.get(url, params=query, headers=headers).status_code
+
+    assert tile_status("siteA/none.wav", 3, auth_a) == 404  # NOT_FOUND from the gRPC service
+    assert tile_status("siteA/20230604_053000.wav", 300, auth_a) == 422  # INVALID_ARGUMENT
+    assert tile_status("siteA/20230604_053000.wav", 3, auth_b) == 403
 
 
 @pytest.mark.model
@@ -173,13 +210,20 @@ def test_job_from_upload_to_labelled_review(
     assert created.status_code == 202
     job = created.json()["job_id"]
     assert client.get(f"/v1/projects/{a}/jobs/{job}", headers=auth).status_code == 404
+    # A subset that keeps nothing (no timestamps in these names) fails at planning.
+    empty = client.post(
+        f"/v1/projects/{a}/jobs", headers=auth, json={"subset": {"hours": "6-9"}}
+    ).json()["job_id"]
 
     orchestrator = Orchestrator(deps.jobs, deps.bus, deps.objects)
+    ingestion = IngestStage(deps.objects, deps.bus)
     embedder, clusterer = (
         EmbedStage(model, deps.objects, deps.bus),
         ClusterStage(deps.objects, deps.bus),
     )
     for stage, handler in (
+        (stages.EVENTS, orchestrator.handle_event),
+        (stages.INGEST, ingestion.handle),
         (stages.EVENTS, orchestrator.handle_event),
         (stages.EMBED, embedder.handle),
         (stages.EVENTS, orchestrator.handle_event),
@@ -190,7 +234,13 @@ def test_job_from_upload_to_labelled_review(
 
     status = client.get(f"/v1/projects/{a}/jobs/{job}", headers=auth).json()
     assert status["status"] == "done"
-    assert status["progress"] == {"embed": {"done": 4}, "cluster": {"done": 2}}
+    assert status["progress"] == {
+        "ingest": {"done": 1},
+        "embed": {"done": 4},
+        "cluster": {"done": 2},
+    }
+    refused = client.get(f"/v1/projects/{a}/jobs/{empty}", headers=auth).json()
+    assert refused["status"] == "failed" and "no_timestamp=4" in refused["error"]
     other = {"X-API-Key": k["beta-key"]}
     assert client.get(f"/v1/projects/{k['beta']}/jobs/{job}", headers=other).status_code == 404
 
@@ -217,6 +267,44 @@ def test_job_from_upload_to_labelled_review(
         json=[{"Folder": "north", "Cluster": 999, "Label": "x"}],
     )
     assert wrong.status_code == 422
+
+    # Training data: the labelled cluster's windows become clips, one folder per label.
+    exporter = ExportStage(deps.objects, deps.bus)
+
+    def export() -> dict[str, object]:
+        export_job = client.post(
+            f"/v1/projects/{a}/jobs/{job}/export", headers=auth, json={}
+        ).json()["job_id"]
+        for stage, handler in (
+            (stages.EVENTS, orchestrator.handle_event),
+            (stages.EXPORT, exporter.handle),
+            (stages.EVENTS, orchestrator.handle_event),
+        ):
+            deps.bus.consume(stage, handler, idle_timeout_s=1.0)
+        done = client.get(f"/v1/projects/{a}/jobs/{export_job}", headers=auth).json()
+        assert done["status"] == "done", done
+        clips = client.get(f"/v1/projects/{a}/jobs/{job}/clips", headers=auth).json()
+        return {str(c["clip"]): c for c in clips["clips"]}
+
+    members = sheet[0]["Size"]
+    first = export()
+    assert len(first) == int(members) and {c["label"] for c in first.values()} == {"chickadee"}
+    some = next(iter(first.values()))
+    with urllib.request.urlopen(some["url"]) as response:
+        samples, rate = sf.read(io.BytesIO(response.read()))
+    assert rate == 48_000 and len(samples) == 3 * 48_000
+    # The reviewer renames the label: the clips move, nothing is cut again or left behind.
+    client.put(
+        f"/v1/projects/{a}/jobs/{job}/review/north",
+        headers=auth,
+        json=[{"Folder": "north", "Cluster": clusters[0], "Label": "Poecile"}],
+    )
+    second = export()
+    assert {n.replace("Poecile/", "chickadee/") for n in second} == set(first)
+    prefix = f"projects/{a}/jobs/{job}/trainset/"
+    stored = {k[len(prefix) :] for k in deps.objects.list(prefix)}
+    assert stored == set(second) | {"manifest.csv"}
+    assert deps.jobs.items(job, stages.EMBED)  # the discovery job is untouched
 
 
 @pytest.mark.integration

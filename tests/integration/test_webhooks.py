@@ -9,13 +9,16 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from bdisc.adapters.inprocess_bus import InProcessBus
 from bdisc.adapters.local_store import LocalStore
 from bdisc.adapters.sql_job_store import SqlJobStore, migrate
 from bdisc.adapters.sql_project_store import SqlProjectStore
 from bdisc.app import stages
+from bdisc.app.ingest_stage import IngestStage
 from bdisc.app.orchestrator import Orchestrator
 from bdisc.app.webhooks import SIGNATURE_HEADER, WebhookNotifier, verify
 from bdisc.pipeline.params import AnalysisParams
@@ -56,10 +59,15 @@ def test_finished_job_is_announced_and_signed(
     project, _ = projects.create(f"hook-{uuid.uuid4().hex[:6]}")
     projects.set_webhook(project.id, url)
     objects = LocalStore(tmp_path / "s3")
-    objects.put_bytes(f"projects/{project.id}/audio/site/r.wav", b"RIFF")
+    sf.write(tmp_path / "r.wav", np.zeros(48_000, dtype=np.float32), 48_000)
+    objects.put_file(f"projects/{project.id}/audio/site/r.wav", tmp_path / "r.wav")
     bus = InProcessBus()
     orchestrator = Orchestrator(jobs, bus, objects, WebhookNotifier(projects.webhook))
+    ingestion = IngestStage(objects, bus)
     job = orchestrator.submit_discovery(project.id, AnalysisParams())
+    bus.consume(stages.INGEST, ingestion.handle, idle_timeout_s=0.1)
+    bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=0.1)
+    assert jobs.progress(job)["embed"] == {"pending": 1}
     for kind, extra in (
         (stages.EMBEDDED, {"key": f"projects/{project.id}/audio/site/r.wav", "output": "e"}),
         (stages.CLUSTERED, {"output": "c"}),
@@ -88,4 +96,7 @@ def test_finished_job_is_announced_and_signed(
             },
         )
     )
+    bus.consume(stages.INGEST, ingestion.handle, idle_timeout_s=0.1)
+    bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=0.1)
     assert json.loads(received[1][1])["event"] == "job.failed"
+    assert "no recordings under 'nowhere/'" in jobs.job("j2").error

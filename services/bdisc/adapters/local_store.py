@@ -40,6 +40,14 @@ class LocalStore:
         except FileNotFoundError as exc:
             raise NotFound(f"no object {key!r}", key=key) from exc
 
+    def read_range(self, key: str, offset: int, length: int) -> bytes:
+        try:
+            with self._path(key).open("rb") as f:
+                f.seek(offset)
+                return f.read(max(0, length))
+        except FileNotFoundError as exc:
+            raise NotFound(f"no object {key!r}", key=key) from exc
+
     def download(self, key: str, path: Path) -> None:
         src = self._path(key)
         if not src.is_file():

@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from bdisc.errors import Retryable, describe, is_retryable
+from bdisc.logs import job_context
 from bdisc.ports.message_bus import DeadLetter, Handler, MalformedMessage, Message
 
 EXCHANGE, RETRY_EXCHANGE, DEAD_EXCHANGE = "bdisc", "bdisc.retry", "bdisc.dead"
@@ -197,10 +198,14 @@ class RabbitBus:
         outcome: list[BaseException] = []
         outbox: list[Message] = []
 
+        headers = (props.headers or {}) if props else {}
+        job_id = str(headers.get("job_id") or message.job_id)
+
         def work() -> None:
             self._handler_local.outbox = outbox
             try:
-                handler(message)
+                with job_context(job_id):  # every log line of this message names its job
+                    handler(message)
             except BaseException as exc:  # handed to the consumer thread
                 outcome.append(exc)
 
@@ -248,6 +253,12 @@ class RabbitBus:
             headers = (props.headers or {}) if props else {}
             error = str(headers.get("x-error", "dead-lettered by the broker (delivery limit)"))
             found.append(DeadLetter(body, error, stage))
+
+    def depth(self, stage: str) -> int:
+        """Messages waiting in the stage's work queue (not counting those being handled)."""
+        self.declare(stage)
+        declared = self._channel().queue_declare(queue_names(stage)[0], passive=True)
+        return int(declared.method.message_count)
 
     def purge(self, stage: str) -> None:
         """Empty all queues of a stage (tests and operators)."""

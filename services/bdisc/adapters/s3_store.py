@@ -28,12 +28,27 @@ class S3Store:
         bucket: str,
         secure: bool = False,
         region: str | None = None,
+        public_endpoint: str | None = None,
     ) -> None:
+        """``public_endpoint``: host:port that clients reach S3 at, when it differs from
+        ``endpoint`` (``minio:9000`` inside compose, ``s3.example.org`` outside):
+        presigned links are signed for it (locally: signing needs no request)."""
         from minio import Minio
 
         self.bucket = bucket
         self.client = Minio(
             endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region
+        )
+        self.signer = (
+            Minio(
+                public_endpoint,
+                access_key=access_key,
+                secret_key=secret_key,
+                secure=secure,
+                region=region or "us-east-1",
+            )
+            if public_endpoint
+            else self.client
         )
         self._guard(self._ensure_bucket)
 
@@ -95,6 +110,23 @@ class S3Store:
             response.close()
             response.release_conn()
 
+    def read_range(self, key: str, offset: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+        response = self._guard(
+            self.client.get_object,
+            self.bucket,
+            check_key(key),
+            offset=offset,
+            length=length,
+            key=key,
+        )
+        try:
+            return bytes(response.read())
+        finally:
+            response.close()
+            response.release_conn()
+
     def download(self, key: str, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._guard(self.client.fget_object, self.bucket, check_key(key), str(path), key=key)
@@ -125,7 +157,7 @@ class S3Store:
             raise NotFound(f"no object {key!r}", key=key)
         return str(
             self._guard(
-                self.client.presigned_get_object,
+                self.signer.presigned_get_object,
                 self.bucket,
                 check_key(key),
                 expires=timedelta(seconds=expires_s),
@@ -136,7 +168,7 @@ class S3Store:
     def upload_url(self, key: str, expires_s: int = 3600) -> str:
         return str(
             self._guard(
-                self.client.presigned_put_object,
+                self.signer.presigned_put_object,
                 self.bucket,
                 check_key(key),
                 expires=timedelta(seconds=expires_s),

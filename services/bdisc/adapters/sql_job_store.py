@@ -236,6 +236,53 @@ class SqlJobStore:
             )
         return True
 
+    def add_items(
+        self, job_id: str, stage: str, items_: Sequence[tuple[str, str, str, str]]
+    ) -> int:
+        for _, _, status, _ in items_:
+            if status not in ITEM_STATES:
+                raise ConfigError(f"unknown item status {status!r}")
+        now = _now()
+        with self.engine.begin() as conn:
+            known = {
+                r.key
+                for r in conn.execute(
+                    sa.select(items.c.key).where(
+                        (items.c.job_id == job_id) & (items.c.stage == stage)
+                    )
+                )
+            }
+            new = [
+                {
+                    "job_id": job_id,
+                    "key": key,
+                    "stage": stage,
+                    "grp": group,
+                    "status": status,
+                    "attempts": 0,
+                    "output": "",
+                    "error": error,
+                    "updated_at": now,
+                }
+                for key, group, status, error in items_
+                if key not in known
+            ]
+            if new:
+                conn.execute(items.insert(), new)
+        return len(new)
+
+    def discard_items(self, job_id: str, stage: str, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                items.delete().where(
+                    (items.c.job_id == job_id)
+                    & (items.c.stage == stage)
+                    & items.c.key.in_(list(keys))
+                )
+            )
+
     def reset_failed(self, job_id: str, stage: str) -> list[str]:
         where = (items.c.job_id == job_id) & (items.c.stage == stage) & (items.c.status == "failed")
         with self.engine.begin() as conn:

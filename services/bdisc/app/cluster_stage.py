@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from bdisc.app import stages
 from bdisc.app.keys import audio_prefix, results_prefix
-from bdisc.discovery.api import DiscoverConfig, cluster_group, windows_from_files
-from bdisc.discovery.clustering import ClusterParams
+from bdisc.discovery.api import DiscoverConfig, cluster_group, prune_windows, windows_from_files
 from bdisc.errors import describe, is_retryable
 from bdisc.logs import fields
 from bdisc.outputs.embeddings import file_metadata
@@ -60,7 +60,7 @@ class ClusterStage:
             )
             return
         try:
-            prefix = self._run(message, project, group, p["embeddings"], p.get("cluster", {}))
+            prefix = self._run(message, project, group, p["embeddings"], p)
         except Exception as exc:
             if is_retryable(exc):
                 raise  # the bus retries with backoff
@@ -74,7 +74,7 @@ class ClusterStage:
         project: str,
         group: str,
         keys: list[str],
-        cluster: dict[str, Any],
+        job: dict[str, Any],
     ) -> str:
         with tempfile.TemporaryDirectory(dir=self.scratch) as tmp:
             root = Path(tmp)
@@ -88,24 +88,20 @@ class ClusterStage:
                 files.append(local)
                 where[rel] = (group, rel.split("/", 1)[-1])
                 paths[rel] = audio
+            config = DiscoverConfig.from_job(root / "audio", root / "out", job)
             windows, provenance = windows_from_files(files, where)
-            config = DiscoverConfig(
-                root / "audio", root / "out", cluster=ClusterParams(**cluster), progress=False
-            )
+            kept, removed = prune_windows(windows, config.prune)
             settings = {
+                "prune": {**config.prune.as_dict(), "removed": removed},
                 "cluster": config.cluster.as_dict(),
                 "embedding": provenance,
+                "montage_cap": config.montage_cap,
+                "spectrogram": asdict(config.style),
                 "job_id": message.job_id,
             }
-            result = cluster_group(group, windows, root / "out" / group, settings, paths, config)
+            result = cluster_group(group, kept, root / "out" / group, settings, paths, config)
             prefix = results_prefix(project, message.job_id, group)
-            for f in sorted((root / "out" / group).rglob("*")):
-                if f.is_file() and not f.name.startswith("."):
-                    self.objects.put_file(
-                        prefix + f.relative_to(root / "out" / group).as_posix(),
-                        f,
-                        content_type=CONTENT_TYPES.get(f.suffix, "application/octet-stream"),
-                    )
+            self._publish_folder(root / "out" / group, prefix)
         log.info(
             "clustered",
             extra=fields(
@@ -113,3 +109,17 @@ class ClusterStage:
             ),
         )
         return prefix
+
+    def _publish_folder(self, folder: Path, prefix: str) -> None:
+        """Upload the group's outputs; delete what an earlier run left that this one did
+        not write (clustering again after a retry can give fewer clusters)."""
+        written = set()
+        for f in sorted(folder.rglob("*")):
+            if f.is_file() and not f.name.startswith("."):
+                key = prefix + f.relative_to(folder).as_posix()
+                content_type = CONTENT_TYPES.get(f.suffix, "application/octet-stream")
+                self.objects.put_file(key, f, content_type=content_type)
+                written.add(key)
+        for key in list(self.objects.list(prefix)):
+            if key not in written:
+                self.objects.delete(key)

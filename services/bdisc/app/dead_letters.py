@@ -13,12 +13,16 @@ from bdisc.ports.message_bus import MalformedMessage, Message, MessageBus
 
 log = logging.getLogger(__name__)
 
-FAILED_KIND = {stages.EMBED: stages.EMBED_FAILED, stages.CLUSTER: stages.CLUSTER_FAILED}
+FAILED_KIND = {
+    stages.INGEST: stages.PLAN_FAILED,
+    stages.EMBED: stages.EMBED_FAILED,
+    stages.CLUSTER: stages.CLUSTER_FAILED,
+    stages.EXPORT: stages.EXPORT_FAILED,
+    stages.EVALUATE: stages.EVALUATE_FAILED,
+}
 
 
-def report_dead_letters(
-    bus: MessageBus, watched: Sequence[str] = (stages.EMBED, stages.CLUSTER)
-) -> int:
+def report_dead_letters(bus: MessageBus, watched: Sequence[str] = tuple(FAILED_KIND)) -> int:
     """Drain the dead-letter queues of ``watched`` stages; returns how many were reported."""
     reported = 0
     for stage in watched:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from bdisc.app import stages
@@ -37,9 +38,11 @@ class EmbedStage:
         bus: MessageBus,
         scratch: Path | None = None,
         batch_size: int = 8,
+        on_windows: Callable[[int], object] | None = None,
     ) -> None:
         self.model, self.objects, self.bus = model, objects, bus
         self.scratch, self.batch_size = scratch, batch_size
+        self.on_windows = on_windows  # e.g. the windows/s counter of the service's metrics
         self._workers: dict[str, ModelWorker] = {}
 
     def _worker(self, params: AnalysisParams) -> ModelWorker:
@@ -88,4 +91,6 @@ class EmbedStage:
             produced = out / "embeddings" / Path(rel).with_suffix(".embeddings.parquet")
             self.objects.put_file(key, produced, content_type="application/vnd.apache.parquet")
         log.info("embedded", extra=fields(job_id=message.job_id, key=key, windows=outcome.windows))
+        if self.on_windows is not None:
+            self.on_windows(outcome.windows)
         self._event(message, stages.EMBEDDED, output=key)

@@ -37,6 +37,11 @@ def results_prefix(project: str, job_id: str, group: str) -> str:
     return f"{job_results_prefix(project, job_id)}{check_key(group)}/"
 
 
+def trainset_prefix(project: str, job_id: str) -> str:
+    """Training clips exported from a discovery job's reviewed labels."""
+    return f"projects/{check_key(project)}/jobs/{check_key(job_id)}/trainset/"
+
+
 def relative_to(prefix: str, key: str) -> str:
     """A recording's path below the job's audio prefix (``siteA/r1.wav``)."""
     if not key.startswith(prefix):

@@ -1,6 +1,7 @@
 """The one writer of job state: fans a job out into work and fans the results back in.
 
-submit   list the recordings under the job's audio prefix, record one item per recording
+submit   record the job and ask the ingestion stage for a plan (probe, subset).
+planned  record one item per planned recording (refused ones as failed, with the reason)
          and publish one embed message each (idempotency key = job + recording).
 events   every worker reports here; the orchestrator records it, and when every recording
          of a deployment is settled (done or failed) it publishes that deployment's
@@ -14,13 +15,10 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from pathlib import PurePosixPath
 from typing import Any
 
 from bdisc.app import stages
-from bdisc.app.keys import audio_prefix, group_of, relative_to
-from bdisc.audio.formats import is_audio_path
-from bdisc.errors import NotFound
+from bdisc.app.keys import audio_prefix, relative_to
 from bdisc.logs import fields
 from bdisc.pipeline.params import AnalysisParams
 from bdisc.ports.job_store import FINAL, JobRecord, JobStore
@@ -29,7 +27,7 @@ from bdisc.ports.object_store import ObjectStore
 
 log = logging.getLogger(__name__)
 
-EVALUATION_ITEM = "evaluation"
+PLAN_ITEM = "plan"
 
 
 class Orchestrator:
@@ -50,54 +48,104 @@ class Orchestrator:
         cluster: dict[str, Any] | None = None,
         prefix: str = "",
         job_id: str | None = None,
+        *,
+        subset: dict[str, Any] | None = None,
+        prune: dict[str, Any] | None = None,
+        review: dict[str, Any] | None = None,
     ) -> str:
-        root = audio_prefix(project)
-        keys = [k for k in self.objects.list(root + prefix) if is_audio_path(PurePosixPath(k))]
-        if not keys:
-            raise NotFound(f"no recordings under {root + prefix}", project=project)
+        """Record a discovery job and ask ingestion to plan it; the parameters are those of
+        ``bdisc discover`` (checked by the caller)."""
         job_id = job_id or uuid.uuid4().hex
-        items = [(k, group_of(relative_to(root, k))) for k in keys]
-        job_params = {"analysis": params.as_dict(), "cluster": cluster or {}, "prefix": prefix}
-        if self.jobs.create_job(job_id, project, "discover", job_params, items, stages.EMBED):
-            for key, group in items:
-                self.bus.publish(
-                    Message(
-                        stages.EMBED,
-                        job_id,
-                        f"{job_id}:{key}",
-                        {
-                            "project": project,
-                            "audio_key": key,
-                            "rel": relative_to(root, key),
-                            "group": group,
-                            "params": params.as_dict(),
-                        },
-                    )
+        job_params = {
+            "analysis": params.as_dict(),
+            "cluster": cluster or {},
+            "prefix": prefix,
+            "subset": subset or {},
+            "prune": prune or {},
+            "review": review or {},
+        }
+        created = self.jobs.create_job(
+            job_id, project, "discover", job_params, [(PLAN_ITEM, PLAN_ITEM)], stages.INGEST
+        )
+        if created or self.jobs.items(job_id, stages.INGEST)[0].status == "pending":
+            # again when redelivered before planning: the first publish may have been lost
+            self.bus.publish(
+                Message(
+                    stages.INGEST,
+                    job_id,
+                    f"{job_id}:ingest",
+                    {"project": project, "prefix": prefix, "subset": subset or {}},
                 )
+            )
             self.jobs.set_job_status(job_id, "running")
-            log.info("job submitted", extra=fields(job_id=job_id, recordings=len(items)))
+            log.info("job submitted", extra=fields(job_id=job_id, prefix=prefix))
         return job_id
+
+    def _planned(self, job_id: str, p: dict[str, Any]) -> None:
+        """Ingestion's plan: one embed item per planned recording, refused ones failed."""
+        job = self.jobs.job(job_id)
+        again = self.jobs.items(job_id, stages.INGEST)[0].status in FINAL
+        self.jobs.add_items(
+            job_id,
+            stages.EMBED,
+            [(key, group, "pending", "") for key, group in p["items"]]
+            + [(key, group, "failed", error) for key, group, error in p["refused"]],
+        )
+        if again:  # redelivered: only what may not have been sent
+            pending = {
+                i.key for i in self.jobs.items(job_id, stages.EMBED) if i.status == "pending"
+            }
+        else:
+            pending = {key for key, _ in p["items"]}
+        if job.status != "cancelled":
+            for key, group in p["items"]:
+                if key in pending:
+                    self.bus.publish(self._embed_message(job, key, group))
+        self.jobs.set_item(
+            job_id, PLAN_ITEM, stages.INGEST, "done", group=PLAN_ITEM, output=p["manifest"]
+        )
+        log.info(
+            "job planned",
+            extra=fields(job_id=job_id, planned=len(p["items"]), refused=len(p["refused"])),
+        )
+        for group in sorted({group for _, group, _ in p["refused"]}):
+            self._maybe_cluster(job_id, group)  # a deployment whose files were all refused
+
+    def _embed_message(self, job: JobRecord, key: str, group: str, suffix: str = "") -> Message:
+        return Message(
+            stages.EMBED,
+            job.id,
+            f"{job.id}:{key}{suffix}",
+            {
+                "project": job.project,
+                "audio_key": key,
+                "rel": relative_to(audio_prefix(job.project), key),
+                "group": group,
+                "params": job.params["analysis"],
+            },
+        )
 
     def handle_event(self, message: Message) -> None:
         p, job_id = message.payload, message.job_id
         kind = p["kind"]
         if kind == stages.SUBMIT_DISCOVERY:
             self._submit_command(job_id, p)
+        elif kind == stages.PLANNED:
+            self._planned(job_id, p)
+        elif kind == stages.PLAN_FAILED:
+            self.jobs.set_item(
+                job_id, PLAN_ITEM, stages.INGEST, "failed", group=PLAN_ITEM, error=p["error"]
+            )
+            self.jobs.set_job_status(job_id, "failed", error=p["error"])
+            self._notify(job_id)
         elif kind == stages.SUBMIT_EVALUATION:
             self.submit_evaluation(job_id, p)
+        elif kind == stages.SUBMIT_EXPORT:
+            self.submit_export(job_id, p)
         elif kind in (stages.EVALUATED, stages.EVALUATE_FAILED):
-            ok = kind == stages.EVALUATED
-            self.jobs.set_item(
-                job_id,
-                EVALUATION_ITEM,
-                stages.EVALUATE,
-                "done" if ok else "failed",
-                group=EVALUATION_ITEM,
-                output=p.get("output", ""),
-                error=p.get("error", ""),
-            )
-            self.jobs.set_job_status(job_id, "done" if ok else "failed", error=p.get("error", ""))
-            self._notify(job_id)
+            self._single_item_settled(job_id, stages.EVALUATE, kind == stages.EVALUATED, p)
+        elif kind in (stages.EXPORTED, stages.EXPORT_FAILED):
+            self._single_item_settled(job_id, stages.EXPORT, kind == stages.EXPORTED, p)
         elif kind == stages.RETRY_FAILED:
             self.retry_failed(job_id)
         elif kind == stages.CANCEL:
@@ -133,55 +181,84 @@ class Orchestrator:
     def _submit_command(self, job_id: str, p: dict[str, Any]) -> None:
         """A job asked for through the gateway: the same submission, recorded here so that
         the orchestrator stays the only writer of job state."""
-        try:
-            self.submit_discovery(
-                p["project"],
-                AnalysisParams.from_dict(p["analysis"]),
-                p.get("cluster") or {},
-                p.get("prefix", ""),
-                job_id=job_id,
-            )
-        except NotFound as exc:
-            self.jobs.create_job(job_id, p["project"], "discover", dict(p), [], stages.EMBED)
-            self.jobs.set_job_status(job_id, "failed", error=exc.message)
-            self._notify(job_id)
+        self.submit_discovery(
+            p["project"],
+            AnalysisParams.from_dict(p["analysis"]),
+            p.get("cluster") or {},
+            p.get("prefix", ""),
+            job_id=job_id,
+            subset=p.get("subset"),
+            prune=p.get("prune"),
+            review=p.get("review"),
+        )
 
     def submit_evaluation(self, job_id: str, request: dict[str, Any]) -> None:
         """An evaluation job: one item, run by the evaluation service."""
-        if self.jobs.create_job(
-            job_id,
-            request["project"],
-            "evaluate",
-            dict(request),
-            [(EVALUATION_ITEM, EVALUATION_ITEM)],
-            stages.EVALUATE,
+        self._single_item_job(job_id, "evaluate", stages.EVALUATE, request)
+
+    def submit_export(self, job_id: str, request: dict[str, Any]) -> None:
+        """An export job: the reviewed labels of a finished discovery job -> training clips
+        (one item, run by the export service). Its recordings and deployments go with it."""
+        source = request["discovery_job"]
+        found = [j for j in self.jobs.jobs(request["project"]) if j.id == source]
+        if not found or found[0].kind != "discover":
+            self._refuse(job_id, "export", request, f"no discovery job {source}")
+            return
+        clustered = [i.group for i in self.jobs.items(source, stages.CLUSTER) if i.status == "done"]
+        if found[0].status not in FINAL or not clustered:
+            error = f"discovery job {source} is {found[0].status}, with no clusters to export"
+            self._refuse(job_id, "export", request, error)
+            return
+        embedded = [i for i in self.jobs.items(source, stages.EMBED) if i.status == "done"]
+        request = {
+            **request,
+            "groups": sorted(clustered),
+            "recordings": [[i.key, i.group] for i in embedded],
+        }
+        self._single_item_job(job_id, "export", stages.EXPORT, request)
+
+    def _refuse(self, job_id: str, kind: str, request: dict[str, Any], error: str) -> None:
+        """A job that cannot start: recorded as failed, with the reason."""
+        if self.jobs.create_job(job_id, request["project"], kind, dict(request), [], kind):
+            self.jobs.set_job_status(job_id, "failed", error=error)
+            self._notify(job_id)
+
+    def _single_item_job(self, job_id: str, kind: str, stage: str, request: dict[str, Any]) -> None:
+        if (
+            self.jobs.create_job(
+                job_id, request["project"], kind, dict(request), [(stage, stage)], stage
+            )
+            or self.jobs.job(job_id).status == "queued"
         ):
-            self.bus.publish(Message(stages.EVALUATE, job_id, f"{job_id}:evaluate", request))
+            self.bus.publish(Message(stage, job_id, f"{job_id}:{stage}", request))
             self.jobs.set_job_status(job_id, "running")
 
+    def _single_item_settled(self, job_id: str, stage: str, ok: bool, p: dict[str, Any]) -> None:
+        self.jobs.set_item(
+            job_id,
+            stage,
+            stage,
+            "done" if ok else "failed",
+            group=stage,
+            output=p.get("output", ""),
+            error=p.get("error", ""),
+        )
+        self.jobs.set_job_status(job_id, "done" if ok else "failed", error=p.get("error", ""))
+        self._notify(job_id)
+
     def retry_failed(self, job_id: str) -> list[str]:
-        """Failed recordings of a job go through embedding again."""
+        """Failed recordings of a job go through embedding again; their deployments are
+        clustered again once they are settled (with whatever now embeds)."""
         job = self.jobs.job(job_id)
+        groups = {i.key: i.group for i in self.jobs.items(job_id, stages.EMBED)}
         keys = self.jobs.reset_failed(job_id, stages.EMBED)
-        root = audio_prefix(job.project)
+        retried = sorted({groups[k] for k in keys})
+        self.jobs.discard_items(job_id, stages.CLUSTER, retried)
         for key in keys:
-            group = group_of(relative_to(root, key))
-            self.bus.publish(
-                Message(
-                    stages.EMBED,
-                    job_id,
-                    f"{job_id}:{key}:retry",
-                    {
-                        "project": job.project,
-                        "audio_key": key,
-                        "rel": relative_to(root, key),
-                        "group": group,
-                        "params": job.params["analysis"],
-                    },
-                )
-            )
+            self.bus.publish(self._embed_message(job, key, groups[key], ":retry"))
         if keys:
             self.jobs.set_job_status(job_id, "running")
+            log.info("retrying", extra=fields(job_id=job_id, recordings=len(keys), groups=retried))
         return keys
 
     def _maybe_cluster(self, job_id: str, group: str) -> None:
@@ -206,6 +283,8 @@ class Orchestrator:
                     "group": group,
                     "embeddings": embedded,
                     "cluster": job.params.get("cluster", {}),
+                    "prune": job.params.get("prune", {}),
+                    "review": job.params.get("review", {}),
                 },
             )
         )

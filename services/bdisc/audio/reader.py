@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -54,19 +55,36 @@ def probe(path: Path) -> AudioInfo:
         )
     if path.stat().st_size == 0:
         raise EmptyAudio("file is empty (0 bytes)", path=str(path))
+    return _read_header(str(path), str(path))
+
+
+def probe_file(source: BinaryIO, name: str, size: int) -> AudioInfo:
+    """``probe`` for an open file (an object in S3 read by ranges); ``name`` gives the
+    extension and the path reported in errors."""
+    if not is_audio_path(PurePosixPath(name)):
+        raise UnsupportedFormat(
+            f"not a supported audio file (extension {PurePosixPath(name).suffix or 'none'!r})",
+            path=name,
+        )
+    if size == 0:
+        raise EmptyAudio("file is empty (0 bytes)", path=name)
+    return _read_header(source, name)
+
+
+def _read_header(source: str | BinaryIO, name: str) -> AudioInfo:
     try:
-        info = sf.info(str(path))
+        info = sf.info(source)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise CorruptAudio(f"cannot decode audio header: {exc}", path=str(path)) from exc
+        raise CorruptAudio(f"cannot decode audio header: {exc}", path=name) from exc
     if info.samplerate <= 0 or info.channels <= 0:
         raise CorruptAudio(
-            f"invalid header: {info.samplerate} Hz, {info.channels} channels", path=str(path)
+            f"invalid header: {info.samplerate} Hz, {info.channels} channels", path=name
         )
     if info.frames <= 0:
-        raise EmptyAudio("recording has no audio frames", path=str(path))
+        raise EmptyAudio("recording has no audio frames", path=name)
     return AudioInfo(
         warnings=_header_warnings(str(info.extra_info)),
-        path=str(path),
+        path=name,
         format=str(info.format),
         subtype=str(info.subtype),
         sample_rate=int(info.samplerate),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -12,11 +13,12 @@ from bdisc.errors import CorruptAudio
 
 
 def read_segment(
-    path: Path, start_s: float, end_s: float, rate: int | None = None
+    path: Path | BinaryIO, start_s: float, end_s: float, rate: int | None = None
 ) -> tuple[np.ndarray, int]:
-    """Mono float32 samples of [start_s, end_s) at the native rate, or resampled to ``rate``."""
+    """Mono float32 samples of [start_s, end_s) at the native rate, or resampled to ``rate``.
+    ``path`` may be an open file (an object in S3 read by ranges: only the span is fetched)."""
     try:
-        with sf.SoundFile(str(path)) as f:
+        with sf.SoundFile(str(path) if isinstance(path, Path) else path) as f:
             native = f.samplerate
             first = max(0, round(start_s * native))
             f.seek(min(first, f.frames))

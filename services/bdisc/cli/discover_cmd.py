@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from bdisc.discovery.api import DiscoverConfig, discover
-from bdisc.discovery.clustering import ClusterParams
 from bdisc.discovery.export import ExportConfig, export
 from bdisc.discovery.prune import PruneRules
 from bdisc.discovery.recordings import Subset, parse_hours
 from bdisc.logs import fields
 from bdisc.pipeline.params import AnalysisParams
-from bdisc.render.spectrogram import SpectrogramStyle
 from bdisc.settings import CliSettings
 
 log = logging.getLogger("bdisc.cli")
@@ -50,19 +50,8 @@ def _list(text: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in text.split(",") if t.strip())
 
 
-def add_parsers(
-    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
-    settings: CliSettings,
-    add_model_options: Callable[[argparse.ArgumentParser, CliSettings], None],
-) -> None:
-    d = sub.add_parser(
-        "discover",
-        help="cluster every sound for review (birdnet-discovery)",
-        description=DISCOVER_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    d.add_argument("root", type=Path, help="folder of deployment folders of recordings")
-    d.add_argument("--out", "-o", type=Path, required=True, help="output folder")
+def add_discovery_options(d: argparse.ArgumentParser, *, group_by: bool = True) -> None:
+    """Subsetting, pruning, clustering and review options (``discover`` and ``submit``)."""
     s = d.add_argument_group("subsetting (timestamps from file names, e.g. 20230604_053000)")
     s.add_argument(
         "--hours",
@@ -119,7 +108,8 @@ def add_parsers(
         help="umap: HDBSCAN on UMAP coordinates (default); jsd: HDBSCAN on the "
         "Jensen-Shannon distance matrix of the embeddings (the paper's)",
     )
-    c.add_argument("--group-by", choices=["folder", "all"], default="folder")
+    if group_by:
+        c.add_argument("--group-by", choices=["folder", "all"], default="folder")
     c.add_argument("--n-neighbors", type=int, default=15)
     c.add_argument("--min-dist", type=float, default=0.1)
     c.add_argument("--n-components", type=int, default=2)
@@ -146,6 +136,61 @@ def add_parsers(
     r.add_argument("--spec-fmin", type=float, default=0.0, metavar="HZ")
     r.add_argument("--spec-fmax", type=float, default=12_000.0, metavar="HZ")
     r.add_argument("--cmap", default="magma", help="matplotlib colour map of the tiles")
+
+
+def discovery_job(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The options as a platform job's JSON sections (see ``DiscoverySpec``)."""
+    return {
+        "subset": Subset(
+            hours=args.hours,
+            start_date=args.start_date,
+            end_date=args.end_date,
+            sample=args.sample,
+            seed=args.seed,
+        ).as_dict(),
+        "prune": PruneRules(
+            drop_silence_db=args.drop_silence,
+            labels=args.keep_labels,
+            any_bird=args.any_bird,
+            min_conf=args.keep_min_conf,
+            top_n_per_file=args.top_n_per_file,
+        ).as_dict(),
+        "cluster": {
+            "method": args.method,
+            "n_neighbors": args.n_neighbors,
+            "min_dist": args.min_dist,
+            "n_components": args.n_components,
+            "metric": args.metric,
+            "pca_components": args.pca,
+            "seed": args.seed,
+            "min_cluster_size": args.min_cluster_size,
+            "min_samples": args.min_samples,
+            "selection": args.cluster_selection,
+        },
+        "review": {
+            "montage_cap": args.montage_cap,
+            "audio_per_cluster": args.audio_per_cluster,
+            "fmin": args.spec_fmin,
+            "fmax": args.spec_fmax,
+            "cmap": args.cmap,
+        },
+    }
+
+
+def add_parsers(
+    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+    settings: CliSettings,
+    add_model_options: Callable[[argparse.ArgumentParser, CliSettings], None],
+) -> None:
+    d = sub.add_parser(
+        "discover",
+        help="cluster every sound for review (birdnet-discovery)",
+        description=DISCOVER_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d.add_argument("root", type=Path, help="folder of deployment folders of recordings")
+    d.add_argument("--out", "-o", type=Path, required=True, help="output folder")
+    add_discovery_options(d)
     add_model_options(d, settings)
 
     e = sub.add_parser(
@@ -185,41 +230,11 @@ def add_parsers(
 def run_discover(
     args: argparse.Namespace, settings: CliSettings, params: AnalysisParams, progress: bool
 ) -> int:
-    config = DiscoverConfig(
-        root=args.root,
-        out_dir=args.out,
+    # the same translation as `bdisc submit` sends to the platform: one path, one result
+    config = replace(
+        DiscoverConfig.from_job(args.root, args.out, discovery_job(args)),
         params=params,
-        subset=Subset(
-            hours=args.hours,
-            start_date=args.start_date,
-            end_date=args.end_date,
-            sample=args.sample,
-            seed=args.seed,
-        ),
-        prune=PruneRules(
-            drop_silence_db=args.drop_silence,
-            labels=args.keep_labels,
-            any_bird=args.any_bird,
-            min_conf=args.keep_min_conf,
-            top_n_per_file=args.top_n_per_file,
-        ),
-        # keywords, not positions: these records grow
-        cluster=ClusterParams(
-            method=args.method,
-            n_neighbors=args.n_neighbors,
-            min_dist=args.min_dist,
-            n_components=args.n_components,
-            metric=args.metric,
-            pca_components=args.pca,
-            seed=args.seed,
-            min_cluster_size=args.min_cluster_size,
-            min_samples=args.min_samples,
-            selection=args.cluster_selection,
-        ),
         group_by=args.group_by,
-        montage_cap=args.montage_cap,
-        audio_per_cluster=args.audio_per_cluster,
-        style=SpectrogramStyle(fmin=args.spec_fmin, fmax=args.spec_fmax, cmap=args.cmap),
         workers=args.workers,
         batch_size=args.batch_size,
         force=args.force,

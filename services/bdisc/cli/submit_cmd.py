@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from bdisc.cli.discover_cmd import add_discovery_options, discovery_job
 from bdisc.client.submit import submit
 
 log = logging.getLogger("bdisc.cli")
@@ -25,15 +26,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--out", "-o", type=Path, help="where to put the results (with --wait)")
     p.add_argument("--wait", action="store_true", help="wait for the job and download")
     p.add_argument("--prefix", default="", help="only recordings under this folder")
-    a = p.add_argument_group("discovery parameters (as bdisc discover)")
+    a = p.add_argument_group("windows and scores (as bdisc discover)")
     a.add_argument("--overlap", type=float, default=0.0)
     a.add_argument("--min-len", type=float, default=1.0)
     a.add_argument("--sensitivity", type=float, default=1.0)
-    a.add_argument("--method", choices=["umap", "jsd"], default="umap")
-    a.add_argument("--min-cluster-size", type=int, default=5)
-    a.add_argument("--n-neighbors", type=int, default=15)
-    a.add_argument("--min-dist", type=float, default=0.1)
-    a.add_argument("--seed", type=int, default=42)
+    add_discovery_options(p, group_by=False)  # the server clusters per deployment folder
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,13 +41,7 @@ def run(args: argparse.Namespace) -> int:
             "min_len_s": args.min_len,
             "sensitivity": args.sensitivity,
         },
-        "cluster": {
-            "method": args.method,
-            "min_cluster_size": args.min_cluster_size,
-            "n_neighbors": args.n_neighbors,
-            "min_dist": args.min_dist,
-            "seed": args.seed,
-        },
+        **discovery_job(args),
     }
     result = submit(args.root, args.api, args.api_key, job, args.out, wait=args.wait)
     log.info(

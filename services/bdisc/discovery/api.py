@@ -22,6 +22,7 @@ import soxr
 
 from bdisc.audio.segments import read_segment
 from bdisc.discovery.clustering import ClusterParams, cluster
+from bdisc.discovery.job_spec import DiscoverySpec
 from bdisc.discovery.prune import PruneRules, WindowClassifier, prune
 from bdisc.discovery.recordings import Recording, Subset, find_recordings, select
 from bdisc.discovery.sheets import (
@@ -70,6 +71,23 @@ class DiscoverConfig:
     force: bool = False
     progress: bool = True
     model_dir: Path | None = None
+
+    @classmethod
+    def from_job(cls, root: Path, out_dir: Path, job: dict[str, Any]) -> DiscoverConfig:
+        """From a platform job's parameters (see ``DiscoverySpec``)."""
+        spec = DiscoverySpec.from_dict(job)
+        return cls(
+            root,
+            out_dir,
+            params=spec.params,
+            subset=spec.subset,
+            prune=spec.prune,
+            cluster=spec.cluster,
+            style=spec.style,
+            montage_cap=spec.montage_cap,
+            audio_per_cluster=spec.audio_per_cluster,
+            progress=False,
+        )
 
     def __post_init__(self) -> None:
         if self.group_by not in ("folder", "all"):
@@ -145,6 +163,24 @@ def windows_from_files(
     ), provenance
 
 
+def prune_windows(
+    windows: Windows, rules: PruneRules, classifier: WindowClassifier | None = None
+) -> tuple[Windows, dict[str, int]]:
+    """The windows the rules keep, and how many each rule removed."""
+    keep, removed = prune(
+        windows.top_label,
+        windows.top_score,
+        windows.level,
+        windows.rel,
+        rules,
+        windows.embedding,
+        classifier,
+    )
+    kept = windows.take(keep)
+    log.info("windows pruned", extra=fields(windows=len(windows), kept=len(kept), **removed))
+    return kept, removed
+
+
 def _load_windows(recs: Sequence[Recording], out_dir: Path) -> tuple[Windows, dict[str, Any]]:
     files = [out_dir / "embeddings" / Path(r.rel).with_suffix(SUFFIX).as_posix() for r in recs]
     return windows_from_files(
@@ -192,17 +228,7 @@ def discover(
     )
     embed_summary = api.embed([r.path for r in recs], run_config, factory=factory, base=config.root)
     windows, provenance = _load_windows(recs, out)
-    keep, removed = prune(
-        windows.top_label,
-        windows.top_score,
-        windows.level,
-        windows.rel,
-        config.prune,
-        windows.embedding,
-        classifier,
-    )
-    kept = windows.take(keep)
-    log.info("windows pruned", extra=fields(windows=len(windows), kept=len(kept), **removed))
+    kept, removed = prune_windows(windows, config.prune, classifier)
 
     groups = ["all"] if config.group_by == "all" else sorted(set(kept.folder.tolist()))
     paths = {r.rel: r.path for r in recs}

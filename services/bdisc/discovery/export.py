@@ -13,7 +13,8 @@ import csv
 import io
 import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -133,12 +134,13 @@ def _sources(results: Path) -> dict[tuple[str, str], str]:
     return sources
 
 
-def plan(config: ExportConfig) -> list[Clip]:
-    """The clips the current sheets ask for."""
+def plan(config: ExportConfig, sources: dict[tuple[str, str], str] | None = None) -> list[Clip]:
+    """The clips the current sheets ask for. ``sources`` maps (folder, file) to where the
+    recording is (default: the paths in the discovery's embeddings metadata)."""
     entries = read_review(config.review)
     labels = {(e.folder, e.cluster): e.label for e in entries}
     overrides = _read_overrides(config.overrides) if config.overrides else {}
-    sources = _sources(config.results)
+    sources = _sources(config.results) if sources is None else sources
     clips: dict[str, Clip] = {}
     for group in sorted({e.folder for e in entries}):
         path = config.results / group / CLUSTERS_FILE
@@ -172,25 +174,70 @@ def plan(config: ExportConfig) -> list[Clip]:
     return list(clips.values())
 
 
-def _read_manifest(path: Path) -> list[Clip]:
-    if not path.is_file():
-        return []
-    with path.open(newline="", encoding="utf-8") as f:
-        return [
-            Clip(
-                r["clip"],
-                r["label"],
-                r["folder"],
-                r["file"],
-                r["source"],
-                float(r["start_s"]),
-                float(r["end_s"]),
-                int(r["cluster"]),
-                float(r["pad_s"]),
-                None if r["sample_rate"] == "native" else int(r["sample_rate"]),
-            )
-            for r in csv.DictReader(f)
-        ]
+def read_manifest(text: str) -> list[Clip]:
+    return [
+        Clip(
+            r["clip"],
+            r["label"],
+            r["folder"],
+            r["file"],
+            r["source"],
+            float(r["start_s"]),
+            float(r["end_s"]),
+            int(r["cluster"]),
+            float(r["pad_s"]),
+            None if r["sample_rate"] == "native" else int(r["sample_rate"]),
+        )
+        for r in csv.DictReader(io.StringIO(text))
+    ]
+
+
+def manifest_text(clips: list[Clip]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(MANIFEST_COLUMNS)
+    writer.writerows(c.row() for c in sorted(clips, key=lambda c: c.clip))
+    return buf.getvalue()
+
+
+@dataclass
+class Reconciled:
+    """What it takes to turn the last export into the wanted one."""
+
+    keep: list[Clip] = field(default_factory=list)
+    move: list[tuple[str, Clip]] = field(default_factory=list)  # (old name, clip)
+    cut: list[Clip] = field(default_factory=list)
+    remove: list[str] = field(default_factory=list)  # old names no longer wanted
+
+
+def reconcile(
+    wanted: list[Clip], previous: list[Clip], present: Callable[[str], bool]
+) -> Reconciled:
+    """Keep clips in place, move relabelled ones (same audio, new folder), cut the rest;
+    ``present`` says whether a clip of the last export still exists."""
+    old = {c.clip: c for c in previous if present(c.clip)}
+    wanted_names = {c.clip for c in wanted}
+    spare: dict[tuple[str, float, float, float, int | None], list[str]] = {}
+    for c in old.values():
+        if c.clip not in wanted_names:
+            spare.setdefault(c.cut_key(), []).append(c.clip)
+    result = Reconciled()
+    for clip in wanted:
+        same = old.get(clip.clip)
+        if same and same.cut_key() == clip.cut_key():
+            result.keep.append(clip)
+        elif spare.get(clip.cut_key()):
+            result.move.append((spare[clip.cut_key()].pop(0), clip))
+        else:
+            result.cut.append(clip)
+    moved = {name for name, _ in result.move}
+    result.remove = sorted(c.clip for c in previous if c.clip not in wanted_names | moved)
+    return result
+
+
+def cut_clip(clip: Clip, source: Path, dest: Path) -> None:
+    """Cut one clip from a local copy of its recording into ``dest`` (16-bit WAV)."""
+    _cut(replace(clip, source=str(source)), dest)
 
 
 def _cut(clip: Clip, dest: Path) -> None:
@@ -208,50 +255,37 @@ def _cut(clip: Clip, dest: Path) -> None:
 
 
 def export(config: ExportConfig) -> ExportReport:
+    """Bring ``config.out`` in line with the current sheets (see the module's docstring)."""
     wanted = plan(config)
-    previous = {c.clip: c for c in _read_manifest(config.out / MANIFEST)}
-    by_key: dict[tuple[str, float, float, float, int | None], list[str]] = {}
-    for c in previous.values():
-        if (config.out / c.clip).is_file():
-            by_key.setdefault(c.cut_key(), []).append(c.clip)
-    report = ExportReport(clips=len(wanted))
-    done: list[Clip] = []
-    wanted_names = {c.clip for c in wanted}
-    for clip in wanted:
+    manifest = config.out / MANIFEST
+    previous = read_manifest(manifest.read_text(encoding="utf-8")) if manifest.is_file() else []
+    todo = reconcile(wanted, previous, lambda name: (config.out / name).is_file())
+    report = ExportReport(clips=len(wanted), kept=len(todo.keep))
+    done = list(todo.keep)
+    for old, clip in todo.move:
         dest = config.out / clip.clip
-        old = previous.get(clip.clip)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(config.out / old, dest)
+        report.moved += 1
+        done.append(clip)
+    for clip in todo.cut:
         try:
-            if old and old.cut_key() == clip.cut_key() and dest.is_file():
-                report.kept += 1
-            elif movable := [
-                n
-                for n in by_key.get(clip.cut_key(), [])
-                if n not in wanted_names and (config.out / n).is_file()
-            ]:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(config.out / movable[0], dest)
-                report.moved += 1
-            else:
-                _cut(clip, dest)
-                report.cut += 1
+            _cut(clip, config.out / clip.clip)
+            report.cut += 1
             done.append(clip)
         except Exception as exc:
             report.failed.append((clip.clip, ": ".join(describe(exc))))
-    for name in previous.keys() - wanted_names:
+    for name in todo.remove:
         stale = config.out / name
         if stale.is_file():
             stale.unlink()
             report.removed += 1
     for folder in sorted(
         {p.parent for p in config.out.rglob("*.wav")}
-        | {config.out / Path(n).parent for n in previous},
+        | {config.out / Path(c.clip).parent for c in previous},
         reverse=True,
     ):
         if folder != config.out and folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(MANIFEST_COLUMNS)
-    writer.writerows(c.row() for c in sorted(done, key=lambda c: c.clip))
-    atomic_write_text(config.out / MANIFEST, buf.getvalue())
+    atomic_write_text(manifest, manifest_text(done))
     return report

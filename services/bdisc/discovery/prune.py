@@ -81,6 +81,17 @@ class PruneRules:
             ]
         )
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PruneRules:
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ConfigError(f"unknown prune parameters: {', '.join(unknown)}")
+        values = dict(data)
+        for name in ("labels", "classes"):
+            if name in values:
+                values[name] = tuple(values[name] or ())
+        return cls(**values)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "drop_silence_db": self.drop_silence_db,

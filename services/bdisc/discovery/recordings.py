@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from bdisc.audio.formats import iter_inputs
 from bdisc.errors import ConfigError, NotFound
@@ -94,6 +95,44 @@ class Subset:
             raise ConfigError(f"sample fraction must be in (0, 1], got {self.sample}")
         if self.start_date and self.end_date and self.end_date < self.start_date:
             raise ConfigError("end date is before start date")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Subset:
+        """From JSON (an API request or a job's parameters): hours as ``"6-9"`` or
+        ``[6, 9]``, dates as ``"2023-06-01"``; unknown keys are refused."""
+        unknown = sorted(set(data) - {"hours", "start_date", "end_date", "sample", "seed"})
+        if unknown:
+            raise ConfigError(f"unknown subset parameters: {', '.join(unknown)}")
+        hours = data.get("hours")
+        if isinstance(hours, str):
+            hours = parse_hours(hours)
+        elif hours is not None:
+            hours = parse_hours(f"{hours[0]}-{hours[1]}")
+
+        def day(value: object) -> date | None:
+            if value is None or isinstance(value, date):
+                return value
+            try:
+                return date.fromisoformat(str(value))
+            except ValueError as exc:
+                raise ConfigError(f"dates look like 2023-06-01, got {value!r}") from exc
+
+        return cls(
+            hours=hours,
+            start_date=day(data.get("start_date")),
+            end_date=day(data.get("end_date")),
+            sample=None if data.get("sample") is None else float(data["sample"]),
+            seed=int(data.get("seed", 0)),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "hours": list(self.hours) if self.hours else None,
+            "start_date": self.start_date.isoformat() if self.start_date else None,
+            "end_date": self.end_date.isoformat() if self.end_date else None,
+            "sample": self.sample,
+            "seed": self.seed,
+        }
 
     @property
     def uses_time(self) -> bool:

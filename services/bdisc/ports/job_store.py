@@ -76,6 +76,14 @@ class JobStore(Protocol):
         """Move an item forward; returns False when the change was refused (already final)."""
         ...
 
+    def add_items(self, job_id: str, stage: str, items: Sequence[tuple[str, str, str, str]]) -> int:
+        """Record (key, group, status, error) items not recorded yet; returns how many."""
+        ...
+
+    def discard_items(self, job_id: str, stage: str, keys: Sequence[str]) -> None:
+        """Forget items so that the stage runs them again (re-clustering after a retry)."""
+        ...
+
     def reset_failed(self, job_id: str, stage: str) -> list[str]:
         """Failed items of ``stage`` back to pending (a user's "retry"); returns their keys."""
         ...

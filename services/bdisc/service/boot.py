@@ -31,6 +31,7 @@ class Booted(Generic[S]):
             s.s3_secret_key.get_secret_value(),
             s.s3_bucket,
             s.s3_secure,
+            public_endpoint=s.s3_public_endpoint,
         )
 
 

@@ -7,12 +7,14 @@ retried with backoff; configuration errors stop the process.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
 import time
 from collections.abc import Callable
 
+from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.errors import Retryable, describe
 from bdisc.logs import fields
 from bdisc.ports.message_bus import Handler, Message, MessageBus
@@ -85,3 +87,32 @@ def consume_forever(
                     bus.close()
                 except Exception:  # closing a dead connection
                     log.debug("close failed", exc_info=True)
+
+
+def watch_queue(
+    stage: str,
+    make_bus: Callable[[], RabbitBus],
+    metrics: Metrics,
+    stop: threading.Event,
+    every_s: float = 5.0,
+) -> threading.Thread:
+    """Keep the ``bdisc_queue_messages`` gauge of a stage current (the queue lag that the
+    autoscaler and the dashboard read), from a thread with its own connection."""
+
+    def run() -> None:
+        bus: RabbitBus | None = None
+        while not stop.is_set():
+            try:
+                bus = bus or make_bus()
+                metrics.queue.labels(stage=stage).set(bus.depth(stage))
+            except Exception:  # the broker is away: the consumer loop reports that
+                log.debug("queue depth unavailable", exc_info=True)
+                bus = None
+            stop.wait(every_s)
+        if bus is not None:
+            with contextlib.suppress(Exception):
+                bus.close()
+
+    thread = threading.Thread(target=run, name=f"bdisc-{stage}-depth", daemon=True)
+    thread.start()
+    return thread

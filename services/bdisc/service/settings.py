@@ -24,6 +24,9 @@ class ServiceSettings(BaseSettings):
     s3_secret_key: SecretStr
     s3_bucket: str = "bdisc"
     s3_secure: bool = False
+    s3_public_endpoint: str | None = Field(
+        default=None, description="host:port in presigned links, if clients see S3 elsewhere"
+    )
     metrics_port: int = Field(default=9460, ge=0, le=65535, description="0: no metrics")
     scratch_dir: Path | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"

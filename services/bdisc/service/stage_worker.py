@@ -6,9 +6,10 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from bdisc.adapters.rabbitmq_bus import RabbitBus
+from bdisc.app import stages
 from bdisc.ports.message_bus import Message, MessageBus
 from bdisc.service.boot import Booted, boot
-from bdisc.service.consumer import consume_forever
+from bdisc.service.consumer import consume_forever, watch_queue
 from bdisc.service.settings import ServiceSettings
 
 S = TypeVar("S", bound=ServiceSettings)
@@ -30,12 +31,14 @@ def run_stage_worker(
     if booted is None:
         return 2
     url = booted.settings.rabbitmq_url
-    stage = build(booted, RabbitBus(url))
+    prefetch = stages.PREFETCH.get(stage_name, 1)
+    stage = build(booted, RabbitBus(url, prefetch=prefetch))
 
     def make_bus() -> RabbitBus:  # the handler publishes on the bus that consumes
-        bus = RabbitBus(url)
+        bus = RabbitBus(url, prefetch=prefetch)
         stage.bus = bus
         return bus
 
+    watch_queue(stage_name, lambda: RabbitBus(url), booted.metrics, booted.stop)
     consume_forever(stage_name, make_bus, stage.handle, booted.metrics, booted.stop)
     return 0

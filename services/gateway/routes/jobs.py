@@ -9,9 +9,8 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
 from bdisc.app import stages
-from bdisc.discovery.clustering import ClusterParams
+from bdisc.discovery.job_spec import DiscoverySpec
 from bdisc.errors import NotFound
-from bdisc.pipeline.params import AnalysisParams
 from bdisc.ports.job_store import JobRecord
 from bdisc.ports.message_bus import Message
 from bdisc.ports.object_store import check_key
@@ -36,6 +35,24 @@ class JobRequest(BaseModel):
             "seed, min_cluster_size, min_samples, selection"
         ),
     )
+    subset: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "which recordings (timestamps from file names): hours '6-9', start_date, "
+            "end_date ('2023-06-01'), sample (fraction per deployment), seed"
+        ),
+    )
+    prune: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "which windows are clustered: drop_silence_db, labels (patterns), any_bird, "
+            "min_conf, top_n_per_file"
+        ),
+    )
+    review: dict[str, Any] = Field(
+        default_factory=dict,
+        description="montage_cap, audio_per_cluster, fmin, fmax, cmap (spectrograms)",
+    )
 
 
 class JobOut(BaseModel):
@@ -57,8 +74,8 @@ def _own_job(deps: Deps, project: str, job_id: str) -> JobRecord:
 def create_job(project: ProjectDep, deps: DepsDep, request: JobRequest) -> JobOut:
     """Start a discovery job over the project's recordings (under ``prefix``). The job
     appears in GET .../jobs/{job_id} as soon as the orchestrator has planned it."""
-    params = AnalysisParams.from_dict(request.analysis)  # ConfigError -> 422
-    ClusterParams(**request.cluster)
+    job = request.model_dump(exclude={"prefix"})
+    spec = DiscoverySpec.from_dict(job)  # ConfigError -> 422
     if request.prefix:
         check_key(request.prefix.rstrip("/"))
     job_id = uuid.uuid4().hex
@@ -71,12 +88,35 @@ def create_job(project: ProjectDep, deps: DepsDep, request: JobRequest) -> JobOu
                 "kind": stages.SUBMIT_DISCOVERY,
                 "project": project.id,
                 "prefix": request.prefix,
-                "analysis": params.as_dict(),
+                "analysis": spec.params.as_dict(),
                 "cluster": request.cluster,
+                "subset": spec.subset.as_dict(),
+                "prune": request.prune,
+                "review": request.review,
             },
         )
     )
     return JobOut(job_id=job_id, status="submitted")
+
+
+class JobSummary(BaseModel):
+    job_id: str
+    kind: str
+    status: str
+    created_at: str
+
+
+@router.get("")
+def list_jobs(project: ProjectDep, deps: DepsDep) -> dict[str, list[JobSummary]]:
+    """The project's jobs (discovery, export, evaluation), oldest first."""
+    return {
+        "jobs": [
+            JobSummary(
+                job_id=j.id, kind=j.kind, status=j.status, created_at=j.created_at.isoformat()
+            )
+            for j in deps.jobs.jobs(project.id)
+        ]
+    }
 
 
 @router.get("/{job_id}", response_model=JobOut)

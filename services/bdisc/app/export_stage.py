@@ -1,0 +1,169 @@
+"""The export stage: a discovery job's reviewed labels -> training clips in the object store.
+
+The same plan and reconciliation as ``bdisc export``, against the bucket: the clips the
+current review sheets ask for are kept where they are, relabelled ones are moved (copied
+to the new label's folder, the old object deleted), new ones are cut from the recording
+(fetched once per recording), and clips of earlier exports that are no longer wanted are
+deleted. Only objects listed in the training set's own manifest are ever deleted.
+
+    projects/<p>/jobs/<discovery job>/trainset/<Label>/<folder>__<file>__<start ms>.wav
+    projects/<p>/jobs/<discovery job>/trainset/manifest.csv
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from bdisc.app import stages
+from bdisc.app.keys import audio_prefix, relative_to, results_prefix, trainset_prefix
+from bdisc.discovery.export import (
+    MANIFEST,
+    Clip,
+    ExportConfig,
+    ExportReport,
+    cut_clip,
+    manifest_text,
+    plan,
+    read_manifest,
+    reconcile,
+)
+from bdisc.discovery.sheets import CLUSTERS_FILE, REVIEW_FILE
+from bdisc.errors import NotFound, describe, is_retryable
+from bdisc.logs import fields
+from bdisc.ports.message_bus import Message, MessageBus
+from bdisc.ports.object_store import ObjectStore
+
+log = logging.getLogger(__name__)
+
+
+class ExportStage:
+    def __init__(self, objects: ObjectStore, bus: MessageBus, scratch: Path | None = None) -> None:
+        self.objects, self.bus, self.scratch = objects, bus, scratch
+
+    def _event(self, message: Message, kind: str, **extra: Any) -> None:
+        self.bus.publish(
+            Message(
+                stages.EVENTS,
+                message.job_id,
+                f"{message.idempotency_key}:{kind}",
+                {"kind": kind, **extra},
+            )
+        )
+
+    def handle(self, message: Message) -> None:
+        try:
+            report, prefix = self._run(message.payload)
+        except Exception as exc:
+            if is_retryable(exc):
+                raise
+            self._event(message, stages.EXPORT_FAILED, error=": ".join(describe(exc)))
+            return
+        summary = {
+            "clips": report.clips,
+            "cut": report.cut,
+            "moved": report.moved,
+            "kept": report.kept,
+            "removed": report.removed,
+            "failed": [f"{clip}: {error}" for clip, error in report.failed],
+        }
+        log.info("exported", extra=fields(job_id=message.job_id, **summary))
+        self._event(message, stages.EXPORTED, output=prefix + MANIFEST, report=summary)
+
+    def _run(self, p: dict[str, Any]) -> tuple[ExportReport, str]:
+        project, job = p["project"], p["discovery_job"]
+        prefix = trainset_prefix(project, job)
+        root = audio_prefix(project)
+        sources = {}
+        for key, group in p["recordings"]:
+            rel = relative_to(root, key)
+            inside = rel[len(group) + 1 :] if rel.startswith(group + "/") else rel
+            sources[(group, inside)] = key
+        with tempfile.TemporaryDirectory(dir=self.scratch) as tmp:
+            work = Path(tmp)
+            results = work / "results"
+            review = work / "review.csv"
+            self._fetch_sheets(project, job, p["groups"], results, review)
+            config = ExportConfig(
+                review,
+                results,
+                work / "trainset",
+                pad_s=float(p.get("pad_s", 0.0)),
+                sample_rate=p.get("sample_rate"),
+            )
+            wanted = plan(config, sources)
+            manifest = prefix + MANIFEST
+            previous = (
+                read_manifest(self.objects.get_bytes(manifest).decode())
+                if self.objects.exists(manifest)
+                else []
+            )
+            report = self._apply(wanted, previous, prefix, work)
+        return report, prefix
+
+    def _fetch_sheets(
+        self, project: str, job: str, groups: list[str], results: Path, review: Path
+    ) -> None:
+        """Each deployment's clusters.csv, and its review sheet into one Folder/Cluster/Label
+        sheet (the labels as the reviewer left them through the API)."""
+        rows: list[dict[str, str]] = []
+        for group in groups:
+            where = results_prefix(project, job, group)
+            try:
+                self.objects.download(where + CLUSTERS_FILE, results / group / CLUSTERS_FILE)
+                text = self.objects.get_bytes(where + REVIEW_FILE).decode("utf-8-sig")
+            except NotFound as exc:
+                raise NotFound(f"deployment {group} of job {job} has no results") from exc
+            for r in csv.DictReader(io.StringIO(text)):
+                cluster = r.get("Cluster", r.get("Cluster #", ""))
+                rows.append({"Folder": r["Folder"], "Cluster": cluster, "Label": r["Label"]})
+        out = io.StringIO()
+        writer = csv.DictWriter(out, ["Folder", "Cluster", "Label"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        review.write_text(out.getvalue(), encoding="utf-8")
+
+    def _apply(
+        self, wanted: list[Clip], previous: list[Clip], prefix: str, work: Path
+    ) -> ExportReport:
+        present = set(self.objects.list(prefix))
+        todo = reconcile(wanted, previous, lambda name: prefix + name in present)
+        report = ExportReport(clips=len(wanted), kept=len(todo.keep))
+        done = list(todo.keep)
+        for old, clip in todo.move:
+            self.objects.put_bytes(
+                prefix + clip.clip, self.objects.get_bytes(prefix + old), content_type="audio/wav"
+            )
+            report.moved += 1
+            done.append(clip)
+        audio, fetched = work / "audio", ""  # one recording on disk at a time
+        for clip in sorted(todo.cut, key=lambda c: (c.source, c.start_s)):
+            try:
+                if clip.source != fetched:
+                    shutil.rmtree(audio, ignore_errors=True)
+                    fetched = ""
+                    self.objects.download(clip.source, audio / PurePosixPath(clip.source).name)
+                    fetched = clip.source
+                dest = work / "clips" / clip.clip
+                cut_clip(clip, audio / PurePosixPath(clip.source).name, dest)
+                self.objects.put_file(prefix + clip.clip, dest, content_type="audio/wav")
+                dest.unlink()
+                report.cut += 1
+                done.append(clip)
+            except Exception as exc:
+                if is_retryable(exc):
+                    raise
+                report.failed.append((clip.clip, ": ".join(describe(exc))))
+        for name in todo.remove + [old for old, _ in todo.move]:
+            if prefix + name in present:
+                self.objects.delete(prefix + name)
+                report.removed += name in todo.remove
+        self.objects.put_bytes(
+            prefix + MANIFEST, manifest_text(done).encode(), content_type="text/csv"
+        )
+        return report

@@ -1,0 +1,58 @@
+"""A discovery job's parameters as JSON (an API request, a job record), checked.
+
+The same parameters as ``bdisc discover``: ``analysis``, ``subset``, ``prune``,
+``cluster`` and ``review`` (montage_cap, audio_per_cluster, fmin, fmax, cmap). Light to
+import (no plotting, no clustering libraries): the gateway checks requests with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bdisc.discovery.clustering import ClusterParams
+from bdisc.discovery.prune import PruneRules
+from bdisc.discovery.recordings import Subset
+from bdisc.errors import ConfigError
+from bdisc.pipeline.params import AnalysisParams
+from bdisc.render.spectrogram import SpectrogramStyle
+
+SECTIONS = ("analysis", "subset", "prune", "cluster", "review")
+REVIEW_KEYS = ("montage_cap", "audio_per_cluster", "fmin", "fmax", "cmap")
+STYLE_KEYS = ("fmin", "fmax", "cmap")
+
+
+@dataclass(frozen=True)
+class DiscoverySpec:
+    params: AnalysisParams
+    subset: Subset
+    prune: PruneRules
+    cluster: ClusterParams
+    style: SpectrogramStyle
+    montage_cap: int = 48
+    audio_per_cluster: int | None = None
+
+    @classmethod
+    def from_dict(cls, job: dict[str, Any]) -> DiscoverySpec:
+        """Raises ConfigError for anything ``bdisc discover`` would refuse."""
+        review = dict(job.get("review") or {})
+        unknown = sorted(set(review) - set(REVIEW_KEYS))
+        if unknown:
+            raise ConfigError(f"unknown review parameters: {', '.join(unknown)}")
+        try:
+            cluster = ClusterParams(**(job.get("cluster") or {}))
+            style = SpectrogramStyle(**{k: review.pop(k) for k in STYLE_KEYS if k in review})
+        except TypeError as exc:
+            raise ConfigError(f"invalid parameters: {exc}") from exc
+        cap, clips = review.get("montage_cap", 48), review.get("audio_per_cluster")
+        if int(cap) < 1 or (clips is not None and int(clips) < 0):
+            raise ConfigError("montage_cap must be >= 1 and audio_per_cluster >= 0")
+        return cls(
+            params=AnalysisParams.from_dict(job.get("analysis") or {}),
+            subset=Subset.from_dict(job.get("subset") or {}),
+            prune=PruneRules.from_dict(job.get("prune") or {}),
+            cluster=cluster,
+            style=style,
+            montage_cap=int(cap),
+            audio_per_cluster=None if clips is None else int(clips),
+        )

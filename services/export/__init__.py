@@ -1,0 +1,1 @@
+"""The export service: reviewed labels -> training clips in the object store."""

@@ -1,0 +1,1 @@
+"""The ingestion service: probes and subsets a job's recordings and plans its work."""
