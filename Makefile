@@ -7,7 +7,7 @@ DEMO_OUT ?= demo-out
 
 EMBED_REPLICAS ?= 2
 
-.PHONY: install demo test lint typecheck unit bench clean stack stack-down stack-status proto
+.PHONY: install demo test lint typecheck validate constraints unit bench clean stack stack-down stack-status proto
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON): apt-get install -y python3.11 python3.11-venv"; exit 1; }
@@ -49,9 +49,24 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+# Deployment files, statically (no Docker engine or cluster needed): the real
+# docker-compose and kubectl binaries, kubernetes-validate, the Dockerfile rules and the
+# settings drift checks.
+validate: $(STAMP)
+	$(BIN)/pytest -q tests/deploy
+
+test: lint typecheck validate
 	bash scripts/ensure-test-infra.sh
-	$(BIN)/pytest
+	$(BIN)/pytest --ignore=tests/deploy
+
+# Re-pin the images' dependencies (docker/constraints.txt) from a fresh environment.
+constraints: $(BIN)/python
+	rm -rf .constraints-venv && $(PYTHON) -m venv .constraints-venv
+	.constraints-venv/bin/pip install --quiet '.[ml,discovery,platform]' grpcio-tools
+	{ echo "# Pinned versions of every runtime dependency of the images (pip install -c)."; \
+	  echo "# Regenerate with: make constraints (a fresh venv with the ml, discovery, platform extras)."; \
+	  .constraints-venv/bin/pip freeze | grep -v '^bdisc'; } > docker/constraints.txt
+	rm -rf .constraints-venv
 
 bench: $(STAMP)
 	$(BIN)/python bench/embed_throughput.py

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from pydantic import Field
-
 from bdisc.service.boot import boot
-from bdisc.service.settings import ServiceSettings
 from spectrogram.grpc_server import serve
-
-
-class SpectrogramSettings(ServiceSettings):
-    grpc_host: str = "127.0.0.1"
-    grpc_port: int = Field(default=50070, ge=1, le=65535)
+from spectrogram.settings import SpectrogramSettings
 
 
 def main() -> int:

@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from bdisc.service.settings import ServiceSettings
+
+
+class SpectrogramSettings(ServiceSettings):
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = Field(default=50070, ge=1, le=65535)

@@ -1,0 +1,118 @@
+"""docker-compose.yml, checked by the real docker-compose and against the code."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from .conftest import (
+    MIGRATE_SETTINGS,
+    SETTINGS,
+    compose_binary,
+    default,
+    env_names,
+    required_env,
+    run,
+)
+
+INFRA = {"minio", "minio-init", "rabbitmq", "postgres", "migrate"}
+OPTIONAL = {"cli", "prometheus", "grafana"}
+
+
+def test_compose_file_is_valid() -> None:
+    done = run(
+        [
+            compose_binary(),
+            "--env-file",
+            ".env.example",
+            "--profile",
+            "monitoring",
+            "--profile",
+            "cli",
+            "config",
+            "-q",
+        ]
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_secrets_have_no_defaults(tmp_path: Any) -> None:
+    """Without an .env the stack refuses to start instead of using a known password."""
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    done = run([compose_binary(), "--env-file", str(empty), "config", "-q"])
+    assert done.returncode != 0 and "required variable" in done.stderr
+
+
+def test_every_service_is_deployed_and_nothing_else(compose_model: dict[str, Any]) -> None:
+    services = set(compose_model["services"])
+    assert services - INFRA - OPTIONAL == set(SETTINGS)
+    for name in SETTINGS:
+        spec = compose_model["services"][name]
+        assert spec["build"]["target"] == name
+        assert importlib.util.find_spec(name) is not None, f"no python -m {name}"
+
+
+def test_env_matches_each_services_settings(compose_model: dict[str, Any]) -> None:
+    """No drift: every BDISC_* variable given to a service is one of its settings, and
+    every setting without a default is given."""
+    for name, cls in {**SETTINGS, "migrate": MIGRATE_SETTINGS}.items():
+        env = {k for k in compose_model["services"][name]["environment"] if k.startswith("BDISC_")}
+        assert env <= env_names(cls), (name, sorted(env - env_names(cls)))
+        assert required_env(cls) <= env, (name, sorted(required_env(cls) - env))
+
+
+def test_addresses_match_the_code(compose_model: dict[str, Any]) -> None:
+    from gateway.settings import GatewaySettings
+    from spectrogram.settings import SpectrogramSettings
+
+    services = compose_model["services"]
+    gateway = services["gateway"]
+    assert gateway["ports"][0]["target"] == 8000
+    assert gateway["environment"]["BDISC_SPECTROGRAM_ADDR"] == (
+        f"spectrogram:{default(SpectrogramSettings, 'grpc_port')}"
+    )
+    assert default(GatewaySettings, "spectrogram_addr").endswith(":50070")
+    assert services["embedding"]["environment"]["BDISC_S3_ENDPOINT"] == "minio:9000"
+
+
+def test_workers_are_hardened_and_wait_for_infrastructure(compose_model: dict[str, Any]) -> None:
+    services = compose_model["services"]
+    for name in SETTINGS:
+        spec = services[name]
+        assert spec["read_only"] is True and spec["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in spec["security_opt"], name
+        assert spec["restart"] == "unless-stopped", name
+        conditions = {dep: c["condition"] for dep, c in spec["depends_on"].items()}
+        assert conditions["rabbitmq"] == "service_healthy", name
+        assert conditions["minio-init"] == "service_completed_successfully", name
+    for name in ("gateway", "orchestrator"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == (
+            "service_completed_successfully"
+        )
+    for name in ("minio", "rabbitmq", "postgres", "gateway"):
+        assert services[name]["healthcheck"]["test"], name
+    assert services["embedding"]["deploy"]["replicas"] == 2  # EMBED_REPLICAS or --scale
+    volumes = set(compose_model["volumes"])
+    assert {"minio-data", "rabbitmq-data", "postgres-data"} <= volumes
+
+
+def test_monitoring_profile_scrapes_every_service(compose_model: dict[str, Any]) -> None:
+    import json
+
+    import yaml
+
+    from .conftest import ROOT
+
+    config = yaml.safe_load((ROOT / "docker/monitoring/prometheus.yml").read_text())
+    scraped = set(config["scrape_configs"][0]["dns_sd_configs"][0]["names"])
+    assert scraped == set(SETTINGS)
+    assert config["scrape_configs"][0]["dns_sd_configs"][0]["port"] == default(
+        SETTINGS["gateway"], "metrics_port"
+    )
+    dashboard = json.loads((ROOT / "docker/monitoring/grafana/dashboards/bdisc.json").read_text())
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    for metric in ("bdisc_queue_messages", "bdisc_windows_total", "bdisc_items_total"):
+        assert metric in exprs
+    grafana = compose_model["services"]["grafana"]
+    assert any("provisioning" in v["target"] for v in grafana["volumes"])
