@@ -7,12 +7,12 @@ import sys
 import sqlalchemy as sa
 
 from bdisc.adapters.rabbitmq_bus import RabbitBus
-from bdisc.adapters.s3_store import S3Store
 from bdisc.adapters.spectrogram_client import SpectrogramClient
 from bdisc.adapters.sql_job_store import SqlJobStore, migrate
 from bdisc.adapters.sql_project_store import SqlProjectStore
 from bdisc.errors import BdiscError
 from bdisc.logs import configure
+from bdisc.service.boot import s3_store
 from bdisc.service.settings import load
 from gateway.app import create_app
 from gateway.deps import Deps
@@ -21,14 +21,7 @@ from gateway.settings import GatewaySettings
 
 def build(s: GatewaySettings) -> Deps:
     migrate(s.database_url)
-    objects = S3Store(
-        s.s3_endpoint,
-        s.s3_access_key,
-        s.s3_secret_key.get_secret_value(),
-        s.s3_bucket,
-        s.s3_secure,
-        public_endpoint=s.s3_public_endpoint,
-    )
+    objects = s3_store(s)
     jobs = SqlJobStore(s.database_url)
     bus = RabbitBus(s.rabbitmq_url)
 

@@ -73,23 +73,16 @@ def run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=120, **kwargs)
 
 
+def compose(*args: str) -> subprocess.CompletedProcess[str]:
+    """docker-compose with the example .env and every profile."""
+    every = ["--env-file", ".env.example", "--profile", "monitoring", "--profile", "cli"]
+    return run([compose_binary(), *every, *args])
+
+
 @pytest.fixture(scope="session")
 def compose_model() -> dict[str, Any]:
-    """The compose file as docker-compose resolves it (every profile, the example .env)."""
-    done = run(
-        [
-            compose_binary(),
-            "--env-file",
-            ".env.example",
-            "--profile",
-            "monitoring",
-            "--profile",
-            "cli",
-            "config",
-            "--format",
-            "json",
-        ]
-    )
+    """The compose file as docker-compose resolves it."""
+    done = compose("config", "--format", "json")
     assert done.returncode == 0, done.stderr
     return dict(yaml.safe_load(done.stdout))
 

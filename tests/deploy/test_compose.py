@@ -8,6 +8,7 @@ from typing import Any
 from .conftest import (
     MIGRATE_SETTINGS,
     SETTINGS,
+    compose,
     compose_binary,
     default,
     env_names,
@@ -20,19 +21,7 @@ OPTIONAL = {"cli", "prometheus", "grafana"}
 
 
 def test_compose_file_is_valid() -> None:
-    done = run(
-        [
-            compose_binary(),
-            "--env-file",
-            ".env.example",
-            "--profile",
-            "monitoring",
-            "--profile",
-            "cli",
-            "config",
-            "-q",
-        ]
-    )
+    done = compose("config", "-q")
     assert done.returncode == 0, done.stderr
 
 

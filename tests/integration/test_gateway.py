@@ -185,6 +185,15 @@ def test_keys_isolation_and_bad_uploads(
     assert tile_status("siteA/none.wav", 3, auth_a) == 404  # NOT_FOUND from the gRPC service
     assert tile_status("siteA/20230604_053000.wav", 300, auth_a) == 422  # INVALID_ARGUMENT
     assert tile_status("siteA/20230604_053000.wav", 3, auth_b) == 403
+    segments = [{"path": "siteA/20230604_053000.wav", "start_s": 0, "end_s": 3}] * 3
+    grid = client.post(
+        f"/v1/projects/{a}/montage", json={"title": "x", "segments": segments}, headers=auth_a
+    )
+    assert grid.status_code == 200 and grid.content.startswith(b"\x89PNG")
+    assert (
+        client.post(f"/v1/projects/{a}/montage", json={"segments": []}, headers=auth_a).status_code
+        == 422
+    )
 
 
 @pytest.mark.model

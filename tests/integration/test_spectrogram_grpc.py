@@ -67,3 +67,20 @@ def test_bad_requests_get_status_codes(
     with pytest.raises(grpc.RpcError) as info:
         stub.RenderTile(spectrogram_pb2.TileRequest(**request_kwargs))  # type: ignore[arg-type]
     assert info.value.code() == grpc.StatusCode[code]
+
+
+@pytest.mark.integration
+def test_montage_of_segments(stub: spectrogram_pb2_grpc.SpectrogramStub) -> None:
+    segments = [
+        spectrogram_pb2.Segment(audio_key=KEY, start_s=3 * i, end_s=3 * i + 3) for i in range(7)
+    ]
+    image = stub.RenderMontage(spectrogram_pb2.MontageRequest(title="cluster 3", segments=segments))
+    picture = Image.open(io.BytesIO(image.png))
+    assert picture.size == (image.width, image.height)
+    assert image.width > image.height  # a grid of tiles, several per row
+    one = stub.RenderMontage(spectrogram_pb2.MontageRequest(segments=segments[:1]))
+    assert one.width < image.width
+    for bad in ([], [spectrogram_pb2.Segment(audio_key="../x", start_s=0, end_s=3)]):
+        with pytest.raises(grpc.RpcError) as info:
+            stub.RenderMontage(spectrogram_pb2.MontageRequest(segments=bad))
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT

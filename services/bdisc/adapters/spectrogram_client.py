@@ -8,6 +8,7 @@ caller's job id travels as ``x-job-id`` metadata, for the server's logs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
@@ -47,9 +48,33 @@ class SpectrogramClient:
             width=tile.width,
             height=tile.height,
         )
+        return self._call(self._stub.RenderTile, request, job_id)
+
+    def render_montage(
+        self,
+        title: str,
+        segments: list[tuple[str, float, float]],
+        style: TileSpec,
+        job_id: str = "",
+    ) -> bytes:
+        """A grid of (audio_key, start_s, end_s) tiles; ``style`` gives band and colours."""
+        from bdisc.v1 import spectrogram_pb2
+
+        request = spectrogram_pb2.MontageRequest(
+            title=title,
+            segments=[
+                spectrogram_pb2.Segment(audio_key=k, start_s=a, end_s=b) for k, a, b in segments
+            ],
+            fmin=style.fmin,
+            fmax=style.fmax,
+            cmap=style.cmap,
+        )
+        return self._call(self._stub.RenderMontage, request, job_id)
+
+    def _call(self, method: Any, request: Any, job_id: str) -> bytes:
         metadata = (("x-job-id", job_id),) if job_id else ()
         try:
-            image = self._stub.RenderTile(request, timeout=self.timeout_s, metadata=metadata)
+            image = method(request, timeout=self.timeout_s, metadata=metadata)
         except grpc.RpcError as exc:
             code = exc.code().name if exc.code() else "UNKNOWN"
             raise from_grpc_code(code, f"spectrogram service: {exc.details()}") from exc

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bdisc.app import stages
+from bdisc.app.events import report_event
 from bdisc.app.keys import audio_prefix, results_prefix
 from bdisc.discovery.api import DiscoverConfig, cluster_group, prune_windows, windows_from_files
 from bdisc.errors import describe, is_retryable
@@ -39,15 +40,7 @@ class ClusterStage:
         self.objects, self.bus, self.scratch = objects, bus, scratch
 
     def _event(self, message: Message, kind: str, **extra: str) -> None:
-        group = message.payload["group"]
-        self.bus.publish(
-            Message(
-                stages.EVENTS,
-                message.job_id,
-                f"{message.idempotency_key}:{kind}",
-                {"kind": kind, "group": group, **extra},
-            )
-        )
+        report_event(self.bus, message, kind, group=message.payload["group"], **extra)
 
     def handle(self, message: Message) -> None:
         p = message.payload

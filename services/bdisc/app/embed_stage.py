@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from bdisc.app import stages
+from bdisc.app.events import report_event
 from bdisc.app.keys import embedding_key
 from bdisc.audio.reader import probe
 from bdisc.errors import AudioError, describe
@@ -52,15 +53,8 @@ class EmbedStage:
         return self._workers[key]
 
     def _event(self, message: Message, kind: str, **extra: str) -> None:
-        payload = {
-            "kind": kind,
-            "key": message.payload["audio_key"],
-            "group": message.payload["group"],
-            **extra,
-        }
-        self.bus.publish(
-            Message(stages.EVENTS, message.job_id, f"{message.idempotency_key}:{kind}", payload)
-        )
+        p = message.payload
+        report_event(self.bus, message, kind, key=p["audio_key"], group=p["group"], **extra)
 
     def handle(self, message: Message) -> None:
         params = AnalysisParams.from_dict(message.payload["params"])

@@ -10,6 +10,7 @@ from typing import Any
 
 from bdisc.app import stages
 from bdisc.app.cluster_stage import CONTENT_TYPES
+from bdisc.app.events import report_event
 from bdisc.app.keys import files_prefix, results_prefix
 from bdisc.errors import ConfigError, describe, is_retryable
 from bdisc.evaluation.api import EvalConfig, evaluate
@@ -46,23 +47,10 @@ class EvaluateStage:
         except Exception as exc:
             if is_retryable(exc):
                 raise
-            self.bus.publish(
-                Message(
-                    stages.EVENTS,
-                    message.job_id,
-                    f"{message.job_id}:failed",
-                    {"kind": stages.EVALUATE_FAILED, "error": ": ".join(describe(exc))},
-                )
-            )
+            error = ": ".join(describe(exc))
+            report_event(self.bus, message, stages.EVALUATE_FAILED, error=error)
             return
-        self.bus.publish(
-            Message(
-                stages.EVENTS,
-                message.job_id,
-                f"{message.job_id}:evaluated",
-                {"kind": stages.EVALUATED, "output": prefix},
-            )
-        )
+        report_event(self.bus, message, stages.EVALUATED, output=prefix)
 
     def _run(self, job_id: str, p: dict[str, Any]) -> str:
         project = p["project"]

@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bdisc.app import stages
+from bdisc.app.events import report_event
 from bdisc.app.keys import audio_prefix, relative_to, results_prefix, trainset_prefix
 from bdisc.discovery.export import (
     MANIFEST,
@@ -46,23 +47,13 @@ class ExportStage:
     def __init__(self, objects: ObjectStore, bus: MessageBus, scratch: Path | None = None) -> None:
         self.objects, self.bus, self.scratch = objects, bus, scratch
 
-    def _event(self, message: Message, kind: str, **extra: Any) -> None:
-        self.bus.publish(
-            Message(
-                stages.EVENTS,
-                message.job_id,
-                f"{message.idempotency_key}:{kind}",
-                {"kind": kind, **extra},
-            )
-        )
-
     def handle(self, message: Message) -> None:
         try:
             report, prefix = self._run(message.payload)
         except Exception as exc:
             if is_retryable(exc):
                 raise
-            self._event(message, stages.EXPORT_FAILED, error=": ".join(describe(exc)))
+            report_event(self.bus, message, stages.EXPORT_FAILED, error=": ".join(describe(exc)))
             return
         summary = {
             "clips": report.clips,
@@ -73,7 +64,7 @@ class ExportStage:
             "failed": [f"{clip}: {error}" for clip, error in report.failed],
         }
         log.info("exported", extra=fields(job_id=message.job_id, **summary))
-        self._event(message, stages.EXPORTED, output=prefix + MANIFEST, report=summary)
+        report_event(self.bus, message, stages.EXPORTED, output=prefix + MANIFEST, report=summary)
 
     def _run(self, p: dict[str, Any]) -> tuple[ExportReport, str]:
         project, job = p["project"], p["discovery_job"]

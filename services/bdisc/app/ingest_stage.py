@@ -15,10 +15,10 @@ import io
 import logging
 from dataclasses import asdict
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from bdisc.adapters.object_file import open_object
 from bdisc.app import stages
+from bdisc.app.events import report_event
 from bdisc.app.keys import audio_prefix, group_of, job_results_prefix, relative_to
 from bdisc.audio.formats import is_audio_path
 from bdisc.audio.reader import AudioInfo, probe_file
@@ -48,16 +48,6 @@ class IngestStage:
     def __init__(self, objects: ObjectStore, bus: MessageBus) -> None:
         self.objects, self.bus = objects, bus
 
-    def _event(self, message: Message, kind: str, payload: dict[str, Any]) -> None:
-        self.bus.publish(
-            Message(
-                stages.EVENTS,
-                message.job_id,
-                f"{message.idempotency_key}:{kind}",
-                {"kind": kind, **payload},
-            )
-        )
-
     def handle(self, message: Message) -> None:
         p = message.payload
         project, prefix = p["project"], p.get("prefix", "")
@@ -78,15 +68,13 @@ class IngestStage:
             for rel in rels
         ]
         if not found:
-            self._event(message, stages.PLAN_FAILED, {"error": f"no recordings under {prefix!r}"})
+            error = f"no recordings under {prefix!r}"
+            report_event(self.bus, message, stages.PLAN_FAILED, error=error)
             return
         kept, report = select(found, Subset.from_dict(p.get("subset") or {}))
         if not kept:
-            self._event(
-                message,
-                stages.PLAN_FAILED,
-                {"error": f"the subset keeps none of the {len(found)} recordings: {report}"},
-            )
+            error = f"the subset keeps none of the {len(found)} recordings: {report}"
+            report_event(self.bus, message, stages.PLAN_FAILED, error=error)
             return
         planned: list[list[str]] = []
         refused: list[list[str]] = []
@@ -117,15 +105,14 @@ class IngestStage:
                 job_id=message.job_id, found=len(found), planned=len(planned), refused=len(refused)
             ),
         )
-        self._event(
+        report_event(
+            self.bus,
             message,
             stages.PLANNED,
-            {
-                "items": planned,
-                "refused": refused,
-                "subset": {k: v for k, v in asdict(report).items() if k != "skipped_files"},
-                "manifest": manifest,
-            },
+            items=planned,
+            refused=refused,
+            subset={k: v for k, v in asdict(report).items() if k != "skipped_files"},
+            manifest=manifest,
         )
 
     def _probe(self, key: str) -> AudioInfo:

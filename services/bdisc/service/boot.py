@@ -24,15 +24,19 @@ class Booted(Generic[S]):
     metrics: Metrics
 
     def object_store(self) -> S3Store:
-        s = self.settings
-        return S3Store(
-            s.s3_endpoint,
-            s.s3_access_key,
-            s.s3_secret_key.get_secret_value(),
-            s.s3_bucket,
-            s.s3_secure,
-            public_endpoint=s.s3_public_endpoint,
-        )
+        return s3_store(self.settings)
+
+
+def s3_store(s: ServiceSettings) -> S3Store:
+    """The object store a service's settings name."""
+    return S3Store(
+        s.s3_endpoint,
+        s.s3_access_key,
+        s.s3_secret_key.get_secret_value(),
+        s.s3_bucket,
+        s.s3_secure,
+        public_endpoint=s.s3_public_endpoint,
+    )
 
 
 def boot(name: str, settings_cls: type[S]) -> Booted[S] | None:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
 from bdisc.adapters.spectrogram_client import TileSpec
 from bdisc.app.keys import audio_prefix
@@ -49,3 +50,35 @@ def spectrogram(
         height,
     )
     return Response(deps.tiles.render_tile(tile, job_id), media_type="image/png")
+
+
+class SegmentIn(BaseModel):
+    path: str = Field(description="a recording of the project, e.g. siteA/r1.wav")
+    start_s: float = Field(ge=0)
+    end_s: float = Field(gt=0)
+
+
+class MontageIn(BaseModel):
+    title: str = ""
+    segments: list[SegmentIn] = Field(min_length=1, max_length=96)
+    fmin: float = Field(0.0, ge=0)
+    fmax: float = Field(12_000.0, gt=0)
+    cmap: str = "magma"
+    job_id: str = Field("", description="for the logs: the job being reviewed")
+
+
+@router.post(
+    "/montage",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "the montage as PNG"}},
+)
+def montage(project: ProjectDep, deps: DepsDep, body: MontageIn) -> Response:
+    """A grid of spectrogram tiles (e.g. a cluster's members, from its clusters.csv rows)
+    with the band and colour map of your choice, as the review pages draw them."""
+    if deps.tiles is None:
+        raise Retryable("the spectrogram service is not configured")
+    root = audio_prefix(project.id)
+    segments = [(root + check_key(s.path), s.start_s, s.end_s) for s in body.segments]
+    style = TileSpec("", 0, 0, body.fmin, body.fmax, body.cmap)
+    png = deps.tiles.render_montage(body.title, segments, style, body.job_id)
+    return Response(png, media_type="image/png")
