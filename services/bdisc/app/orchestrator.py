@@ -19,6 +19,7 @@ from typing import Any
 
 from bdisc.app import stages
 from bdisc.app.keys import audio_prefix, relative_to
+from bdisc.errors import NotFound
 from bdisc.logs import fields
 from bdisc.pipeline.params import AnalysisParams
 from bdisc.ports.job_store import FINAL, JobRecord, JobStore
@@ -152,28 +153,10 @@ class Orchestrator:
             self.jobs.set_job_status(job_id, "cancelled")
             self._notify(job_id)
         elif kind in (stages.EMBEDDED, stages.EMBED_FAILED):
-            ok = kind == stages.EMBEDDED
-            self.jobs.set_item(
-                job_id,
-                p["key"],
-                stages.EMBED,
-                "done" if ok else "failed",
-                group=p["group"],
-                output=p.get("output", ""),
-                error=p.get("error", ""),
-            )
+            self._settle(job_id, p["key"], stages.EMBED, kind == stages.EMBEDDED, p)
             self._maybe_cluster(job_id, p["group"])
         elif kind in (stages.CLUSTERED, stages.CLUSTER_FAILED):
-            ok = kind == stages.CLUSTERED
-            self.jobs.set_item(
-                job_id,
-                p["group"],
-                stages.CLUSTER,
-                "done" if ok else "failed",
-                group=p["group"],
-                output=p.get("output", ""),
-                error=p.get("error", ""),
-            )
+            self._settle(job_id, p["group"], stages.CLUSTER, kind == stages.CLUSTERED, p)
             self._maybe_finish(job_id)
         else:
             log.warning("unknown event", extra=fields(job_id=job_id, kind=kind))
@@ -200,13 +183,20 @@ class Orchestrator:
         """An export job: the reviewed labels of a finished discovery job -> training clips
         (one item, run by the export service). Its recordings and deployments go with it."""
         source = request["discovery_job"]
-        found = [j for j in self.jobs.jobs(request["project"]) if j.id == source]
-        if not found or found[0].kind != "discover":
+        try:
+            discovery = self.jobs.job(source)
+        except NotFound:
+            discovery = None
+        if (
+            discovery is None
+            or discovery.project != request["project"]
+            or (discovery.kind != "discover")
+        ):
             self._refuse(job_id, "export", request, f"no discovery job {source}")
             return
         clustered = [i.group for i in self.jobs.items(source, stages.CLUSTER) if i.status == "done"]
-        if found[0].status not in FINAL or not clustered:
-            error = f"discovery job {source} is {found[0].status}, with no clusters to export"
+        if discovery.status not in FINAL or not clustered:
+            error = f"discovery job {source} is {discovery.status}, with no clusters to export"
             self._refuse(job_id, "export", request, error)
             return
         embedded = [i for i in self.jobs.items(source, stages.EMBED) if i.status == "done"]
@@ -233,16 +223,20 @@ class Orchestrator:
             self.bus.publish(Message(stage, job_id, f"{job_id}:{stage}", request))
             self.jobs.set_job_status(job_id, "running")
 
-    def _single_item_settled(self, job_id: str, stage: str, ok: bool, p: dict[str, Any]) -> None:
+    def _settle(self, job_id: str, key: str, stage: str, ok: bool, p: dict[str, Any]) -> None:
+        """Record a worker's outcome for one item (its output, or its error)."""
         self.jobs.set_item(
             job_id,
-            stage,
+            key,
             stage,
             "done" if ok else "failed",
-            group=stage,
+            group=p.get("group", stage),
             output=p.get("output", ""),
             error=p.get("error", ""),
         )
+
+    def _single_item_settled(self, job_id: str, stage: str, ok: bool, p: dict[str, Any]) -> None:
+        self._settle(job_id, stage, stage, ok, p)
         self.jobs.set_job_status(job_id, "done" if ok else "failed", error=p.get("error", ""))
         self._notify(job_id)
 

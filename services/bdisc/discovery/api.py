@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -52,6 +52,9 @@ DISCOVERY_FILE = "discovery.json"
 RESERVED = {"embeddings", ".bdisc"}
 SNIPPET_FORMAT = ("OGG", "VORBIS")
 SNIPPET_MAX_RATE = 48_000
+
+
+SpanReader = Callable[[str, float, float], tuple[np.ndarray, int]]
 
 
 @dataclass(frozen=True)
@@ -241,10 +244,14 @@ def discover(
         "montage_cap": config.montage_cap,
         "spectrogram": asdict(config.style),
     }
+
+    def read_span(rel: str, start_s: float, end_s: float) -> tuple[np.ndarray, int]:
+        return read_segment(paths[rel], start_s, end_s)
+
     results = []
     for name in groups:
         part = kept if name == "all" else kept.take(kept.folder == name)
-        results.append(cluster_group(name, part, out / name, settings, paths, config))
+        results.append(cluster_group(name, part, out / name, settings, read_span, config))
     index = out / "index.html"
     write_index(
         index, "bdisc discovery", [(g.name, f"{g.name}/index.html", g.clusters) for g in results]
@@ -273,13 +280,14 @@ def cluster_group(
     w: Windows,
     folder_dir: Path,
     settings: dict[str, Any],
-    paths: dict[str, Path],
+    read_span: SpanReader,
     config: DiscoverConfig,
 ) -> GroupResult:
     """Cluster one group's windows and write its review outputs into ``folder_dir``.
 
-    ``paths`` maps each recording (relative path) to a local copy, read for the montage
-    tiles and audio snippets. Used by ``discover`` and by the clustering service.
+    ``read_span(rel, start_s, end_s)`` reads a span of a recording (by its relative path)
+    for the montage tiles and audio snippets: from a local file in ``discover``, by
+    ranged reads from the object store in the clustering service (no whole downloads).
     """
     key = stable_hash(
         {
@@ -322,7 +330,7 @@ def cluster_group(
     rel_of = {(str(w.folder[i]), str(w.file[i])): str(w.rel[i]) for i in range(len(w))}
 
     def read(row: WindowRow) -> tuple[np.ndarray, int]:
-        return read_segment(paths[rel_of[(row.folder, row.file)]], row.start_s, row.end_s)
+        return read_span(rel_of[(row.folder, row.file)], row.start_s, row.end_s)
 
     sections = []
     for k in sorted({r.cluster for r in rows}):

@@ -11,7 +11,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from bdisc.discovery.sheets import WindowRow
-from bdisc.render.spectrogram import SpectrogramStyle, spectrogram_db
+from bdisc.render.spectrogram import SpectrogramStyle
+from bdisc.render.tile import check_colour_map, draw
 
 COLUMNS = 6
 
@@ -45,6 +46,7 @@ def render_montage(
     read: SegmentReader,
     style: SpectrogramStyle,
 ) -> None:
+    check_colour_map(style.cmap)  # a wrong name is the caller's error, not N broken tiles
     rows = max(1, math.ceil(len(members) / COLUMNS))
     cols = min(COLUMNS, max(1, len(members)))
     fig = Figure(figsize=(2.6 * cols, 2.0 * rows + 0.6), dpi=80)
@@ -54,14 +56,7 @@ def render_montage(
         ax = fig.add_subplot(rows, cols, i + 1)
         try:
             samples, rate = read(member)
-            db, top, seconds = spectrogram_db(samples, rate, style)
-            ax.imshow(
-                db,
-                origin="lower",
-                aspect="auto",
-                cmap=style.cmap,
-                extent=(0.0, seconds, style.fmin / 1000, top / 1000),
-            )
+            draw(ax, samples, rate, style)
         except Exception as exc:  # one unreadable tile must not sink the montage
             ax.text(
                 0.5,

@@ -5,21 +5,27 @@ from __future__ import annotations
 import io
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from bdisc.errors import ConfigError
 from bdisc.render.spectrogram import SpectrogramStyle, spectrogram_db
 
 DPI = 100
 
 
-def tile_png(
-    samples: np.ndarray, rate: int, style: SpectrogramStyle, width: int, height: int
-) -> bytes:
+def check_colour_map(name: str) -> None:
+    """ConfigError for a colour map matplotlib does not know (before anything is drawn)."""
+    from matplotlib import colormaps
+
+    if name not in colormaps:
+        raise ConfigError(f"unknown colour map {name!r} (e.g. magma, viridis, gray)")
+
+
+def draw(ax: Axes, samples: np.ndarray, rate: int, style: SpectrogramStyle) -> None:
+    """The spectrogram of ``samples`` into ``ax``: time in s, frequency in kHz."""
     db, top, seconds = spectrogram_db(samples, rate, style)
-    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
-    FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     ax.imshow(
         db,
         origin="lower",
@@ -27,6 +33,16 @@ def tile_png(
         cmap=style.cmap,
         extent=(0.0, seconds, style.fmin / 1000, top / 1000),
     )
+
+
+def tile_png(
+    samples: np.ndarray, rate: int, style: SpectrogramStyle, width: int, height: int
+) -> bytes:
+    check_colour_map(style.cmap)
+    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    draw(ax, samples, rate, style)
     ax.set_axis_off()
     out = io.BytesIO()
     fig.savefig(out, format="png", dpi=DPI)

