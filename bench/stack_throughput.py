@@ -69,14 +69,15 @@ def through_stack(src: Path, home: Path, replicas: int, env: dict[str, str]) -> 
         env["BDISC_S3_BUCKET"],
     )
     project = f"bench{replicas}"
-    for f in sorted(src.rglob("*.flac")):
+    recordings = sorted(src.rglob("*.flac"))
+    for f in recordings:
         objects.put_file(audio_prefix(project) + f.relative_to(src).as_posix(), f)
     bus = RabbitBus(env["BDISC_RABBITMQ_URL"])
-    for stage in (stages.EMBED, stages.EVENTS, stages.CLUSTER):
+    for stage in stages.PREFETCH:  # every stage's queue
         bus.purge(stage)
     jobs = SqlJobStore(env["BDISC_DATABASE_URL"])
     try:
-        names = ["orchestrator"] + [f"embedding-{i + 1}" for i in range(replicas)]
+        names = ["orchestrator", "ingestion"] + [f"embedding-{i + 1}" for i in range(replicas)]
         stack.start_services_named(names, metrics_base=19400)
         logs = [home / "logs" / f"embedding-{i + 1}.log" for i in range(replicas)]
         deadline = time.monotonic() + 120
@@ -86,8 +87,11 @@ def through_stack(src: Path, home: Path, replicas: int, env: dict[str, str]) -> 
             time.sleep(0.2)
         start = time.perf_counter()
         job = Orchestrator(jobs, bus, objects).submit_discovery(project, AnalysisParams())
-        total = len(jobs.items(job, stages.EMBED))
-        while jobs.progress(job).get(stages.EMBED, {}).get("done", 0) < total:
+        # the job is planned by ingestion first: wait for every recording, not for the
+        # items that happen to exist yet
+        while jobs.progress(job).get(stages.EMBED, {}).get("done", 0) < len(recordings):
+            if jobs.job(job).status == "failed":
+                raise SystemExit(f"benchmark job failed: {jobs.job(job).error}")
             time.sleep(0.1)
         return time.perf_counter() - start
     finally:
