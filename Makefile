@@ -32,10 +32,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	rm -rf $(DEMO_OUT)
 	$(BIN)/bdisc analyze tests/data/demo --out $(DEMO_OUT)/analyze --format all --no-progress
-	$(BIN)/bdisc embed tests/data/demo --out $(DEMO_OUT)/discover --no-progress
-	$(BIN)/bdisc discover tests/data/demo --out $(DEMO_OUT)/discover --min-cluster-size 3 --no-progress
-	# A stand-in for a reviewer: label every cluster after its number, then export.
-	awk -F, 'BEGIN{OFS=","} NR==1{print "Folder","Cluster","Label"; next} {print $$1,$$2,($$2<0?"":"call_type_"$$2)}' \
+	$(BIN)/bdisc embed tests/data/demo --out $(DEMO_OUT)/discover --overlap 1.5 --no-progress
+	$(BIN)/bdisc discover tests/data/demo --out $(DEMO_OUT)/discover --no-progress
+	# A stand-in for a reviewer: the background type (0) is "background", every other
+	# cluster is named after its number; then export.
+	awk -F, 'BEGIN{OFS=","} NR==1{print "Folder","Cluster","Label"; next} {print $$1,$$2,($$2<0?"":($$4=="0"?"background":"call_type_"$$2))}' \
 		$(DEMO_OUT)/discover/site_a/review.csv > $(DEMO_OUT)/review_site_a.csv
 	$(BIN)/bdisc export --review $(DEMO_OUT)/review_site_a.csv --results $(DEMO_OUT)/discover --out $(DEMO_OUT)/trainset
 	@echo "detections:   $(DEMO_OUT)/analyze/BirdNET_CombinedTable.csv"

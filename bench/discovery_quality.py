@@ -1,165 +1,185 @@
-"""How well does discovery separate sounds? A labelled mixture deployment, then discover.
+"""Discovery quality on field-like mixtures: bdisc's default against the paper's method.
 
-Real calls are placed into real background noise at known times: each call sits inside
-one 3-s window slot, so every window has exactly one truth (a species, or background).
-The manifest (manifest.csv beside the mixture) records file, slot, species and source.
-Printed: per species the purity and recall of its best cluster, the share of species
-that own a cluster of purity >= 0.8 ("discovered"), and how many clusters a reviewer
-must look at.
+Builds, per seed and variant, three deployments of 8 one-minute recordings: twelve real
+sound types (``bench/discovery_sources.py``, from ``../shared/data``) placed at random
+times and 0-20 dB SNR into real background beds, background the majority of windows
+(``bdisc.discovery.mixture``). Then, on the same recordings:
 
-    python bench/discovery_quality.py [--files 8] [--seed 1] [--keep DIR]
+- ``default``: ``bdisc discover`` with no options (1.5-s overlap, UMAP 8-D + HDBSCAN with
+  the automatic cluster size, linking into sound types);
+- ``paper-jsd``: the paper's method, HDBSCAN (min cluster size 5) on the Jensen-Shannon
+  distance matrix, per deployment;
+- ``umap-leaf``: UMAP (cosine, min_dist 0, 2-D) + HDBSCAN (leaf, min cluster size 5);
+- ``old-default``: bdisc 0.1's default (UMAP 2-D, min_dist 0.1, eom, min cluster size 5).
+
+Each baseline runs at 0-s overlap (bdisc's old default) and at 1.5 s (the paper's). Per
+seed and in sum: types discovered (>= 3 windows in a cluster at purity >= 0.7), V-measure
+of the clusters (and of the linked sound types), clusters to open, labels needed to name
+every discovered type with and without linking, and wrong links
+(``bdisc.discovery.quality``).
+
+    python bench/discovery_quality.py [--seeds 1 2 3] [--variants shared distinct]
+                                      [--keep DIR] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
+import logging
 import sys
 import tempfile
-from collections import Counter, defaultdict
+import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import soundfile as sf
-import soxr
 
 from bdisc.discovery.api import DiscoverConfig, discover
+from bdisc.discovery.clustering import ClusterParams
+from bdisc.discovery.linking import SOUND_TYPES_FILE, LinkParams, read_sound_types
+from bdisc.discovery.mixture import MixtureSpec, build, read_events, window_truth, write_events
+from bdisc.discovery.quality import BASELINES, score, v_measure
 from bdisc.discovery.sheets import read_clusters
-
-DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
-RATE = 48_000
-SLOT = 3.0
+from bdisc.pipeline.params import AnalysisParams
+from discovery_sources import SHARED, background_beds, sound_types
 
 
-def load(path: Path, start: float = 0.0, stop: float | None = None) -> np.ndarray:
-    audio, rate = sf.read(path, dtype="float32", always_2d=True)
-    audio = audio.mean(axis=1)
-    audio = audio[int(start * rate) : None if stop is None else int(stop * rate)]
-    return np.asarray(soxr.resample(audio, rate, RATE), dtype=np.float32)
+def methods() -> dict[str, tuple[float, ClusterParams, LinkParams]]:
+    """name -> (overlap, clustering, linking); the default is bdisc discover's own."""
+    default = DiscoverConfig(Path(), Path())
+    out = {"default": (default.params.overlap_s, default.cluster, default.link)}
+    for name, params in BASELINES.items():
+        for overlap in (0.0, 1.5):
+            out[f"{name}@{overlap:g}"] = (overlap, params, LinkParams(threshold=0.0))
+    return out
 
 
-def call_library() -> dict[str, list[np.ndarray]]:
-    """Call snippets per species, cut from labelled real recordings."""
-    calls: dict[str, list[np.ndarray]] = defaultdict(list)
-    piha = DATA / "discovery" / "piha_site"
-    with (DATA / "discovery" / "ScreamingPiha_Manual_Labels.csv").open() as f:
-        for row in csv.DictReader(f):
-            src = piha / row["IN FILE"].replace(".wav", ".mp3")
-            if src.is_file() and float(row["DURATION"]) <= 2.8:
-                calls["Screaming Piha"].append(
-                    load(src, float(row["OFFSET"]), float(row["OFFSET"]) + float(row["DURATION"]))
-                )
-    hermits = DATA / "discovery" / "hermit_site"
-    for src in sorted(hermits.glob("Phae.long*.wav")) + sorted(hermits.glob("lbh*.wav")):
-        audio = load(src)
-        calls["Long-billed Hermit"] += [
-            audio[i : i + int(2.5 * RATE)]
-            for i in range(0, max(1, audio.size - RATE), int(2.5 * RATE))
-        ]
-    cuvi = load(hermits / "Phae.cuvi.wav")
-    calls["Scaly-breasted Hummingbird"] = [
-        cuvi[i : i + int(2.5 * RATE)]
-        for i in range(0, cuvi.size - int(2.5 * RATE), int(2.5 * RATE))
+def run_method(
+    recordings: Path, out: Path, overlap: float, cluster: ClusterParams, link: LinkParams
+) -> dict[str, Any]:
+    config = DiscoverConfig(
+        recordings,
+        out,
+        params=replace(AnalysisParams(), overlap_s=overlap),
+        cluster=cluster,
+        link=link,
+        progress=False,
+        workers=2,
+        montage_cap=4,
+        audio_per_cluster=0,
+    )
+    started = time.monotonic()
+    summary = discover(config)
+    seconds = time.monotonic() - started
+    events = read_events(recordings.parent / "events.csv")
+    rows = [r for g in summary.groups for r in read_clusters(out / g.name / "clusters.csv")]
+    truth = [window_truth(events, r.folder, r.file, r.start_s, r.end_s) for r in rows]
+    types = read_sound_types(out / SOUND_TYPES_FILE) if link.threshold > 0 else None
+    folders = [r.folder for r in rows]
+    quality = score(folders, [r.cluster for r in rows], truth, types)
+    type_ids = [
+        (types or {}).get((r.folder, r.cluster), f"{r.folder}/{r.cluster}")
+        if r.cluster >= 0
+        else f"{r.folder}/noise"
+        for r in rows
     ]
-    magpie = load(DATA / "audio" / "pica_pica_30s.flac")
-    calls["Eurasian Magpie"] = [magpie[int(s * RATE) : int((s + 2.8) * RATE)] for s in (3, 12, 21)]
-    return {k: [c for c in v if c.size > RATE // 10] for k, v in calls.items()}
-
-
-def backgrounds() -> list[np.ndarray]:
-    return [load(p) for p in sorted((DATA / "discovery" / "noise").glob("*.flac"))]
-
-
-def build(folder: Path, n_files: int, seed: int) -> list[dict[str, str]]:
-    rng = np.random.default_rng(seed)
-    calls, beds = call_library(), backgrounds()
-    species = sorted(calls)
-    manifest = []
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n_files):
-        bed = beds[i % len(beds)]
-        slots = 20
-        length = int(slots * SLOT * RATE)
-        audio = np.resize(bed, length) * (0.05 / (np.abs(bed).max() + 1e-9))
-        name = f"MIX{i:02d}_20230601_{5 + i % 4:02d}0000.wav"
-        for slot in range(slots):
-            if rng.random() < 0.3:
-                truth, source = "background", "-"
-            else:
-                truth = species[int(rng.integers(len(species)))]
-                pool = calls[truth]
-                k = int(rng.integers(len(pool)))
-                call = pool[k][: int(2.8 * RATE)]
-                call = call * (0.4 / (np.abs(call).max() + 1e-9))
-                offset = int(slot * SLOT * RATE + rng.integers(0, int(SLOT * RATE) - call.size + 1))
-                audio[offset : offset + call.size] += call
-                source = f"{truth}#{k}"
-            manifest.append(
-                {"file": name, "start_s": f"{slot * SLOT:g}", "truth": truth, "source": source}
-            )
-        sf.write(folder / name, np.clip(audio, -1, 1), RATE, subtype="PCM_16")
-    with (folder.parent / "manifest.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, ["file", "start_s", "truth", "source"])
-        writer.writeheader()
-        writer.writerows(manifest)
-    return manifest
-
-
-def score(manifest: list[dict[str, str]], out: Path) -> dict[str, object]:
-    truth = {(m["file"], float(m["start_s"])): m["truth"] for m in manifest}
-    rows = read_clusters(out / "mix" / "clusters.csv")
-    by_cluster: dict[int, Counter[str]] = defaultdict(Counter)
-    by_truth: dict[str, Counter[int]] = defaultdict(Counter)
-    for r in rows:
-        t = truth[(r.file, r.start_s)]
-        by_cluster[r.cluster][t] += 1
-        by_truth[t][r.cluster] += 1
-    per_species = {}
-    for name in sorted(t for t in by_truth if t != "background"):
-        owned = [k for k, c in by_cluster.items() if k >= 0 and c.most_common(1)[0][0] == name]
-        best = max(owned, key=lambda k: by_cluster[k][name], default=None)
-        purity = (
-            by_cluster[best][name] / sum(by_cluster[best].values()) if best is not None else 0.0
-        )
-        recall = by_truth[name][best] / sum(by_truth[name].values()) if best is not None else 0.0
-        per_species[name] = {
-            "windows": sum(by_truth[name].values()),
-            "cluster": best,
-            "purity": round(purity, 3),
-            "recall": round(recall, 3),
-        }
-    discovered = sum(v["purity"] >= 0.8 for v in per_species.values())  # type: ignore[operator]
     return {
-        "species": per_species,
-        "discovered_share": round(discovered / max(1, len(per_species)), 3),
-        "clusters_to_review": sum(1 for k in by_cluster if k >= 0),
-        "noise_windows": sum(by_cluster[-1].values()) if -1 in by_cluster else 0,
+        "eligible": len(quality.eligible),
+        "discovered": len(quality.discovered),
+        "missed": sorted(set(quality.eligible) - set(quality.discovered)),
+        "v_measure": quality.v_measure,
+        "v_measure_types": round(v_measure(truth, type_ids), 4),
+        "clusters": quality.clusters,
+        "labels_unlinked": quality.labels_unlinked,
+        "labels_linked": quality.labels_linked,
+        "links": quality.links,
+        "wrong_links": quality.wrong_links,
         "windows": len(rows),
+        "background_share": round(float(np.mean([t == "background" for t in truth])), 3),
+        "seconds": round(seconds, 1),
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--keep", type=Path, help="keep the mixture and results here")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--variants", nargs="+", default=["shared", "distinct"])
+    parser.add_argument("--keep", type=Path, help="keep mixtures and results here")
+    parser.add_argument("--json", type=Path, help="write every figure here")
     args = parser.parse_args()
+    if not SHARED.is_dir():
+        sys.exit(f"needs the shared data set at {SHARED}")
+    logging.disable(logging.INFO)
+    types, beds = sound_types(), background_beds()
+    results: dict[str, dict[str, dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         base = args.keep or Path(tmp)
-        manifest = build(base / "recordings" / "mix", args.files, args.seed)
-        out = base / "results"
-        discover(
-            DiscoverConfig(
-                base / "recordings",
-                out,
-                progress=False,
-                workers=2,
-                audio_per_cluster=0,
-                montage_cap=12,
-            )
+        for variant in args.variants:
+            for seed in args.seeds:
+                run = f"{variant}-{seed}"
+                root = base / run
+                if not (root / "events.csv").is_file():
+                    spec = MixtureSpec(recordings=8, variant=variant, seed=seed)
+                    events = build(root / "recordings", types, beds, spec)
+                    write_events(root / "events.csv", events)
+                for name, (overlap, cluster, link) in methods().items():
+                    out = root / f"out-{overlap:g}"  # embeddings shared by the methods
+                    results.setdefault(name, {})[run] = run_method(
+                        root / "recordings", out, overlap, cluster, link
+                    )
+                    r = results[name][run]
+                    sys.stdout.write(
+                        f"{run:11s} {name:16s} discovered {r['discovered']:2d}/{r['eligible']}"
+                        f"  V {r['v_measure']:.3f} (types {r['v_measure_types']:.3f})"
+                        f"  clusters {r['clusters']:3d}  labels {r['labels_unlinked']:3d}"
+                        f" -> {r['labels_linked']:3d}  wrong links {r['wrong_links']}/"
+                        f"{r['links']}  {r['seconds']:.0f} s\n"
+                    )
+                    sys.stdout.flush()
+    summary = {name: _sum(per_run) for name, per_run in results.items()}
+    sys.stdout.write("\nsum over runs:\n")
+    for name, s in summary.items():
+        sys.stdout.write(
+            f"{name:16s} discovered {s['discovered']}/{s['eligible']} ({s['share']:.0%})"
+            f"  V {s['v_measure']:.3f} (types {s['v_measure_types']:.3f})  clusters "
+            f"{s['clusters']}  labels {s['labels_unlinked']} -> {s['labels_linked']}"
+            f" ({s['labels_per_type']:.2f} per discovered type)  wrong links "
+            f"{s['wrong_links']}/{s['links']} ({s['wrong_share']:.1%})\n"
         )
-        sys.stdout.write(json.dumps(score(manifest, out), indent=2) + "\n")
+    best = max((n for n in summary if n != "default"), key=lambda n: summary[n]["share"])
+    d, b = summary["default"], summary[best]
+    sys.stdout.write(
+        f"\ndefault - best baseline ({best}): discovered {100 * (d['share'] - b['share']):+.1f}"
+        f" points, V-measure {d['v_measure'] - b['v_measure']:+.3f}\n"
+    )
+    if args.json:
+        args.json.write_text(json.dumps({"runs": results, "sum": summary}, indent=2))
+
+
+def _sum(per_run: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    runs = list(per_run.values())
+    total = {
+        k: sum(r[k] for r in runs)
+        for k in (
+            "eligible",
+            "discovered",
+            "clusters",
+            "labels_unlinked",
+            "labels_linked",
+            "links",
+            "wrong_links",
+        )
+    }
+    return {
+        **total,
+        "share": total["discovered"] / max(1, total["eligible"]),
+        "v_measure": round(float(np.mean([r["v_measure"] for r in runs])), 4),
+        "v_measure_types": round(float(np.mean([r["v_measure_types"] for r in runs])), 4),
+        "labels_per_type": total["labels_linked"] / max(1, total["discovered"]),
+        "wrong_share": total["wrong_links"] / max(1, total["links"]),
+    }
 
 
 if __name__ == "__main__":

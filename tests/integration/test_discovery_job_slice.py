@@ -149,8 +149,18 @@ def test_job_fans_out_and_in(
     for m in asked:
         clusterer.handle(m)
     bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=1.0)
+    assert jobs.job(job).status == "running"  # the fan-in step is next: linking
+    linking: list[Message] = []
+    assert bus.consume(stages.CLUSTER, linking.append, idle_timeout_s=1.0) == 1
+    assert linking[0].payload["link_groups"] == ["siteA", "siteB"]
+    clusterer.handle(linking[0])
+    bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=1.0)
     assert jobs.job(job).status == "done"
     assert jobs.progress(job)["cluster"] == {"done": 2}
+    assert jobs.progress(job)["link"] == {"done": 1}
+    types = objects.get_bytes(job_results_prefix(project, job) + "sound_types.csv").decode()
+    assert types.splitlines()[0] == "type,folder,cluster,size,strength,type_size,members"
+    assert {line.split(",")[1] for line in types.splitlines()[1:]} <= {"siteA", "siteB"}
     results = results_prefix(project, job, "siteA")
     stored = set(objects.list(results))
     for name in ("clusters.csv", "review.csv", "map.png", "index.html"):
@@ -172,6 +182,9 @@ def test_job_fans_out_and_in(
     assert [m.payload["group"] for m in again] == ["siteB"]
     assert len(again[0].payload["embeddings"]) == 2
     clusterer.handle(again[0])
+    bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=1.0)
+    assert jobs.job(job).status == "running"  # linked again, with siteB's new clusters
+    assert bus.consume(stages.CLUSTER, clusterer.handle, idle_timeout_s=1.0) == 1
     bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=1.0)
     assert jobs.job(job).status == "done"
     site_b = objects.get_bytes(results_prefix(project, job, "siteB") + "clusters.csv").decode()

@@ -238,6 +238,8 @@ def test_job_from_upload_to_labelled_review(
         (stages.EVENTS, orchestrator.handle_event),
         (stages.CLUSTER, clusterer.handle),
         (stages.EVENTS, orchestrator.handle_event),
+        (stages.CLUSTER, clusterer.handle),  # the fan-in: sound types of both deployments
+        (stages.EVENTS, orchestrator.handle_event),
     ):
         deps.bus.consume(stage, handler, idle_timeout_s=1.0)
 
@@ -247,6 +249,7 @@ def test_job_from_upload_to_labelled_review(
         "ingest": {"done": 1},
         "embed": {"done": 4},
         "cluster": {"done": 2},
+        "link": {"done": 1},
     }
     refused = client.get(f"/v1/projects/{a}/jobs/{empty}", headers=auth).json()
     assert refused["status"] == "failed" and "no_timestamp=4" in refused["error"]
@@ -254,7 +257,9 @@ def test_job_from_upload_to_labelled_review(
     assert client.get(f"/v1/projects/{k['beta']}/jobs/{job}", headers=other).status_code == 404
 
     files = client.get(f"/v1/projects/{a}/jobs/{job}/results", headers=auth).json()["files"]
-    assert {"north/clusters.csv", "north/review.csv", "south/map.png"} <= set(files)
+    assert {"north/clusters.csv", "north/review.csv", "south/map.png", "sound_types.csv"} <= set(
+        files
+    )
     with urllib.request.urlopen(files["north/clusters.csv"]) as response:
         assert response.read().startswith(b"folder,file,start_s")
 

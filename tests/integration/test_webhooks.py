@@ -71,6 +71,7 @@ def test_finished_job_is_announced_and_signed(
     for kind, extra in (
         (stages.EMBEDDED, {"key": f"projects/{project.id}/audio/site/r.wav", "output": "e"}),
         (stages.CLUSTERED, {"output": "c"}),
+        (stages.LINKED, {"output": "t"}),
     ):
         orchestrator.handle_event(
             Message(stages.EVENTS, job, f"{job}:{kind}", {"kind": kind, "group": "site", **extra})

@@ -246,10 +246,10 @@ def test_discover_and_export_from_the_command_line(tmp_path: Path, data_dir: Pat
     assert settings["cluster"]["min_cluster_size"] == 3 and settings["cluster"]["seed"] == 7
     assert settings["cluster"]["pca_components"] == 0 and settings["montage_cap"] == 6
     assert settings["spectrogram"]["fmax"] == 8000.0
-    review = (out / "site_a" / "review.csv").read_text().splitlines()
+    with (out / "site_a" / "review.csv").open(newline="") as f:
+        first = next(csv.DictReader(f))
     sheet = tmp_path / "sheet.csv"
-    first = review[1].split(",")
-    sheet.write_text(f"Folder,Cluster,Label\n{first[0]},{first[1]},song\n")
+    sheet.write_text(f"Folder,Cluster,Label\n{first['Folder']},{first['Cluster']},song\n")
     assert (
         main(
             [
@@ -266,4 +266,4 @@ def test_discover_and_export_from_the_command_line(tmp_path: Path, data_dir: Pat
         )
         == 0
     )
-    assert len(list((tmp_path / "train" / "song").glob("*.wav"))) == int(first[3])
+    assert len(list((tmp_path / "train" / "song").glob("*.wav"))) == int(first["Size"])

@@ -7,6 +7,7 @@ Phae.long* -> Long-billed Hermit, Phae.cuvi -> Scaly-breasted Hummingbird, noise
 from __future__ import annotations
 
 import csv
+import json
 import re
 import shutil
 from collections import Counter, defaultdict
@@ -46,7 +47,8 @@ def run(
 @pytest.mark.slow
 def test_each_species_owns_a_pure_cluster(run: tuple[Path, Path, DiscoverSummary]) -> None:
     _, out, summary = run
-    assert summary.windows == summary.windows_kept == 100  # pruning is off by default
+    # Pruning is off by default; windows overlap by 1.5 s (182 of them, 100 without).
+    assert summary.windows == summary.windows_kept == 182
     rows = read_clusters(out / "all" / "clusters.csv")
     by_class: dict[str, Counter[int]] = defaultdict(Counter)
     by_cluster: dict[int, Counter[str]] = defaultdict(Counter)
@@ -54,11 +56,14 @@ def test_each_species_owns_a_pure_cluster(run: tuple[Path, Path, DiscoverSummary
         by_class[truth(r.file, r.folder)][r.cluster] += 1
         by_cluster[r.cluster][truth(r.file, r.folder)] += 1
     for name, clusters in by_class.items():
-        home, count = clusters.most_common(1)[0]
-        assert home >= 0, f"{name} is mostly noise"
-        assert count / sum(clusters.values()) >= 0.8, (name, clusters)
-        purity = by_cluster[home][name] / sum(by_cluster[home].values())
-        assert purity >= 0.8, (name, by_cluster[home])
+        # Most of each species' windows sit in clusters of that species alone (it may
+        # take several: linking names them together, see test_discovery_quality).
+        pure = sum(
+            n
+            for k, n in clusters.items()
+            if k >= 0 and by_cluster[k][name] / sum(by_cluster[k].values()) >= 0.8
+        )
+        assert pure / sum(clusters.values()) >= 0.8, (name, clusters)
 
 
 @pytest.mark.model
@@ -72,8 +77,8 @@ def test_review_outputs(run: tuple[Path, Path, DiscoverSummary]) -> None:
         review = list(csv.DictReader(f))
     assert [int(r["Cluster"]) for r in review] == clusters
     assert all(r["Label"] == "" and r["Folder"] == "all" for r in review)
-    piha = next(r for r in review if "Screaming Piha" in r["TopLabels"].split(";")[0])
-    assert int(piha["Size"]) >= 50
+    piha = [r for r in review if "Screaming Piha" in r["TopLabels"].split(";")[0]]
+    assert sum(int(r["Size"]) for r in piha) >= 80
     for k in clusters:
         times = (group / f"all_Cluster{k}_times.txt").read_text().splitlines()
         assert times[0].split("\t") == ["Wavfile", "Start time", "Cluster"]
@@ -88,10 +93,13 @@ def test_review_outputs(run: tuple[Path, Path, DiscoverSummary]) -> None:
     snippet = next(group / link for link in links if link.endswith(".ogg"))
     assert 2.9 < sf.info(snippet).duration < 3.1
     assert "all/index.html" in (out / "index.html").read_text()
-    provenance = (out / "discovery.json").read_text()
-    assert (
-        '"model": "BirdNET_GLOBAL_6K_V2.4"' in provenance and '"min_cluster_size": 5' in provenance
-    )
+    provenance = json.loads((out / "discovery.json").read_text())
+    assert provenance["embedding"]["model"] == "BirdNET_GLOBAL_6K_V2.4"
+    assert provenance["embedding"]["overlap_s"] == 1.5
+    # The automatic cluster size is recorded as chosen (None) and as used (per group).
+    assert provenance["cluster"]["min_cluster_size"] is None
+    assert provenance["groups"][0]["min_cluster_size"] == 3
+    assert provenance["link"] == {"threshold": 0.5}
 
 
 @pytest.mark.model

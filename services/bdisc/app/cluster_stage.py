@@ -18,9 +18,11 @@ import numpy as np
 from bdisc.adapters.object_file import open_object
 from bdisc.app import stages
 from bdisc.app.events import report_event
-from bdisc.app.keys import audio_prefix, results_prefix
+from bdisc.app.keys import audio_prefix, job_results_prefix, results_prefix
 from bdisc.audio.segments import read_segment
 from bdisc.discovery.api import DiscoverConfig, cluster_group, prune_windows, windows_from_files
+from bdisc.discovery.linking import PROTOTYPES_FILE, SOUND_TYPES_FILE, LinkParams, link_groups
+from bdisc.discovery.sheets import CLUSTERS_FILE, REVIEW_FILE
 from bdisc.errors import describe, is_retryable
 from bdisc.logs import fields
 from bdisc.outputs.embeddings import file_metadata
@@ -48,6 +50,9 @@ class ClusterStage:
 
     def handle(self, message: Message) -> None:
         p = message.payload
+        if "link_groups" in p:
+            self._link_step(message)
+            return
         project, group = p["project"], p["group"]
         if not p["embeddings"]:
             self._event(
@@ -109,6 +114,48 @@ class ClusterStage:
             ),
         )
         return prefix
+
+    def _link_step(self, message: Message) -> None:
+        """The fan-in step: every clustered deployment's prototypes -> sound types
+        (``sound_types.csv`` under the job's results), with each deployment's sheets
+        annotated (Type, SuggestedLabel), as ``bdisc discover`` does on one machine."""
+        p = message.payload
+        try:
+            output = self._link(p["project"], message.job_id, p["link_groups"], p.get("link"))
+        except Exception as exc:
+            if is_retryable(exc):
+                raise
+            self._event(message, stages.LINK_FAILED, error=": ".join(describe(exc)))
+            return
+        self._event(message, stages.LINKED, output=output)
+
+    def _link(
+        self, project: str, job_id: str, groups: list[str], params: dict[str, Any] | None
+    ) -> str:
+        sheets = (PROTOTYPES_FILE, CLUSTERS_FILE, REVIEW_FILE)
+        with tempfile.TemporaryDirectory(dir=self.scratch) as tmp:
+            out = Path(tmp)
+            for group in groups:
+                prefix = results_prefix(project, job_id, group)
+                for name in sheets:
+                    if self.objects.exists(prefix + name):
+                        self.objects.download(prefix + name, out / group / name)
+            members = link_groups(out, groups, LinkParams.from_dict(params or {}))
+            key = job_results_prefix(project, job_id) + SOUND_TYPES_FILE
+            self.objects.put_file(key, out / SOUND_TYPES_FILE, content_type="text/csv")
+            for group in groups:
+                for name in (CLUSTERS_FILE, REVIEW_FILE):
+                    if (out / group / name).is_file():
+                        self.objects.put_file(
+                            results_prefix(project, job_id, group) + name,
+                            out / group / name,
+                            content_type="text/csv",
+                        )
+        log.info(
+            "linked",
+            extra=fields(job_id=job_id, groups=len(groups), clusters=len(members)),
+        )
+        return key
 
     def _publish_folder(self, folder: Path, prefix: str) -> None:
         """Upload the group's outputs; delete what an earlier run left that this one did

@@ -35,8 +35,11 @@ def report_dead_letters(bus: MessageBus, watched: Sequence[str] = tuple(FAILED_K
                     extra=fields(stage=stage, error=dead.error, body=dead.body[:200]),
                 )
                 continue
+            kind = FAILED_KIND[stage]
+            if "link_groups" in message.payload:  # the fan-in step on the cluster queue
+                kind = stages.LINK_FAILED
             payload = {
-                "kind": FAILED_KIND[stage],
+                "kind": kind,
                 "group": message.payload.get("group", ""),
                 "error": f"dead-lettered: {dead.error}",
             }

@@ -53,6 +53,7 @@ class Orchestrator:
         subset: dict[str, Any] | None = None,
         prune: dict[str, Any] | None = None,
         review: dict[str, Any] | None = None,
+        link: dict[str, Any] | None = None,
     ) -> str:
         """Record a discovery job and ask ingestion to plan it; the parameters are those of
         ``bdisc discover`` (checked by the caller)."""
@@ -64,6 +65,7 @@ class Orchestrator:
             "subset": subset or {},
             "prune": prune or {},
             "review": review or {},
+            "link": link or {},
         }
         created = self.jobs.create_job(
             job_id, project, "discover", job_params, [(PLAN_ITEM, PLAN_ITEM)], stages.INGEST
@@ -158,6 +160,11 @@ class Orchestrator:
         elif kind in (stages.CLUSTERED, stages.CLUSTER_FAILED):
             self._settle(job_id, p["group"], stages.CLUSTER, kind == stages.CLUSTERED, p)
             self._maybe_finish(job_id)
+        elif kind in (stages.LINKED, stages.LINK_FAILED):
+            self._settle(
+                job_id, stages.LINK_ITEM, stages.LINK, kind == stages.LINKED, {**p, "group": ""}
+            )
+            self._maybe_finish(job_id)
         else:
             log.warning("unknown event", extra=fields(job_id=job_id, kind=kind))
 
@@ -173,6 +180,7 @@ class Orchestrator:
             subset=p.get("subset"),
             prune=p.get("prune"),
             review=p.get("review"),
+            link=p.get("link"),
         )
 
     def submit_evaluation(self, job_id: str, request: dict[str, Any]) -> None:
@@ -248,6 +256,8 @@ class Orchestrator:
         keys = self.jobs.reset_failed(job_id, stages.EMBED)
         retried = sorted({groups[k] for k in keys})
         self.jobs.discard_items(job_id, stages.CLUSTER, retried)
+        if retried:  # the sound types are linked again once they are clustered again
+            self.jobs.discard_items(job_id, stages.LINK, [stages.LINK_ITEM])
         for key in keys:
             self.bus.publish(self._embed_message(job, key, groups[key], ":retry"))
         if keys:
@@ -288,16 +298,45 @@ class Orchestrator:
         )
 
     def _maybe_finish(self, job_id: str) -> None:
+        """When every deployment is clustered: link them into sound types (the fan-in
+        step, once), then end the job."""
         groups = {i.group for i in self.jobs.items(job_id, stages.EMBED)}
         clustered = {i.group: i.status for i in self.jobs.items(job_id, stages.CLUSTER)}
-        if groups <= set(clustered) and all(s in FINAL for s in clustered.values()):
-            failed = sorted(g for g, s in clustered.items() if s == "failed")
-            self.jobs.set_job_status(
-                job_id,
-                "failed" if failed else "done",
-                error=f"clustering failed for {', '.join(failed)}" if failed else "",
+        if not (groups <= set(clustered) and all(s in FINAL for s in clustered.values())):
+            return
+        done = sorted(g for g, s in clustered.items() if s == "done")
+        linked = self.jobs.items(job_id, stages.LINK)
+        job = self.jobs.job(job_id)
+        waiting = not linked or linked[0].status == "pending"
+        if done and job.status != "cancelled" and waiting:
+            self._link(job, done, again=bool(linked))
+            return
+        failed = sorted(g for g, s in clustered.items() if s == "failed")
+        errors = [f"clustering failed for {', '.join(failed)}"] if failed else []
+        if linked and linked[0].status == "failed":
+            errors.append(f"linking sound types failed: {linked[0].error}")
+        self.jobs.set_job_status(job_id, "failed" if errors else "done", error="; ".join(errors))
+        self._notify(job_id)
+
+    def _link(self, job: JobRecord, groups: list[str], again: bool) -> None:
+        """Ask for the link step; ``again`` when redelivered before it settled (the first
+        publish may have been lost; the step is idempotent)."""
+        if not again:
+            self.jobs.set_item(job.id, stages.LINK_ITEM, stages.LINK, "pending", group="")
+        self.bus.publish(
+            Message(
+                stages.CLUSTER,
+                job.id,
+                f"{job.id}:link:{len(groups)}",
+                {
+                    "project": job.project,
+                    "group": stages.LINK_ITEM,
+                    "link_groups": groups,
+                    "link": job.params.get("link", {}),
+                },
             )
-            self._notify(job_id)
+        )
+        log.info("deployments ready to link", extra=fields(job_id=job.id, groups=len(groups)))
 
     def _notify(self, job_id: str) -> None:
         if self.notify is not None:

@@ -5,6 +5,11 @@ from __future__ import annotations
 INGEST = "ingest"  # a job's recordings -> probed, subset, planned work items
 EMBED = "embed"  # one recording -> embeddings Parquet in the object store
 CLUSTER = "cluster"  # one deployment's embeddings -> clusters, sheets, montages
+# Once every deployment of a job is clustered: their clusters linked into sound types.
+# Served by the clustering service on the CLUSTER queue (a payload with "link_groups");
+# LINK names the job item.
+LINK = "link"
+LINK_ITEM = "sound-types"
 EXPORT = "export"  # reviewed labels -> training clips, one folder per label
 EVALUATE = "evaluate"  # detections + annotations (uploaded files) -> metrics, plots, report
 EVENTS = "events"  # workers -> orchestrator: what finished, what failed
@@ -13,6 +18,7 @@ EVENTS = "events"  # workers -> orchestrator: what finished, what failed
 PLANNED, PLAN_FAILED = "planned", "plan_failed"
 EMBEDDED, EMBED_FAILED = "embedded", "embed_failed"
 CLUSTERED, CLUSTER_FAILED = "clustered", "cluster_failed"
+LINKED, LINK_FAILED = "linked", "link_failed"
 EVALUATED, EVALUATE_FAILED = "evaluated", "evaluate_failed"
 EXPORTED, EXPORT_FAILED = "exported", "export_failed"
 

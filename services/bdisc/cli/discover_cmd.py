@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from bdisc.discovery.api import DiscoverConfig, discover
+from bdisc.discovery.clustering import ClusterParams
 from bdisc.discovery.export import ExportConfig, export
+from bdisc.discovery.job_spec import DISCOVERY_OVERLAP_S
+from bdisc.discovery.linking import LinkParams
 from bdisc.discovery.prune import PruneRules
 from bdisc.discovery.recordings import Subset, parse_hours
 from bdisc.logs import fields
@@ -19,6 +22,8 @@ from bdisc.pipeline.params import AnalysisParams
 from bdisc.settings import CliSettings
 
 log = logging.getLogger("bdisc.cli")
+CLUSTER = ClusterParams()
+LINK = LinkParams()
 
 DISCOVER_HELP = """\
 Turn a folder tree of recordings into clusters a person can review. Each immediate
@@ -110,9 +115,14 @@ def add_discovery_options(d: argparse.ArgumentParser, *, group_by: bool = True) 
     )
     if group_by:
         c.add_argument("--group-by", choices=["folder", "all"], default="folder")
-    c.add_argument("--n-neighbors", type=int, default=15)
-    c.add_argument("--min-dist", type=float, default=0.1)
-    c.add_argument("--n-components", type=int, default=2)
+    c.add_argument("--n-neighbors", type=int, default=CLUSTER.n_neighbors)
+    c.add_argument("--min-dist", type=float, default=CLUSTER.min_dist)
+    c.add_argument(
+        "--n-components",
+        type=int,
+        default=CLUSTER.n_components,
+        help="UMAP dimensions clustered (default %(default)s; the map is always 2-D)",
+    )
     c.add_argument("--metric", default="cosine", help="UMAP metric (default cosine)")
     c.add_argument(
         "--pca",
@@ -121,9 +131,27 @@ def add_discovery_options(d: argparse.ArgumentParser, *, group_by: bool = True) 
         help="PCA to N dimensions before UMAP; default: 64 above 20,000 windows "
         "per group, none below; 0: never",
     )
-    c.add_argument("--min-cluster-size", type=int, default=5)
-    c.add_argument("--min-samples", type=int)
-    c.add_argument("--cluster-selection", choices=["eom", "leaf"], default="eom")
+    c.add_argument(
+        "--min-cluster-size",
+        type=int,
+        help="default: automatic, 3 up to about 1,000 windows per group, then sqrt(N)/8",
+    )
+    c.add_argument("--min-samples", type=int, default=CLUSTER.min_samples)
+    c.add_argument("--cluster-selection", choices=["eom", "leaf"], default=CLUSTER.selection)
+    c.add_argument(
+        "--background-threshold",
+        type=float,
+        default=CLUSTER.background_threshold,
+        help="clusters closer than this (median cosine distance) to their recording's "
+        "background become one background cluster, 0 (default %(default)s; 0: off)",
+    )
+    c.add_argument(
+        "--link-threshold",
+        type=float,
+        default=LINK.threshold,
+        help="cosine distance under which clusters of different deployments (or of one) "
+        "are linked into one sound type (default %(default)s; 0: no linking)",
+    )
     c.add_argument("--seed", type=int, default=42, help="seed for UMAP and --sample")
     r = d.add_argument_group("review pages")
     r.add_argument("--montage-cap", type=int, default=48, help="tiles per montage")
@@ -166,7 +194,9 @@ def discovery_job(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "min_cluster_size": args.min_cluster_size,
             "min_samples": args.min_samples,
             "selection": args.cluster_selection,
+            "background_threshold": args.background_threshold,
         },
+        "link": {"threshold": args.link_threshold},
         "review": {
             "montage_cap": args.montage_cap,
             "audio_per_cluster": args.audio_per_cluster,
@@ -192,6 +222,7 @@ def add_parsers(
     d.add_argument("--out", "-o", type=Path, required=True, help="output folder")
     add_discovery_options(d)
     add_model_options(d, settings)
+    d.set_defaults(overlap=DISCOVERY_OVERLAP_S)
 
     e = sub.add_parser(
         "export",
@@ -224,6 +255,13 @@ def add_parsers(
         type=int,
         metavar="HZ",
         help="resample clips (e.g. 48000); default: the recording's own rate",
+    )
+    e.add_argument(
+        "--accept-suggestions",
+        action="store_true",
+        help="also export unlabelled clusters, in every deployment, under the label "
+        "given to other clusters of their sound type (SuggestedLabel); ambiguous "
+        "suggestions are skipped",
     )
 
 
@@ -265,6 +303,7 @@ def run_export(args: argparse.Namespace) -> int:
             overrides=args.overrides,
             pad_s=args.pad,
             sample_rate=args.sample_rate,
+            accept_suggestions=args.accept_suggestions,
         )
     )
     log.info(

@@ -69,7 +69,8 @@ def _add_model_options(p: argparse.ArgumentParser, settings: CliSettings) -> Non
         type=float,
         default=0.0,
         metavar="S",
-        help="overlap of consecutive 3-s windows in seconds, 0 to <3 (default 0)",
+        help="overlap of consecutive 3-s windows in seconds, 0 to <3 (default 0; "
+        "discover: 1.5, so that every call falls whole into some window)",
     )
     a.add_argument(
         "--min-len",

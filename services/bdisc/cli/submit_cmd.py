@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bdisc.cli.discover_cmd import add_discovery_options, discovery_job
 from bdisc.client.submit import submit
+from bdisc.discovery.job_spec import DISCOVERY_OVERLAP_S
 
 log = logging.getLogger("bdisc.cli")
 
@@ -27,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--wait", action="store_true", help="wait for the job and download")
     p.add_argument("--prefix", default="", help="only recordings under this folder")
     a = p.add_argument_group("windows and scores (as bdisc discover)")
-    a.add_argument("--overlap", type=float, default=0.0)
+    a.add_argument("--overlap", type=float, default=DISCOVERY_OVERLAP_S)
     a.add_argument("--min-len", type=float, default=1.0)
     a.add_argument("--sensitivity", type=float, default=1.0)
     add_discovery_options(p, group_by=False)  # the server clusters per deployment folder

@@ -2,8 +2,9 @@
 
 subset -> embed (resumable, shared with ``bdisc embed``) -> prune -> per group
 (deployment, or all): UMAP + HDBSCAN -> clusters.csv, review.csv, times files, montages,
-map, audio snippets, index.html. ``discovery.json`` records every parameter, the model
-provenance and what subsetting and pruning removed.
+map, audio snippets, cluster prototypes, index.html -> link the clusters of every group
+into sound types (sound_types.csv, the Type and SuggestedLabel columns). ``discovery.json``
+records every parameter, the model provenance and what subsetting and pruning removed.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ import soundfile as sf
 import soxr
 
 from bdisc.audio.segments import read_segment
+from bdisc.discovery.background import BACKGROUND_CLUSTER
 from bdisc.discovery.clustering import ClusterParams, cluster
-from bdisc.discovery.job_spec import DiscoverySpec
+from bdisc.discovery.job_spec import DiscoverySpec, discovery_params
+from bdisc.discovery.linking import PROTOTYPES_FILE, LinkParams, link_groups, prototypes
 from bdisc.discovery.prune import PruneRules, WindowClassifier, prune
 from bdisc.discovery.recordings import Recording, Subset, find_recordings, select
 from bdisc.discovery.sheets import (
@@ -61,10 +64,11 @@ SpanReader = Callable[[str, float, float], tuple[np.ndarray, int]]
 class DiscoverConfig:
     root: Path
     out_dir: Path
-    params: AnalysisParams = field(default_factory=AnalysisParams)
+    params: AnalysisParams = field(default_factory=discovery_params)
     subset: Subset = field(default_factory=Subset)
     prune: PruneRules = field(default_factory=PruneRules)
     cluster: ClusterParams = field(default_factory=ClusterParams)
+    link: LinkParams = field(default_factory=LinkParams)
     group_by: Literal["folder", "all"] = "folder"
     montage_cap: int = 48
     audio_per_cluster: int | None = None  # None: every montage tile
@@ -86,6 +90,7 @@ class DiscoverConfig:
             subset=spec.subset,
             prune=spec.prune,
             cluster=spec.cluster,
+            link=spec.link,
             style=spec.style,
             montage_cap=spec.montage_cap,
             audio_per_cluster=spec.audio_per_cluster,
@@ -107,6 +112,7 @@ class GroupResult:
     noise: int
     skipped: bool = False
     pca_used: int = 0
+    min_cluster_size: int = 0
 
 
 @dataclass
@@ -119,6 +125,7 @@ class DiscoverSummary:
     removed_by_rule: dict[str, int]
     groups: list[GroupResult]
     index_html: Path
+    sound_types: int = 0
 
 
 @dataclass
@@ -184,7 +191,7 @@ def prune_windows(
     return kept, removed
 
 
-def _load_windows(recs: Sequence[Recording], out_dir: Path) -> tuple[Windows, dict[str, Any]]:
+def load_windows(recs: Sequence[Recording], out_dir: Path) -> tuple[Windows, dict[str, Any]]:
     files = [out_dir / "embeddings" / Path(r.rel).with_suffix(SUFFIX).as_posix() for r in recs]
     return windows_from_files(
         [f for f in files if f.is_file()], {r.rel: (r.folder, r.file) for r in recs}
@@ -230,7 +237,7 @@ def discover(
         config.model_dir,
     )
     embed_summary = api.embed([r.path for r in recs], run_config, factory=factory, base=config.root)
-    windows, provenance = _load_windows(recs, out)
+    windows, provenance = load_windows(recs, out)
     kept, removed = prune_windows(windows, config.prune, classifier)
 
     groups = ["all"] if config.group_by == "all" else sorted(set(kept.folder.tolist()))
@@ -252,15 +259,21 @@ def discover(
     for name in groups:
         part = kept if name == "all" else kept.take(kept.folder == name)
         results.append(cluster_group(name, part, out / name, settings, read_span, config))
+    members = link_groups(out, groups, config.link)
     index = out / "index.html"
     write_index(
-        index, "bdisc discovery", [(g.name, f"{g.name}/index.html", g.clusters) for g in results]
+        index,
+        "bdisc discovery",
+        [(g.name, f"{g.name}/index.html", g.clusters) for g in results],
+        [(m.type_id, m.folder, m.cluster, m.size) for m in members],
     )
     atomic_write_text(
         out / DISCOVERY_FILE,
         json.dumps(
             {
                 **settings,
+                "link": config.link.as_dict(),
+                "sound_types": len({m.type_id for m in members}),
                 "groups": [asdict(g) for g in results],
                 "windows": len(windows),
                 "windows_kept": len(kept),
@@ -271,7 +284,15 @@ def discover(
         + "\n",
     )
     return DiscoverSummary(
-        embed_summary, len(found), len(recs), len(windows), len(kept), removed, results, index
+        embed_summary,
+        len(found),
+        len(recs),
+        len(windows),
+        len(kept),
+        removed,
+        results,
+        index,
+        len({m.type_id for m in members}),
     )
 
 
@@ -296,7 +317,8 @@ def cluster_group(
         }
     )
     key_file = folder_dir / ".discover_key.json"
-    if not config.force and key_file.is_file() and (folder_dir / CLUSTERS_FILE).is_file():
+    outputs = (folder_dir / CLUSTERS_FILE, folder_dir / PROTOTYPES_FILE)
+    if not config.force and key_file.is_file() and all(p.is_file() for p in outputs):
         try:
             previous = json.loads(key_file.read_text())
         except ValueError:
@@ -305,8 +327,11 @@ def cluster_group(
             log.info("group unchanged, kept as is", extra=fields(group=name))
             return GroupResult(**{**previous["result"], "skipped": True})
 
-    result = cluster(w.embedding, config.cluster)
+    result = cluster(w.embedding, config.cluster, w.rel, w.level)
     _clear_generated(folder_dir, name)
+    prototypes(name, w.embedding, result.labels, result.background).save(
+        folder_dir / PROTOTYPES_FILE
+    )
     rows = [
         WindowRow(
             str(w.folder[i]),
@@ -337,7 +362,10 @@ def cluster_group(
         members = [r for r in rows if r.cluster == k]
         tiles = pick_members(members, config.montage_cap)
         montage = f"montages/cluster_{k}.png"
-        title = f"{name} - {'noise (-1)' if k < 0 else f'cluster {k}'}: {len(members)} windows"
+        kind = "noise (-1)" if k < 0 else f"cluster {k}"
+        if result.background and k == BACKGROUND_CLUSTER:
+            kind = "background (0)"
+        title = f"{name} - {kind}: {len(members)} windows"
         render_montage(folder_dir / montage, title, tiles, read, config.style)
         clips = []
         n_audio = len(tiles) if config.audio_per_cluster is None else config.audio_per_cluster
@@ -360,18 +388,24 @@ def cluster_group(
                 continue
             clips.append(ClipLink(src, f"{Path(row.file).stem} @{row.start_s:g}s"))
         tops = "; ".join(f"{n} ({c})" for n, c in top_labels(members))
-        sections.append(ClusterSection(k, len(members), tops, montage, clips))
+        background = result.background and k == BACKGROUND_CLUSTER
+        sections.append(ClusterSection(k, len(members), tops, montage, clips, background))
     n_clusters = len({r.cluster for r in rows if r.cluster >= 0})
     write_group_page(
         folder_dir / "index.html",
         f"{name}: {n_clusters} clusters",
         f"{len(rows)} windows; {config.cluster.method} clustering, "
-        f"min cluster size {config.cluster.min_cluster_size}",
+        f"min cluster size {result.min_cluster_size}",
         "map.png",
         sections,
     )
     done = GroupResult(
-        name, len(rows), n_clusters, sum(r.cluster < 0 for r in rows), pca_used=result.pca_used
+        name,
+        len(rows),
+        n_clusters,
+        sum(r.cluster < 0 for r in rows),
+        pca_used=result.pca_used,
+        min_cluster_size=result.min_cluster_size,
     )
     atomic_write_text(key_file, json.dumps({"key": key, "result": asdict(done)}))
     return done

@@ -1,10 +1,18 @@
 """Reduce embeddings with UMAP and cluster with HDBSCAN; or the paper's JSD method.
 
-``umap`` (default): optional PCA, UMAP to ``n_components`` (cosine by default), HDBSCAN on
+``umap`` (default): optional PCA, UMAP (cosine) to ``n_components`` dimensions, HDBSCAN on
 the UMAP coordinates. ``jsd``: HDBSCAN on the precomputed Jensen-Shannon distance matrix
 of the embeddings (each treated as a distribution, as birdnet-discovery does), passed
 with ``metric='precomputed'`` (the original code passed it as features). Both return a
-2-D UMAP map for plotting. Fixed seed: same input, same clusters.
+2-D map for plotting. Fixed seed: same input, same clusters.
+
+The defaults were chosen on ``bench/discovery_quality.py`` (real calls at random times
+and 0-20 dB SNR in real background, three deployments, three seeds, two variants; see
+the README): 5 UMAP dimensions with ``min_dist`` 0 (a 2-D layout squeezes rare sounds
+into their neighbours), HDBSCAN's excess-of-mass selection with ``min_samples`` 1, and a
+minimum cluster size that follows the number of windows (3 for a few thousand windows,
+so that a call heard a handful of times still forms a cluster; growing with the square
+root of N, so that 100,000 windows do not give thousands of clusters).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from bdisc.discovery.background import foreground_scores, group_background, quiet_windows
 from bdisc.errors import ConfigError
 
 Method = Literal["umap", "jsd"]
@@ -24,8 +33,8 @@ Method = Literal["umap", "jsd"]
 class ClusterParams:
     method: Method = "umap"
     n_neighbors: int = 15
-    min_dist: float = 0.1
-    n_components: int = 2
+    min_dist: float = 0.0
+    n_components: int = 5
     metric: str = "cosine"
     # None: automatic, PCA to 64 dimensions above 20,000 windows (UMAP's neighbour search
     # on 1024 dimensions dominates the time there); 0: never.
@@ -33,23 +42,41 @@ class ClusterParams:
     auto_pca_windows: int = 20_000
     auto_pca_components: int = 64
     seed: int = 42
-    min_cluster_size: int = 5
-    min_samples: int | None = None
+    min_cluster_size: int | None = None  # None: automatic, see ``min_cluster_size_for``
+    min_samples: int | None = 1  # None: as min_cluster_size (HDBSCAN's own default)
     selection: Literal["eom", "leaf"] = "eom"
     jsd_max_windows: int = 6000
+    # Clusters whose windows sit this close (median cosine distance) to their
+    # recording's background become one background cluster, 0 (see background.py); 0: off.
+    background_threshold: float = 0.2
 
     def __post_init__(self) -> None:
         if self.method not in ("umap", "jsd"):
             raise ConfigError(f"clustering method must be umap or jsd, got {self.method!r}")
         if self.selection not in ("eom", "leaf"):
             raise ConfigError(f"cluster selection must be eom or leaf, got {self.selection!r}")
-        if self.n_neighbors < 2 or self.n_components < 2 or self.min_cluster_size < 2:
+        if self.n_neighbors < 2 or self.n_components < 2 or (self.min_cluster_size or 2) < 2:
             raise ConfigError("n_neighbors, n_components and min_cluster_size must be >= 2")
+        if not 0.0 <= self.background_threshold <= 1.0:
+            raise ConfigError(
+                f"background_threshold must be in [0, 1], got {self.background_threshold}"
+            )
+        if self.min_samples is not None and self.min_samples < 1:
+            raise ConfigError(f"min_samples must be >= 1, got {self.min_samples}")
         if not 0.0 <= self.min_dist <= 1.0:
             raise ConfigError(f"min_dist must be in [0, 1], got {self.min_dist}")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def cluster_size(self, n: int) -> int:
+        """The minimum cluster size used for a group of ``n`` windows."""
+        return self.min_cluster_size or min_cluster_size_for(n)
+
+
+def min_cluster_size_for(n: int) -> int:
+    """3 up to about 1,000 windows, then sqrt(N) / 8 (40 at 100,000), at most 100."""
+    return int(max(3, min(100, round(np.sqrt(max(n, 1)) / 8))))
 
 
 @dataclass(frozen=True)
@@ -58,6 +85,8 @@ class Clustering:
     probabilities: np.ndarray  # float (N,)
     map_xy: np.ndarray  # float (N, 2)
     pca_used: int = 0  # PCA components actually used (0: none)
+    min_cluster_size: int = 0  # the minimum cluster size used
+    background: bool = False  # cluster 0 is the background group
 
 
 def jsd_matrix(embeddings: np.ndarray) -> np.ndarray:
@@ -120,11 +149,19 @@ def _umap(data: np.ndarray, params: ClusterParams, n_components: int, metric: st
         return np.asarray(reducer.fit_transform(data), dtype=np.float64)
 
 
-def cluster(embeddings: np.ndarray, params: ClusterParams) -> Clustering:
+def cluster(
+    embeddings: np.ndarray,
+    params: ClusterParams,
+    recordings: np.ndarray | None = None,
+    levels: np.ndarray | None = None,
+) -> Clustering:
+    """``recordings`` names each window's recording and ``levels`` gives its level in
+    dBFS, for the background group (without them: one recording, every window quiet)."""
     n = embeddings.shape[0]
-    if n < max(params.min_cluster_size, 4):
+    size = params.cluster_size(n)
+    if n < max(size, 4):
         # Too few windows to find any structure: all noise, laid out on a line.
-        return Clustering(np.full(n, -1), np.zeros(n), np.c_[np.arange(n), np.zeros(n)])
+        return Clustering(np.full(n, -1), np.zeros(n), np.c_[np.arange(n), np.zeros(n)], 0, size)
     import hdbscan
 
     data = embeddings.astype(np.float32)
@@ -138,8 +175,8 @@ def cluster(embeddings: np.ndarray, params: ClusterParams) -> Clustering:
     else:
         pca = 0
     hdb_args: dict[str, Any] = {
-        "min_cluster_size": params.min_cluster_size,
-        "min_samples": params.min_samples,
+        "min_cluster_size": size,
+        "min_samples": None if params.min_samples is None else min(params.min_samples, size),
         "cluster_selection_method": params.selection,
     }
     if params.method == "jsd":
@@ -156,7 +193,15 @@ def cluster(embeddings: np.ndarray, params: ClusterParams) -> Clustering:
     else:
         coords = _umap(data, params, params.n_components, params.metric)
         model = hdbscan.HDBSCAN(metric="euclidean", **hdb_args).fit(coords)
+        # The map lays out the clustering space itself (a cheap UMAP of its coordinates).
         map_xy = (
-            coords[:, :2] if params.n_components == 2 else _umap(data, params, 2, params.metric)
+            coords[:, :2] if params.n_components == 2 else _umap(coords, params, 2, "euclidean")
         )
-    return Clustering(np.asarray(model.labels_), np.asarray(model.probabilities_), map_xy, pca)
+    recordings = np.zeros(n) if recordings is None else recordings
+    labels, background = group_background(
+        np.asarray(model.labels_),
+        foreground_scores(embeddings, recordings),
+        params.background_threshold,
+        None if levels is None else quiet_windows(levels, recordings),
+    )
+    return Clustering(labels, np.asarray(model.probabilities_), map_xy, pca, size, background)

@@ -21,7 +21,14 @@ import numpy as np
 import soundfile as sf
 
 from bdisc.audio.segments import read_segment
-from bdisc.discovery.sheets import CLUSTERS_FILE, read_clusters, read_review
+from bdisc.discovery.linking import SOUND_TYPES_FILE, read_sound_types, suggestions
+from bdisc.discovery.sheets import (
+    CLUSTERS_FILE,
+    REVIEW_FILE,
+    ReviewEntry,
+    read_clusters,
+    read_review,
+)
 from bdisc.errors import ConfigError, NotFound, describe
 from bdisc.fsutil import atomic_write_text, commit, temp_path
 
@@ -48,6 +55,9 @@ class ExportConfig:
     overrides: Path | None = None
     pad_s: float = 0.0
     sample_rate: int | None = None  # None: the recording's own rate
+    # Also export unlabelled clusters under the label their sound type's other clusters
+    # were given (the SuggestedLabel of the sheets), in every deployment.
+    accept_suggestions: bool = False
 
     def __post_init__(self) -> None:
         if self.pad_s < 0:
@@ -134,15 +144,33 @@ def _sources(results: Path) -> dict[tuple[str, str], str]:
     return sources
 
 
+def _accepted_suggestions(results: Path, entries: list[ReviewEntry]) -> dict[tuple[str, int], str]:
+    """Labels for unlabelled clusters from their sound type's labelled clusters: the
+    labels of this sheet and of every review sheet in ``results``, with the types of
+    ``results/sound_types.csv``; a sheet's own SuggestedLabel where no type is known.
+    Ambiguous suggestions (``a | b``) are left out: a person must choose."""
+    types = read_sound_types(results / SOUND_TYPES_FILE)
+    given: dict[tuple[str, int], str] = {}
+    for sheet in sorted(results.glob(f"*/{REVIEW_FILE}")):
+        given.update({(e.folder, e.cluster): e.label for e in read_review(sheet) if e.label})
+    given.update({(e.folder, e.cluster): e.label for e in entries if e.label})
+    offered = {(e.folder, e.cluster): e.suggested for e in entries if e.suggested}
+    offered.update(suggestions(types, given))
+    return {k: v for k, v in offered.items() if v and " | " not in v and k not in given}
+
+
 def plan(config: ExportConfig, sources: dict[tuple[str, str], str] | None = None) -> list[Clip]:
     """The clips the current sheets ask for. ``sources`` maps (folder, file) to where the
     recording is (default: the paths in the discovery's embeddings metadata)."""
     entries = read_review(config.review)
     labels = {(e.folder, e.cluster): e.label for e in entries}
+    if config.accept_suggestions:
+        labels = {**_accepted_suggestions(config.results, entries), **labels}
+        labels = {k: v for k, v in labels.items() if v}
     overrides = _read_overrides(config.overrides) if config.overrides else {}
     sources = _sources(config.results) if sources is None else sources
     clips: dict[str, Clip] = {}
-    for group in sorted({e.folder for e in entries}):
+    for group in sorted({e.folder for e in entries} | {folder for folder, _ in labels}):
         path = config.results / group / CLUSTERS_FILE
         if not path.is_file():
             raise NotFound(f"review sheet names folder {group!r} but {path} does not exist")

@@ -1,25 +1,35 @@
 """A discovery job's parameters as JSON (an API request, a job record), checked.
 
 The same parameters as ``bdisc discover``: ``analysis``, ``subset``, ``prune``,
-``cluster`` and ``review`` (montage_cap, audio_per_cluster, fmin, fmax, cmap). Light to
-import (no plotting, no clustering libraries): the gateway checks requests with it.
+``cluster``, ``link`` (threshold) and ``review`` (montage_cap, audio_per_cluster, fmin,
+fmax, cmap). Light to import (no plotting, no clustering libraries): the gateway checks
+requests with it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bdisc.discovery.clustering import ClusterParams
+from bdisc.discovery.linking import LinkParams
 from bdisc.discovery.prune import PruneRules
 from bdisc.discovery.recordings import Subset
 from bdisc.errors import ConfigError
 from bdisc.pipeline.params import AnalysisParams
 from bdisc.render.spectrogram import SpectrogramStyle
 
-SECTIONS = ("analysis", "subset", "prune", "cluster", "review")
+SECTIONS = ("analysis", "subset", "prune", "cluster", "link", "review")
 REVIEW_KEYS = ("montage_cap", "audio_per_cluster", "fmin", "fmax", "cmap")
 STYLE_KEYS = ("fmin", "fmax", "cmap")
+# Discovery windows overlap by 1.5 s unless asked otherwise (BirdNET-Analyzer users' and
+# the paper's setting): every call of up to 1.5 s then falls whole into some window.
+DISCOVERY_OVERLAP_S = 1.5
+
+
+def discovery_params() -> AnalysisParams:
+    """The analysis parameters of a discovery run when none are given."""
+    return AnalysisParams(overlap_s=DISCOVERY_OVERLAP_S)
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,7 @@ class DiscoverySpec:
     prune: PruneRules
     cluster: ClusterParams
     style: SpectrogramStyle
+    link: LinkParams = field(default_factory=LinkParams)
     montage_cap: int = 48
     audio_per_cluster: int | None = None
 
@@ -48,11 +59,14 @@ class DiscoverySpec:
         if int(cap) < 1 or (clips is not None and int(clips) < 0):
             raise ConfigError("montage_cap must be >= 1 and audio_per_cluster >= 0")
         return cls(
-            params=AnalysisParams.from_dict(job.get("analysis") or {}),
+            params=AnalysisParams.from_dict(
+                {"overlap_s": DISCOVERY_OVERLAP_S, **(job.get("analysis") or {})}
+            ),
             subset=Subset.from_dict(job.get("subset") or {}),
             prune=PruneRules.from_dict(job.get("prune") or {}),
             cluster=cluster,
             style=style,
+            link=LinkParams.from_dict(job.get("link") or {}),
             montage_cap=int(cap),
             audio_per_cluster=None if clips is None else int(clips),
         )

@@ -1,7 +1,10 @@
 """The tables a discovery run writes and a reviewer edits.
 
-``clusters.csv``   one row per kept window (the full record of the run)
-``review.csv``     one row per cluster: Folder, Cluster, Label (to fill in), Size, TopLabels
+``clusters.csv``   one row per kept window (the full record of the run), with its cluster's
+                   sound type (``type``, blank for noise)
+``review.csv``     one row per cluster: Folder, Cluster, Label (to fill in), Type (the
+                   project-wide sound type), SuggestedLabel (what linked clusters were
+                   named), Size, TopLabels, MeanTopConfidence
 ``<folder>_Cluster<k>_times.txt``  birdnet-discovery's per-cluster lists
                    (tab-separated Wavfile, Start time, Cluster)
 """
@@ -11,8 +14,8 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bdisc.errors import ConfigError, NotFound
@@ -32,8 +35,18 @@ CLUSTER_COLUMNS = [
     "umap_y",
     "top_label",
     "top_confidence",
+    "type",
 ]
-REVIEW_COLUMNS = ["Folder", "Cluster", "Label", "Size", "TopLabels", "MeanTopConfidence"]
+REVIEW_COLUMNS = [
+    "Folder",
+    "Cluster",
+    "Label",
+    "Type",
+    "SuggestedLabel",
+    "Size",
+    "TopLabels",
+    "MeanTopConfidence",
+]
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,7 @@ class WindowRow:
     umap_y: float
     top_label: str
     top_confidence: float
+    sound_type: int | None = None
 
 
 def _csv(rows: Iterable[Sequence[object]], delimiter: str = ",") -> str:
@@ -69,6 +83,7 @@ def write_clusters(path: Path, rows: Sequence[WindowRow]) -> None:
             f"{r.umap_y:.4f}",
             r.top_label,
             f"{r.top_confidence:.4f}",
+            "" if r.sound_type is None else r.sound_type,
         ]
         for r in rows
     ]
@@ -91,6 +106,7 @@ def read_clusters(path: Path) -> list[WindowRow]:
                 float(r["umap_y"]),
                 r["top_label"],
                 float(r["top_confidence"]),
+                int(r["type"]) if r.get("type") else None,
             )
             for r in csv.DictReader(f)
         ]
@@ -107,8 +123,40 @@ def write_review(path: Path, folder: str, rows: Sequence[WindowRow]) -> None:
         members = [r for r in rows if r.cluster == k]
         tops = "; ".join(f"{name} ({count})" for name, count in top_labels(members))
         mean = sum(r.top_confidence for r in members) / len(members)
-        body.append([folder, k, "", len(members), tops, f"{mean:.3f}"])
+        body.append([folder, k, "", "", "", len(members), tops, f"{mean:.3f}"])
     atomic_write_text(path, _csv([REVIEW_COLUMNS, *body]))
+
+
+def annotate_types(
+    folder_dir: Path,
+    folder: str,
+    types: Mapping[tuple[str, int], int],
+    suggested: Mapping[tuple[str, int], str],
+) -> None:
+    """Write the sound types and suggested labels into a group's clusters.csv and
+    review.csv, keeping everything a reviewer wrote (labels, added columns)."""
+    rows = read_clusters(folder_dir / CLUSTERS_FILE)
+    write_clusters(
+        folder_dir / CLUSTERS_FILE,
+        [replace(r, sound_type=types.get((r.folder, r.cluster))) for r in rows],
+    )
+    path = folder_dir / REVIEW_FILE
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        columns = [
+            *REVIEW_COLUMNS,
+            *(c for c in reader.fieldnames or [] if c not in REVIEW_COLUMNS),
+        ]
+        sheet = list(reader)
+    for row in sheet:
+        key = (row.get("Folder") or folder, int(float(row["Cluster"])))
+        row["Type"] = str(types.get(key, ""))
+        row["SuggestedLabel"] = suggested.get(key, "")
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, columns, lineterminator="\n", restval="")
+    writer.writeheader()
+    writer.writerows(sheet)
+    atomic_write_text(path, buf.getvalue())
 
 
 def write_times(folder_dir: Path, folder: str, rows: Sequence[WindowRow]) -> list[Path]:
@@ -127,6 +175,7 @@ class ReviewEntry:
     folder: str
     cluster: int
     label: str  # "" = not labelled: skipped by export
+    suggested: str = ""  # what linked clusters were named (export --accept-suggestions)
 
 
 def read_review(path: Path) -> list[ReviewEntry]:
@@ -138,6 +187,7 @@ def read_review(path: Path) -> list[ReviewEntry]:
         columns = {c.strip().casefold(): c for c in reader.fieldnames or []}
         cluster_col = columns.get("cluster") or columns.get("cluster #")
         folder_col, label_col = columns.get("folder"), columns.get("label")
+        suggested_col = columns.get("suggestedlabel")
         if not (cluster_col and folder_col and label_col):
             raise ConfigError(
                 f"{path}: a review sheet needs columns Folder, Cluster (or Cluster #) and "
@@ -151,7 +201,10 @@ def read_review(path: Path) -> list[ReviewEntry]:
                 raise ConfigError(
                     f"{path}:{line}: cluster {row[cluster_col]!r} is not a number"
                 ) from exc
+            suggested = (row[suggested_col] or "").strip() if suggested_col else ""
             entries.append(
-                ReviewEntry(row[folder_col].strip(), cluster, (row[label_col] or "").strip())
+                ReviewEntry(
+                    row[folder_col].strip(), cluster, (row[label_col] or "").strip(), suggested
+                )
             )
     return entries

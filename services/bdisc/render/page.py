@@ -18,6 +18,8 @@ section img{max-width:100%;border:1px solid #eee}
 .clip{font-size:.8em;background:#f3f3f3;padding:.3em .5em;border-radius:6px}
 .clip audio{display:block;width:210px;height:30px}
 nav a{margin-right:1em}
+table{border-collapse:collapse}
+td,th{border-bottom:1px solid #eee;padding:.2em .6em;text-align:left}
 """
 
 
@@ -34,6 +36,7 @@ class ClusterSection:
     top_labels: str
     montage: str  # relative path of the PNG
     clips: Sequence[ClipLink]
+    background: bool = False  # the background group (what the recorder hears between calls)
 
 
 def _page(title: str, body: str) -> str:
@@ -55,6 +58,8 @@ def write_group_page(
     ]
     for s in sections:
         name = "noise (-1)" if s.cluster < 0 else f"Cluster {s.cluster}"
+        if s.background:
+            name = f"Background ({s.cluster})"
         clips = "".join(
             f"<div class=clip>{html.escape(c.caption)}"
             f'<audio controls preload=none src="{html.escape(c.src)}"></audio></div>'
@@ -69,10 +74,38 @@ def write_group_page(
     atomic_write_text(path, _page(title, "".join(parts)))
 
 
-def write_index(path: Path, title: str, groups: Sequence[tuple[str, str, int]]) -> None:
-    """Top-level page: one link per group (name, relative href, cluster count)."""
+def write_index(
+    path: Path,
+    title: str,
+    groups: Sequence[tuple[str, str, int]],
+    sound_types: Sequence[tuple[int, str, int, int]] = (),
+) -> None:
+    """Top-level page: one link per group (name, relative href, cluster count), then the
+    sound types (type id, folder, cluster, size per member cluster), each listing its
+    clusters across deployments, so one look names a sound everywhere it was heard."""
     items = "".join(
         f'<li><a href="{html.escape(href)}">{html.escape(name)}</a>: {n} clusters</li>'
         for name, href, n in groups
     )
-    atomic_write_text(path, _page(title, f"<h1>{html.escape(title)}</h1><ul>{items}</ul>"))
+    body = f"<h1>{html.escape(title)}</h1><ul>{items}</ul>"
+    by_type: dict[int, list[tuple[str, int, int]]] = {}
+    for type_id, folder, cluster, size in sound_types:
+        by_type.setdefault(type_id, []).append((folder, cluster, size))
+    if by_type:
+        rows = "".join(
+            f"<tr><td>{t}</td><td>{sum(m[2] for m in members)}</td><td>"
+            + ", ".join(
+                f'<a href="{html.escape(folder)}/index.html#c{cluster}">'
+                f"{html.escape(folder)} #{cluster}</a> ({size})"
+                for folder, cluster, size in members
+            )
+            + "</td></tr>"
+            for t, members in sorted(by_type.items())
+        )
+        body += (
+            "<section><h2>Sound types</h2><p>Clusters of every deployment linked by "
+            "their sound: a label given to one is suggested for the others "
+            "(SuggestedLabel in review.csv).</p><table><tr><th>Type</th><th>Windows</th>"
+            f"<th>Clusters (windows)</th></tr>{rows}</table></section>"
+        )
+    atomic_write_text(path, _page(title, body))

@@ -32,7 +32,7 @@ class JobRequest(BaseModel):
         default_factory=dict,
         description=(
             "method (umap|jsd), n_neighbors, min_dist, n_components, metric, pca_components, "
-            "seed, min_cluster_size, min_samples, selection"
+            "seed, min_cluster_size (default automatic), min_samples, selection"
         ),
     )
     subset: dict[str, Any] = Field(
@@ -52,6 +52,10 @@ class JobRequest(BaseModel):
     review: dict[str, Any] = Field(
         default_factory=dict,
         description="montage_cap, audio_per_cluster, fmin, fmax, cmap (spectrograms)",
+    )
+    link: dict[str, Any] = Field(
+        default_factory=dict,
+        description="threshold: cosine distance under which clusters become one sound type",
     )
 
 
@@ -93,6 +97,7 @@ def create_job(project: ProjectDep, deps: DepsDep, request: JobRequest) -> JobOu
                 "subset": spec.subset.as_dict(),
                 "prune": request.prune,
                 "review": request.review,
+                "link": spec.link.as_dict(),
             },
         )
     )

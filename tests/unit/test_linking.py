@@ -1,0 +1,128 @@
+"""Sound types: prototypes, linking, stable ids, suggestions, the background group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bdisc.discovery.background import foreground_scores, group_background
+from bdisc.discovery.linking import (
+    BACKGROUND_TYPE,
+    LinkParams,
+    Prototypes,
+    link,
+    prototypes,
+    read_sound_types,
+    suggestions,
+    write_sound_types,
+)
+from bdisc.errors import ConfigError
+
+DIM = 32
+
+
+def _deployment(
+    rng: np.random.Generator, floor: np.ndarray, calls: dict[int, np.ndarray], n_bg: int = 60
+) -> tuple[np.ndarray, np.ndarray]:
+    """Background windows around ``floor``, and 6 windows per call type (floor + call)."""
+    rows = [floor + 0.05 * rng.random((n_bg, DIM))]
+    labels = [np.full(n_bg, -1)]
+    for k, call in calls.items():
+        rows.append(floor + call + 0.05 * rng.random((6, DIM)))
+        labels.append(np.full(6, k))
+    return np.vstack(rows), np.concatenate(labels)
+
+
+def test_the_same_call_over_different_backgrounds_is_one_type() -> None:
+    rng = np.random.default_rng(0)
+    call_a, call_b = np.zeros(DIM), np.zeros(DIM)
+    call_a[:4], call_b[10:14] = 3.0, 3.0
+    street, night = rng.random(DIM) * 2, rng.random(DIM) * 0.5
+    e1, l1 = _deployment(rng, street, {0: call_a, 1: call_b})
+    e2, l2 = _deployment(rng, night, {0: call_b, 1: call_a})
+    members = link([prototypes("s1", e1, l1), prototypes("s2", e2, l2)], LinkParams())
+    types = {(m.folder, m.cluster): m.type_id for m in members}
+    assert types[("s1", 0)] == types[("s2", 1)] != types[("s1", 1)] == types[("s2", 0)]
+    assert all(m.strength > 0.9 for m in members)
+    # No linking: every cluster its own type.
+    alone = link([prototypes("s1", e1, l1), prototypes("s2", e2, l2)], LinkParams(0.0))
+    assert len({m.type_id for m in alone}) == 4
+
+
+def test_type_ids_are_stable_and_background_groups_are_type_0(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    vectors = rng.random((3, DIM)).astype(np.float32)
+    groups = [
+        Prototypes("b", np.array([0, 1, 2]), np.array([50, 4, 9]), vectors, background=0),
+        Prototypes("a", np.array([0]), np.array([30]), vectors[:1], background=0),
+    ]
+    first = link(groups, LinkParams(1e-6))
+    again = link(list(reversed(groups)), LinkParams(1e-6))
+    assert first == again
+    by_key = {(m.folder, m.cluster): m.type_id for m in first}
+    assert by_key[("a", 0)] == by_key[("b", 0)] == BACKGROUND_TYPE
+    assert by_key[("b", 2)] == 1 and by_key[("b", 1)] == 2  # larger type first
+    groups[0].save(tmp_path / "p.npz")
+    loaded = Prototypes.load(tmp_path / "p.npz")
+    assert loaded.folder == "b" and loaded.background == 0
+    np.testing.assert_array_equal(loaded.vectors, vectors)
+    write_sound_types(tmp_path / "sound_types.csv", first)
+    assert read_sound_types(tmp_path / "sound_types.csv") == by_key
+
+
+def test_suggestions_come_from_type_mates_and_never_overwrite() -> None:
+    types = {("a", 1): 1, ("b", 3): 1, ("c", 2): 1, ("a", 2): 2, ("b", 1): 2, ("b", 5): 3}
+    labels = {("a", 1): "piha", ("a", 2): "hermit", ("b", 1): "toad", ("b", 3): ""}
+    suggested = suggestions(types, labels)
+    assert suggested == {("b", 3): "piha", ("c", 2): "piha"}  # type 2 is labelled twice
+    assert suggestions(types, {("a", 1): "piha", ("c", 2): "song"})[("b", 3)] == "piha | song"
+
+
+def test_link_threshold_is_checked() -> None:
+    with pytest.raises(ConfigError, match="link threshold"):
+        LinkParams(threshold=-1)
+    with pytest.raises(ConfigError, match="unknown link parameters: distance"):
+        LinkParams.from_dict({"distance": 0.4})
+    assert LinkParams.from_dict({"threshold": "0.3"}).threshold == 0.3
+
+
+def test_background_group_takes_background_like_clusters_only() -> None:
+    rng = np.random.default_rng(2)
+    floor = rng.random(DIM)
+    call = np.zeros(DIM)
+    call[:4] = 3.0
+    emb = np.vstack(
+        [
+            floor + 0.02 * rng.random((40, DIM)),  # cluster 0: background
+            floor + 0.02 * rng.random((30, DIM)),  # cluster 1: background too
+            floor + call + 0.02 * rng.random((10, DIM)),  # cluster 2: a call
+            floor + 0.02 * rng.random((5, DIM)),  # noise windows, background-like
+        ]
+    )
+    labels = np.repeat([0, 1, 2, -1], [40, 30, 10, 5])
+    recordings = np.array(["r1"] * 85)
+    scores = foreground_scores(emb, recordings)
+    assert scores[70:80].min() > 0.1 > scores[:70].max()
+    grouped, found = group_background(labels, scores, 0.1)
+    assert found
+    assert (grouped[:70] == 0).all() and (grouped[70:80] == 1).all()
+    # Noise windows join the background when they score under the (capped) threshold.
+    under = scores[80:] < min(0.1, np.quantile(scores, 0.6))
+    assert 0 < under.sum() < 5
+    np.testing.assert_array_equal(grouped[80:], np.where(under, 0, -1))
+    same, found = group_background(labels, scores, 0.0)
+    assert not found and same is labels
+
+
+def test_a_chorus_is_not_swallowed_by_the_background_group() -> None:
+    """Every window holds calls, so every score is low: the threshold is capped at the
+    deployment's 60th percentile, and clusters above it are never background."""
+    rng = np.random.default_rng(3)
+    emb = rng.random((100, DIM))
+    scores = foreground_scores(emb, np.array(["r"] * 100))
+    labels = np.argsort(np.argsort(scores)) // 10  # cluster k: the k-th tenth by score
+    grouped, _ = group_background(labels, scores, threshold=1.0)
+    assert (grouped == 0).sum() == 60
+    assert sorted(set(grouped[labels >= 6].tolist())) == [1, 2, 3, 4]
