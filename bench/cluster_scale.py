@@ -53,7 +53,7 @@ def one(n: int, method: str, pca: int | None) -> dict[str, float]:
         np.arange(n).astype(str).astype(object),
         PruneRules(drop_silence_db=-90),
     )
-    recordings = (np.arange(n) // 200).astype(str)  # 10-min files at 1.5-s overlap
+    recordings = (np.arange(n) // 200).astype(str)  # 5-min files at 1.5-s overlap
     params = ClusterParams(method=method, pca_components=pca)  # type: ignore[arg-type]
     result = cluster(data[keep], params, recordings[keep])
     seconds = time.perf_counter() - start

@@ -71,11 +71,21 @@ def test_finished_job_is_announced_and_signed(
     for kind, extra in (
         (stages.EMBEDDED, {"key": f"projects/{project.id}/audio/site/r.wav", "output": "e"}),
         (stages.CLUSTERED, {"output": "c"}),
-        (stages.LINKED, {"output": "t"}),
+        (stages.LINKED, {"output": "t", "round": "an older round"}),  # ignored
     ):
         orchestrator.handle_event(
             Message(stages.EVENTS, job, f"{job}:{kind}", {"kind": kind, "group": "site", **extra})
         )
+    assert received == []  # not done before its sound types are linked
+    round_id = jobs.items(job, stages.LINK)[0].output
+    orchestrator.handle_event(
+        Message(
+            stages.EVENTS,
+            job,
+            f"{job}:linked",
+            {"kind": stages.LINKED, "output": "t", "round": round_id},
+        )
+    )
     assert len(received) == 1
     headers, body = received[0]
     event = json.loads(body)

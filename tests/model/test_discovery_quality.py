@@ -21,7 +21,7 @@ from bdisc.discovery.api import (
     discover,
     load_windows,
 )
-from bdisc.discovery.clustering import cluster
+from bdisc.discovery.clustering import ClusterParams, cluster
 from bdisc.discovery.export import ExportConfig, export
 from bdisc.discovery.linking import SOUND_TYPES_FILE, read_sound_types
 from bdisc.discovery.mixture import (
@@ -229,6 +229,22 @@ def test_a_small_folder_still_gets_its_obvious_clusters(
     assert piha - {-1} and traffic - {-1}, (piha, traffic)
     assert not (piha & traffic) - {-1}, "a cluster mixes the piha and the traffic"
 
+    # Labelled, then clustered again with other parameters: the labelled sheet is kept.
+    sheet = tmp_path / "out" / "site" / "review.csv"
+    sheet.write_text(sheet.read_text().replace("site,0,,", "site,0,reviewed,", 1))
+    assert "reviewed" in sheet.read_text()
+    again = DiscoverConfig(
+        tmp_path / "rec",
+        tmp_path / "out",
+        cluster=ClusterParams(min_cluster_size=4),
+        progress=False,
+        audio_per_cluster=0,
+    )
+    discover(again, factory=factory)
+    kept = list((tmp_path / "out" / "site").glob("review.*.csv"))
+    assert len(kept) == 1 and "site,0,reviewed," in kept[0].read_text()
+    assert "reviewed" not in sheet.read_text()
+
 
 @pytest.mark.model
 @pytest.mark.slow
@@ -244,8 +260,16 @@ def test_one_label_exports_a_sound_type_in_every_deployment(
     shared = min(t for t, f in folders_of.items() if t != 0 and f == {"site1", "site2"})
     members = {key for key, t in types.items() if t == shared}
     first = min(k for f, k in members if f == "site1")
-    sheet = tmp_path / "sheet.csv"
-    sheet.write_text(f"Folder,Cluster,Label\nsite1,{first},the call\n")
+    # The README's workflow: the deployment's own review.csv, one cluster labelled.
+    sheet = tmp_path / "review.csv"
+    with (out / "site1" / "review.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row["Label"] = "the call" if row["Cluster"] == str(first) else ""
+    with sheet.open("w", newline="") as f:
+        writer = csv.DictWriter(f, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
     windows = [r for f in ("site1", "site2") for r in read_clusters(out / f / "clusters.csv")]
     plain = export(ExportConfig(sheet, out, tmp_path / "plain"))
     assert plain.clips == sum(1 for r in windows if (r.folder, r.cluster) == ("site1", first))

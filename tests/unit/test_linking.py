@@ -18,6 +18,7 @@ from bdisc.discovery.linking import (
     suggestions,
     write_sound_types,
 )
+from bdisc.discovery.sheets import WindowRow, annotate_types, read_clusters, write_clusters
 from bdisc.errors import ConfigError
 
 DIM = 32
@@ -126,3 +127,34 @@ def test_a_chorus_is_not_swallowed_by_the_background_group() -> None:
     grouped, _ = group_background(labels, scores, threshold=1.0)
     assert (grouped == 0).sum() == 60
     assert sorted(set(grouped[labels >= 6].tolist())) == [1, 2, 3, 4]
+
+
+def test_a_prototype_without_direction_keeps_a_type_of_its_own() -> None:
+    """A cluster that is its deployment's median (digital silence) cannot be linked."""
+    vectors = np.zeros((3, DIM), dtype=np.float32)
+    vectors[1, :4] = vectors[2, :4] = 0.5
+    group = Prototypes("s", np.array([1, 2, 3]), np.array([5, 5, 5]), vectors)
+    types = {m.cluster: m.type_id for m in link([group], LinkParams())}
+    assert types[2] == types[3] != types[1]
+
+
+def test_sheets_are_annotated_as_the_reviewer_wrote_them(tmp_path: Path) -> None:
+    """The paper's `Cluster #` header, a byte-order mark, an added column and a notes
+    row all survive; labels are kept."""
+    group = tmp_path / "site"
+    group.mkdir()
+    write_clusters(
+        group / "clusters.csv",
+        [WindowRow("site", "a.wav", 0.0, 3.0, k, 1.0, 0.0, 0.0, "x_y", 0.5) for k in (0, 1)],
+    )
+    sheet = "Folder,Cluster #,Label,Notes\nsite,0,piha,loud\nsite,1,,\ntotal,,,2 clusters\n"
+    (group / "review.csv").write_bytes(b"\xef\xbb\xbf" + sheet.encode())
+    annotate_types(group, "site", {("site", 0): 4, ("site", 1): 7}, {("site", 1): "hermit"})
+    text = (group / "review.csv").read_bytes().decode("utf-8")
+    assert text.startswith("\ufeffFolder,Cluster #,Label,Notes,Type,SuggestedLabel\n")
+    assert "site,0,piha,loud,4,\n" in text and "site,1,,,7,hermit\n" in text
+    assert "total,,,2 clusters,," in text
+    assert [r.sound_type for r in read_clusters(group / "clusters.csv")] == [4, 7]
+    (group / "review.csv").write_text("Folder,Label\nsite,x\n")
+    with pytest.raises(ConfigError, match="no Cluster column"):
+        annotate_types(group, "site", {}, {})

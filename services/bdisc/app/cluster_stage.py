@@ -21,7 +21,14 @@ from bdisc.app.events import report_event
 from bdisc.app.keys import audio_prefix, job_results_prefix, results_prefix
 from bdisc.audio.segments import read_segment
 from bdisc.discovery.api import DiscoverConfig, cluster_group, prune_windows, windows_from_files
-from bdisc.discovery.linking import PROTOTYPES_FILE, SOUND_TYPES_FILE, LinkParams, link_groups
+from bdisc.discovery.linking import (
+    PROTOTYPES_FILE,
+    SOUND_TYPES_FILE,
+    LinkParams,
+    Member,
+    annotate_groups,
+    link_groups,
+)
 from bdisc.discovery.sheets import CLUSTERS_FILE, REVIEW_FILE
 from bdisc.errors import describe, is_retryable
 from bdisc.logs import fields
@@ -50,7 +57,7 @@ class ClusterStage:
 
     def handle(self, message: Message) -> None:
         p = message.payload
-        if "link_groups" in p:
+        if stages.is_link(p):
             self._link_step(message)
             return
         project, group = p["project"], p["group"]
@@ -120,42 +127,67 @@ class ClusterStage:
         (``sound_types.csv`` under the job's results), with each deployment's sheets
         annotated (Type, SuggestedLabel), as ``bdisc discover`` does on one machine."""
         p = message.payload
+        round_id = str(p.get("round", ""))
         try:
             output = self._link(p["project"], message.job_id, p["link_groups"], p.get("link"))
         except Exception as exc:
             if is_retryable(exc):
                 raise
-            self._event(message, stages.LINK_FAILED, error=": ".join(describe(exc)))
+            error = ": ".join(describe(exc))
+            self._event(message, stages.LINK_FAILED, error=error, round=round_id)
             return
-        self._event(message, stages.LINKED, output=output)
+        self._event(message, stages.LINKED, output=output, round=round_id)
 
     def _link(
         self, project: str, job_id: str, groups: list[str], params: dict[str, Any] | None
     ) -> str:
         sheets = (PROTOTYPES_FILE, CLUSTERS_FILE, REVIEW_FILE)
+        read: dict[str, bytes] = {}  # the sheets as downloaded
         with tempfile.TemporaryDirectory(dir=self.scratch) as tmp:
             out = Path(tmp)
             for group in groups:
                 prefix = results_prefix(project, job_id, group)
                 for name in sheets:
                     if self.objects.exists(prefix + name):
-                        self.objects.download(prefix + name, out / group / name)
+                        read[prefix + name] = self.objects.get_bytes(prefix + name)
+                        (out / group).mkdir(parents=True, exist_ok=True)
+                        (out / group / name).write_bytes(read[prefix + name])
             members = link_groups(out, groups, LinkParams.from_dict(params or {}))
             key = job_results_prefix(project, job_id) + SOUND_TYPES_FILE
             self.objects.put_file(key, out / SOUND_TYPES_FILE, content_type="text/csv")
             for group in groups:
-                for name in (CLUSTERS_FILE, REVIEW_FILE):
-                    if (out / group / name).is_file():
-                        self.objects.put_file(
-                            results_prefix(project, job_id, group) + name,
-                            out / group / name,
-                            content_type="text/csv",
-                        )
+                self._put_annotated(
+                    out, group, groups, members, read, results_prefix(project, job_id, group)
+                )
         log.info(
             "linked",
             extra=fields(job_id=job_id, groups=len(groups), clusters=len(members)),
         )
         return key
+
+    def _put_annotated(
+        self,
+        out: Path,
+        group: str,
+        groups: list[str],
+        members: list[Member],
+        read: dict[str, bytes],
+        prefix: str,
+    ) -> None:
+        """Upload a group's annotated sheets, unless they changed meanwhile: clustered
+        again (a newer link round will annotate them), or labelled through the API (the
+        new sheet is annotated instead, so no label is lost)."""
+        clusters, review = prefix + CLUSTERS_FILE, prefix + REVIEW_FILE
+        if clusters not in read or self.objects.get_bytes(clusters) != read[clusters]:
+            log.info("sheets changed during linking: left as they are", extra=fields(group=group))
+            return
+        if review in read:
+            now = self.objects.get_bytes(review)
+            if now != read[review]:
+                (out / group / REVIEW_FILE).write_bytes(now)
+                annotate_groups(out, groups, members, only=[group])
+            self.objects.put_file(review, out / group / REVIEW_FILE, content_type="text/csv")
+        self.objects.put_file(clusters, out / group / CLUSTERS_FILE, content_type="text/csv")
 
     def _publish_folder(self, folder: Path, prefix: str) -> None:
         """Upload the group's outputs; delete what an earlier run left that this one did

@@ -36,10 +36,11 @@ def report_dead_letters(bus: MessageBus, watched: Sequence[str] = tuple(FAILED_K
                 )
                 continue
             kind = FAILED_KIND[stage]
-            if "link_groups" in message.payload:  # the fan-in step on the cluster queue
+            if stages.is_link(message.payload):  # the fan-in step on the cluster queue
                 kind = stages.LINK_FAILED
             payload = {
                 "kind": kind,
+                "round": message.payload.get("round", ""),
                 "group": message.payload.get("group", ""),
                 "error": f"dead-lettered: {dead.error}",
             }

@@ -5,7 +5,9 @@ planned  record one item per planned recording (refused ones as failed, with the
          and publish one embed message each (idempotency key = job + recording).
 events   every worker reports here; the orchestrator records it, and when every recording
          of a deployment is settled (done or failed) it publishes that deployment's
-         cluster message, once. When every deployment is clustered, the job is done.
+         cluster message, once. When every deployment is clustered, one link message
+         (a round id in the payload) asks for the sound types; when they are linked,
+         the job is done. A retry starts a new round; an older round's outcome is ignored.
 A restarted orchestrator loses nothing: the state is in the JobStore and unprocessed
 events wait in their queue.
 """
@@ -161,10 +163,7 @@ class Orchestrator:
             self._settle(job_id, p["group"], stages.CLUSTER, kind == stages.CLUSTERED, p)
             self._maybe_finish(job_id)
         elif kind in (stages.LINKED, stages.LINK_FAILED):
-            self._settle(
-                job_id, stages.LINK_ITEM, stages.LINK, kind == stages.LINKED, {**p, "group": ""}
-            )
-            self._maybe_finish(job_id)
+            self._linked(job_id, kind == stages.LINKED, p)
         else:
             log.warning("unknown event", extra=fields(job_id=job_id, kind=kind))
 
@@ -256,8 +255,14 @@ class Orchestrator:
         keys = self.jobs.reset_failed(job_id, stages.EMBED)
         retried = sorted({groups[k] for k in keys})
         self.jobs.discard_items(job_id, stages.CLUSTER, retried)
-        if retried:  # the sound types are linked again once they are clustered again
+        link = self.jobs.items(job_id, stages.LINK)
+        if retried or (link and link[0].status == "failed"):
+            # linked again once the deployments are clustered again (a link in flight
+            # now belongs to an older round, and its outcome is ignored)
             self.jobs.discard_items(job_id, stages.LINK, [stages.LINK_ITEM])
+            if not retried:
+                self.jobs.set_job_status(job_id, "running")
+                self._maybe_finish(job_id)
         for key in keys:
             self.bus.publish(self._embed_message(job, key, groups[key], ":retry"))
         if keys:
@@ -300,16 +305,16 @@ class Orchestrator:
     def _maybe_finish(self, job_id: str) -> None:
         """When every deployment is clustered: link them into sound types (the fan-in
         step, once), then end the job."""
+        if self.jobs.job(job_id).status == "cancelled":
+            return
         groups = {i.group for i in self.jobs.items(job_id, stages.EMBED)}
         clustered = {i.group: i.status for i in self.jobs.items(job_id, stages.CLUSTER)}
         if not (groups <= set(clustered) and all(s in FINAL for s in clustered.values())):
             return
         done = sorted(g for g, s in clustered.items() if s == "done")
         linked = self.jobs.items(job_id, stages.LINK)
-        job = self.jobs.job(job_id)
-        waiting = not linked or linked[0].status == "pending"
-        if done and job.status != "cancelled" and waiting:
-            self._link(job, done, again=bool(linked))
+        if done and (not linked or linked[0].status == "pending"):
+            self._link(self.jobs.job(job_id), done, linked[0].output if linked else "")
             return
         failed = sorted(g for g, s in clustered.items() if s == "failed")
         errors = [f"clustering failed for {', '.join(failed)}"] if failed else []
@@ -318,25 +323,40 @@ class Orchestrator:
         self.jobs.set_job_status(job_id, "failed" if errors else "done", error="; ".join(errors))
         self._notify(job_id)
 
-    def _link(self, job: JobRecord, groups: list[str], again: bool) -> None:
-        """Ask for the link step; ``again`` when redelivered before it settled (the first
-        publish may have been lost; the step is idempotent)."""
-        if not again:
-            self.jobs.set_item(job.id, stages.LINK_ITEM, stages.LINK, "pending", group="")
+    def _link(self, job: JobRecord, groups: list[str], round_id: str) -> None:
+        """Ask for the link step. A new round gets an id, kept in the pending item; a
+        redelivered event republishes the same round (the first publish may have been
+        lost; the step is idempotent)."""
+        if not round_id:
+            round_id = uuid.uuid4().hex[:12]
+            self.jobs.set_item(
+                job.id, stages.LINK_ITEM, stages.LINK, "pending", group="", output=round_id
+            )
         self.bus.publish(
             Message(
                 stages.CLUSTER,
                 job.id,
-                f"{job.id}:link:{len(groups)}",
+                f"{job.id}:link:{round_id}",
                 {
                     "project": job.project,
                     "group": stages.LINK_ITEM,
                     "link_groups": groups,
                     "link": job.params.get("link", {}),
+                    "round": round_id,
                 },
             )
         )
         log.info("deployments ready to link", extra=fields(job_id=job.id, groups=len(groups)))
+
+    def _linked(self, job_id: str, ok: bool, p: dict[str, Any]) -> None:
+        """The link step's outcome, if it is the current round's (a round started before
+        a retry, or redelivered after it settled, is ignored)."""
+        current = self.jobs.items(job_id, stages.LINK)
+        if not current or current[0].status != "pending" or current[0].output != p.get("round"):
+            log.info("outcome of an older link round ignored", extra=fields(job_id=job_id))
+            return
+        self._settle(job_id, stages.LINK_ITEM, stages.LINK, ok, {**p, "group": ""})
+        self._maybe_finish(job_id)
 
     def _notify(self, job_id: str) -> None:
         if self.notify is not None:

@@ -10,6 +10,8 @@ CLUSTER = "cluster"  # one deployment's embeddings -> clusters, sheets, montages
 # LINK names the job item.
 LINK = "link"
 LINK_ITEM = "sound-types"
+
+
 EXPORT = "export"  # reviewed labels -> training clips, one folder per label
 EVALUATE = "evaluate"  # detections + annotations (uploaded files) -> metrics, plots, report
 EVENTS = "events"  # workers -> orchestrator: what finished, what failed
@@ -30,3 +32,8 @@ SUBMIT_EVALUATION, SUBMIT_EXPORT = "submit_evaluation", "submit_export"
 # (a recording, a deployment): one at a time, so N replicas share a queue evenly and a
 # crash returns one item. Events are tiny and handled in order by the one orchestrator.
 PREFETCH = {INGEST: 1, EMBED: 1, CLUSTER: 1, EXPORT: 1, EVALUATE: 1, EVENTS: 32}
+
+
+def is_link(payload: dict[str, object]) -> bool:
+    """A message on the CLUSTER queue that asks for the link step."""
+    return "link_groups" in payload

@@ -28,11 +28,15 @@ LINK = LinkParams()
 DISCOVER_HELP = """\
 Turn a folder tree of recordings into clusters a person can review. Each immediate
 subfolder of ROOT is a deployment ("Folder") and is clustered on its own (or all
-together with --group-by all). Windows are embedded with BirdNET (resumable, shared with
-`bdisc embed --out` on the same folder), optionally pruned, reduced with UMAP and
-clustered with HDBSCAN. Per deployment, OUT/<folder>/ gets clusters.csv, review.csv
-(fill in the Label column), <folder>_Cluster<k>_times.txt, montages/, map.png, audio/
-and index.html; OUT/index.html links them all.
+together with --group-by all). Windows (overlapping by 1.5 s) are embedded with BirdNET
+(resumable, shared with `bdisc embed --out` on the same folder), optionally pruned,
+reduced with UMAP and clustered with HDBSCAN; background-like clusters become cluster
+0. Per deployment, OUT/<folder>/ gets clusters.csv, review.csv (fill in the Label
+column), <folder>_Cluster<k>_times.txt, montages/, map.png, audio/, prototypes.npz and
+index.html. Then the clusters of all deployments are linked into sound types:
+OUT/sound_types.csv, and the Type and SuggestedLabel columns of every review.csv
+(re-run after labelling to refresh the suggestions; nothing is computed again).
+OUT/index.html links everything.
 """
 
 EXPORT_HELP = """\
@@ -259,9 +263,10 @@ def add_parsers(
     e.add_argument(
         "--accept-suggestions",
         action="store_true",
-        help="also export unlabelled clusters, in every deployment, under the label "
-        "given to other clusters of their sound type (SuggestedLabel); ambiguous "
-        "suggestions are skipped",
+        help="export the whole project: the labelled clusters of every deployment's "
+        "review.csv in --results (this sheet's labels for its own folders), and every "
+        "unlabelled cluster under the label given to its sound type (SuggestedLabel); "
+        "ambiguous suggestions and the background type (0) unless labelled are skipped",
     )
 
 

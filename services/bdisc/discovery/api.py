@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,12 +34,13 @@ from bdisc.discovery.sheets import (
     CLUSTERS_FILE,
     REVIEW_FILE,
     WindowRow,
+    read_review,
     top_labels,
     write_clusters,
     write_review,
     write_times,
 )
-from bdisc.errors import ConfigError, NotFound
+from bdisc.errors import BdiscError, ConfigError, NotFound
 from bdisc.fsutil import atomic_write_text
 from bdisc.logs import fields
 from bdisc.outputs.embeddings import SUFFIX, read_embeddings
@@ -348,6 +351,7 @@ def cluster_group(
         for i in range(len(w))
     ]
     write_clusters(folder_dir / CLUSTERS_FILE, rows)
+    _keep_labelled_sheet(folder_dir / REVIEW_FILE)
     write_review(folder_dir / REVIEW_FILE, name, rows)
     write_times(folder_dir, name, rows)
     render_map(folder_dir / "map.png", f"{name}: {len(rows)} windows", result.map_xy, result.labels)
@@ -409,6 +413,24 @@ def cluster_group(
     )
     atomic_write_text(key_file, json.dumps({"key": key, "result": asdict(done)}))
     return done
+
+
+def _keep_labelled_sheet(path: Path) -> None:
+    """Clustering again renumbers the clusters, so labels cannot follow them: a sheet
+    with labels is kept beside the new one (review.<UTC time>.csv), never overwritten."""
+    if not path.is_file():
+        return
+    try:
+        labelled = any(e.label for e in read_review(path))
+    except (BdiscError, UnicodeDecodeError):
+        labelled = True  # unreadable as a sheet: keep it, whatever it holds
+    if labelled:
+        backup = path.with_name(f"review.{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}.csv")
+        shutil.copy2(path, backup)
+        log.warning(
+            "labelled review sheet kept: the deployment is clustered again",
+            extra=fields(sheet=str(backup)),
+        )
 
 
 def _clear_generated(folder_dir: Path, name: str) -> None:

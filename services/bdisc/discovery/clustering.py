@@ -10,9 +10,9 @@ The defaults were chosen on ``bench/discovery_quality.py`` (real calls at random
 and 0-20 dB SNR in real background, three deployments, three seeds, two variants; see
 the README): 5 UMAP dimensions with ``min_dist`` 0 (a 2-D layout squeezes rare sounds
 into their neighbours), HDBSCAN's excess-of-mass selection with ``min_samples`` 1, and a
-minimum cluster size that follows the number of windows (3 for a few thousand windows,
-so that a call heard a handful of times still forms a cluster; growing with the square
-root of N, so that 100,000 windows do not give thousands of clusters).
+minimum cluster size that follows the number of windows (3 up to about 1,000 windows,
+so that a call heard a handful of times still forms a cluster; then growing with the
+square root of N, so that 100,000 windows do not give thousands of clusters).
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ class ClusterParams:
             raise ConfigError(f"clustering method must be umap or jsd, got {self.method!r}")
         if self.selection not in ("eom", "leaf"):
             raise ConfigError(f"cluster selection must be eom or leaf, got {self.selection!r}")
-        if self.n_neighbors < 2 or self.n_components < 2 or (self.min_cluster_size or 2) < 2:
+        too_small = self.min_cluster_size is not None and self.min_cluster_size < 2
+        if self.n_neighbors < 2 or self.n_components < 2 or too_small:
             raise ConfigError("n_neighbors, n_components and min_cluster_size must be >= 2")
         if not 0.0 <= self.background_threshold <= 1.0:
             raise ConfigError(
@@ -131,13 +132,22 @@ def _jsd_kernel() -> Any:
     return _KERNEL
 
 
-def _umap(data: np.ndarray, params: ClusterParams, n_components: int, metric: str) -> np.ndarray:
+MAP_MIN_DIST = 0.1  # the map is for looking at: points spread within their cluster
+
+
+def _umap(
+    data: np.ndarray,
+    params: ClusterParams,
+    n_components: int,
+    metric: str,
+    min_dist: float | None = None,
+) -> np.ndarray:
     import umap
 
     n = data.shape[0]
     reducer = umap.UMAP(
         n_neighbors=min(params.n_neighbors, n - 1),
-        min_dist=params.min_dist,
+        min_dist=params.min_dist if min_dist is None else min_dist,
         n_components=n_components,
         metric=metric,
         random_state=params.seed,
@@ -189,14 +199,18 @@ def cluster(
             )
         distances = jsd_matrix(embeddings)
         model = hdbscan.HDBSCAN(metric="precomputed", **hdb_args).fit(distances)
-        map_xy = _umap(data, params, 2, params.metric)
+        map_xy = _umap(data, params, 2, params.metric, MAP_MIN_DIST)
     else:
         coords = _umap(data, params, params.n_components, params.metric)
         model = hdbscan.HDBSCAN(metric="euclidean", **hdb_args).fit(coords)
-        # The map lays out the clustering space itself (a cheap UMAP of its coordinates).
-        map_xy = (
-            coords[:, :2] if params.n_components == 2 else _umap(coords, params, 2, "euclidean")
-        )
+        # The map: a 2-D UMAP of the embeddings; above auto_pca_windows, of the clustering
+        # coordinates instead (much cheaper there, but each cluster drawn tighter).
+        if params.n_components == 2:
+            map_xy = coords
+        elif n <= params.auto_pca_windows:
+            map_xy = _umap(data, params, 2, params.metric, MAP_MIN_DIST)
+        else:
+            map_xy = _umap(coords, params, 2, "euclidean", MAP_MIN_DIST)
     recordings = np.zeros(n) if recordings is None else recordings
     labels, background = group_background(
         np.asarray(model.labels_),

@@ -21,7 +21,13 @@ import numpy as np
 import soundfile as sf
 
 from bdisc.audio.segments import read_segment
-from bdisc.discovery.linking import SOUND_TYPES_FILE, read_sound_types, suggestions
+from bdisc.discovery.linking import (
+    BACKGROUND_TYPE,
+    SOUND_TYPES_FILE,
+    given_labels,
+    read_sound_types,
+    suggestions,
+)
 from bdisc.discovery.sheets import (
     CLUSTERS_FILE,
     REVIEW_FILE,
@@ -55,8 +61,8 @@ class ExportConfig:
     overrides: Path | None = None
     pad_s: float = 0.0
     sample_rate: int | None = None  # None: the recording's own rate
-    # Also export unlabelled clusters under the label their sound type's other clusters
-    # were given (the SuggestedLabel of the sheets), in every deployment.
+    # Export the whole project: every labelled cluster of every deployment, and every
+    # unlabelled cluster under the label its sound type was given (SuggestedLabel).
     accept_suggestions: bool = False
 
     def __post_init__(self) -> None:
@@ -144,19 +150,28 @@ def _sources(results: Path) -> dict[tuple[str, str], str]:
     return sources
 
 
-def _accepted_suggestions(results: Path, entries: list[ReviewEntry]) -> dict[tuple[str, int], str]:
-    """Labels for unlabelled clusters from their sound type's labelled clusters: the
-    labels of this sheet and of every review sheet in ``results``, with the types of
-    ``results/sound_types.csv``; a sheet's own SuggestedLabel where no type is known.
-    Ambiguous suggestions (``a | b``) are left out: a person must choose."""
+def _project_labels(results: Path, entries: list[ReviewEntry]) -> dict[tuple[str, int], str]:
+    """Every label of the project, and a label for every unlabelled cluster of a labelled
+    sound type: this sheet's labels for its folders, the review sheets in ``results``
+    for the others, the types of ``results/sound_types.csv`` (a sheet's own
+    SuggestedLabel for a cluster without a type). Left out: ambiguous suggestions
+    (``a | b``: a person must choose) and the background type, exported only where it
+    is labelled (it holds most windows of every deployment)."""
     types = read_sound_types(results / SOUND_TYPES_FILE)
-    given: dict[tuple[str, int], str] = {}
-    for sheet in sorted(results.glob(f"*/{REVIEW_FILE}")):
-        given.update({(e.folder, e.cluster): e.label for e in read_review(sheet) if e.label})
+    mine = {e.folder for e in entries}
+    others = [p.parent.name for p in sorted(results.glob(f"*/{REVIEW_FILE}"))]
+    given = {k: v for k, v in given_labels(results, others).items() if k[0] not in mine}
     given.update({(e.folder, e.cluster): e.label for e in entries if e.label})
-    offered = {(e.folder, e.cluster): e.suggested for e in entries if e.suggested}
-    offered.update(suggestions(types, given))
-    return {k: v for k, v in offered.items() if v and " | " not in v and k not in given}
+    offered = {
+        (e.folder, e.cluster): e.suggested
+        for e in entries
+        if e.suggested and (e.folder, e.cluster) not in types
+    }
+    offered.update(
+        {k: v for k, v in suggestions(types, given).items() if types[k] != BACKGROUND_TYPE}
+    )
+    accepted = {k: v for k, v in offered.items() if " | " not in v and k not in given}
+    return {**given, **accepted}
 
 
 def plan(config: ExportConfig, sources: dict[tuple[str, str], str] | None = None) -> list[Clip]:
@@ -165,8 +180,7 @@ def plan(config: ExportConfig, sources: dict[tuple[str, str], str] | None = None
     entries = read_review(config.review)
     labels = {(e.folder, e.cluster): e.label for e in entries}
     if config.accept_suggestions:
-        labels = {**_accepted_suggestions(config.results, entries), **labels}
-        labels = {k: v for k, v in labels.items() if v}
+        labels = _project_labels(config.results, entries)
     overrides = _read_overrides(config.overrides) if config.overrides else {}
     sources = _sources(config.results) if sources is None else sources
     clips: dict[str, Clip] = {}

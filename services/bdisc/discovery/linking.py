@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from bdisc.discovery.background import BACKGROUND_CLUSTER
+from bdisc.discovery.background import BACKGROUND_CLUSTER, unit_rows
 from bdisc.discovery.sheets import CLUSTERS_FILE, REVIEW_FILE, annotate_types, read_review
-from bdisc.errors import ConfigError
+from bdisc.errors import BdiscError, ConfigError
 from bdisc.fsutil import atomic_write_text
 from bdisc.logs import fields
 
@@ -107,8 +107,7 @@ def prototypes(
 ) -> Prototypes:
     """Background-subtracted unit prototypes of a deployment's clusters (noise excluded);
     ``background``: cluster 0 is the deployment's background group."""
-    x = embeddings.astype(np.float64)
-    x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-12
+    x = unit_rows(embeddings)
     floor = np.median(x, axis=0) if len(x) else np.zeros(x.shape[1])
     ks = np.array(sorted(k for k in set(labels.tolist()) if k >= 0), dtype=np.int64)
     vectors = np.zeros((len(ks), x.shape[1]), dtype=np.float32)
@@ -157,14 +156,17 @@ def _link_calls(groups: Sequence[Prototypes], params: LinkParams) -> list[Member
     vectors = np.concatenate(
         [g.vectors[mask] for g, mask in zip(groups, masks, strict=True)]
     ).astype(np.float64)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12
-    if len(keys) > 1 and params.threshold > 0:
+    norms = np.linalg.norm(vectors, axis=1)
+    # A cluster that is the deployment's median itself (digital silence, say) has no
+    # direction: it keeps a type of its own, as do non-finite prototypes.
+    valid = np.isfinite(vectors).all(axis=1) & (norms > 1e-6)
+    vectors = np.where(valid[:, None], vectors / np.where(valid, norms, 1.0)[:, None], 0.0)
+    raw = np.arange(len(keys), dtype=np.int64) + len(keys)  # unlinked: a type each
+    if valid.sum() > 1 and params.threshold > 0:
         from scipy.cluster.hierarchy import fcluster, linkage
 
-        tree = linkage(vectors, "average", metric="cosine")
-        raw = np.asarray(fcluster(tree, params.threshold, "distance"), dtype=np.int64)
-    else:
-        raw = np.arange(len(keys), dtype=np.int64)
+        tree = linkage(vectors[valid], "average", metric="cosine")
+        raw[valid] = np.asarray(fcluster(tree, params.threshold, "distance"), dtype=np.int64)
     # Stable ids: largest type first, ties by its first (folder, cluster).
     order = sorted(
         set(raw.tolist()),
@@ -255,21 +257,48 @@ def link_groups(out: Path, groups: Sequence[str], params: LinkParams) -> list[Me
     cluster's type and the labels suggested by its type-mates into the group's sheets
     (labels already given are kept). Cheap: it reads prototypes, not embeddings."""
     members = link_results(out, groups, params)
-    types = {(m.folder, m.cluster): m.type_id for m in members}
-    labels = {
-        (e.folder, e.cluster): e.label
-        for name in groups
-        if (out / name / REVIEW_FILE).is_file()
-        for e in read_review(out / name / REVIEW_FILE)
-    }
-    suggested = suggestions(types, labels)
-    for name in groups:
-        if (out / name / CLUSTERS_FILE).is_file():
-            annotate_types(out / name, name, types, suggested)
+    annotate_groups(out, groups, members)
     log.info(
         "clusters linked into sound types",
         extra=fields(
-            clusters=len(members), sound_types=len(set(types.values())), file=SOUND_TYPES_FILE
+            clusters=len(members),
+            sound_types=len({m.type_id for m in members}),
+            file=SOUND_TYPES_FILE,
         ),
     )
     return members
+
+
+def annotate_groups(
+    out: Path,
+    groups: Sequence[str],
+    members: Sequence[Member],
+    only: Sequence[str] | None = None,
+) -> None:
+    """Write types and suggestions (from the labels of every group) into the sheets of
+    ``groups`` under ``out``, or of ``only`` these. A sheet that cannot be read is
+    reported and left alone; the others go on."""
+    types = {(m.folder, m.cluster): m.type_id for m in members}
+    suggested = suggestions(types, given_labels(out, groups))
+    for name in groups if only is None else only:
+        if not (out / name / CLUSTERS_FILE).is_file():
+            continue
+        try:
+            annotate_types(out / name, name, types, suggested)
+        except BdiscError as exc:
+            log.warning("sheet not annotated", extra=fields(group=name, error=str(exc)))
+
+
+def given_labels(out: Path, groups: Iterable[str]) -> dict[tuple[str, int], str]:
+    """(group, cluster) -> label, from the review sheets of these groups under ``out``
+    (unreadable sheets are reported and skipped)."""
+    labels: dict[tuple[str, int], str] = {}
+    for name in groups:
+        sheet = out / name / REVIEW_FILE
+        if not sheet.is_file():
+            continue
+        try:
+            labels.update({(name, e.cluster): e.label for e in read_review(sheet) if e.label})
+        except (BdiscError, UnicodeDecodeError) as exc:
+            log.warning("review sheet not read", extra=fields(group=name, error=str(exc)))
+    return labels

@@ -21,8 +21,6 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from bdisc.discovery.clustering import ClusterParams
 
 BACKGROUND = "background"
@@ -84,35 +82,9 @@ class Quality:
 
 def v_measure(truth: Sequence[str], clusters: Sequence[object]) -> float:
     """Harmonic mean of homogeneity and completeness (Rosenberg and Hirschberg 2007)."""
-    t = np.unique(np.asarray(truth, dtype=object).astype(str), return_inverse=True)[1]
-    c = np.unique(np.asarray([str(k) for k in clusters]), return_inverse=True)[1]
-    n = len(t)
-    if n == 0:
-        return 1.0
-    table = np.zeros((t.max() + 1, c.max() + 1))
-    np.add.at(table, (t, c), 1)
+    from sklearn.metrics import v_measure_score
 
-    def entropy(counts: np.ndarray) -> float:
-        p = counts[counts > 0] / n
-        return float(-(p * np.log(p)).sum())
-
-    h_t, h_c = entropy(table.sum(axis=1)), entropy(table.sum(axis=0))
-    h_tc = _conditional(table, n)
-    h_ct = _conditional(table.T, n)
-    homogeneity = 1.0 if h_t == 0 else 1.0 - h_tc / h_t
-    completeness = 1.0 if h_c == 0 else 1.0 - h_ct / h_c
-    if homogeneity + completeness == 0:
-        return 0.0
-    return 2 * homogeneity * completeness / (homogeneity + completeness)
-
-
-def _conditional(table: np.ndarray, n: int) -> float:
-    """H(rows | columns) of a contingency table."""
-    col = table.sum(axis=0)
-    total = 0.0
-    for i, j in zip(*np.nonzero(table), strict=True):
-        total -= table[i, j] / n * np.log(table[i, j] / col[j])
-    return total
+    return float(v_measure_score([str(t) for t in truth], [str(k) for k in clusters]))
 
 
 def score(

@@ -133,30 +133,46 @@ def annotate_types(
     types: Mapping[tuple[str, int], int],
     suggested: Mapping[tuple[str, int], str],
 ) -> None:
-    """Write the sound types and suggested labels into a group's clusters.csv and
-    review.csv, keeping everything a reviewer wrote (labels, added columns)."""
+    """Write the sound types and suggested labels (keyed by group name and cluster) into
+    a group's clusters.csv and review.csv, keeping everything a reviewer wrote: labels,
+    added columns, the column names they used, a byte-order mark. A sheet that cannot be
+    read as one raises ConfigError and is left as it is."""
+    path = folder_dir / REVIEW_FILE
+    if path.is_file():
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8 CSV") from exc
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        names = {c.strip().casefold(): c for c in reader.fieldnames or []}
+        cluster_col = names.get("cluster") or names.get("cluster #")
+        if cluster_col is None:
+            raise ConfigError(f"{path}: no Cluster column; sound types not written")
+        type_col = names.get("type", "Type")
+        suggested_col = names.get("suggestedlabel", "SuggestedLabel")
+        columns = list(reader.fieldnames or [])
+        columns += [c for c in (type_col, suggested_col) if c not in columns]
+        sheet = list(reader)
+        for row in sheet:
+            try:
+                key = (folder, int(float(row[cluster_col] or "")))
+            except ValueError:
+                continue  # a note or total row a reviewer added: kept as it is
+            row[type_col] = str(types.get(key, ""))
+            row[suggested_col] = suggested.get(key, "")
+        buf = io.StringIO()
+        if raw.startswith(b"\xef\xbb\xbf"):
+            buf.write("\ufeff")
+        writer = csv.DictWriter(buf, columns, lineterminator="\n", restval="")
+        writer.writeheader()
+        writer.writerows(sheet)
+        atomic_write_text(path, buf.getvalue())
     rows = read_clusters(folder_dir / CLUSTERS_FILE)
     write_clusters(
         folder_dir / CLUSTERS_FILE,
-        [replace(r, sound_type=types.get((r.folder, r.cluster))) for r in rows],
+        [replace(r, sound_type=types.get((folder, r.cluster))) for r in rows],
     )
-    path = folder_dir / REVIEW_FILE
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        columns = [
-            *REVIEW_COLUMNS,
-            *(c for c in reader.fieldnames or [] if c not in REVIEW_COLUMNS),
-        ]
-        sheet = list(reader)
-    for row in sheet:
-        key = (row.get("Folder") or folder, int(float(row["Cluster"])))
-        row["Type"] = str(types.get(key, ""))
-        row["SuggestedLabel"] = suggested.get(key, "")
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, columns, lineterminator="\n", restval="")
-    writer.writeheader()
-    writer.writerows(sheet)
-    atomic_write_text(path, buf.getvalue())
 
 
 def write_times(folder_dir: Path, folder: str, rows: Sequence[WindowRow]) -> list[Path]:

@@ -93,7 +93,7 @@ def create_job(project: ProjectDep, deps: DepsDep, request: JobRequest) -> JobOu
                 "project": project.id,
                 "prefix": request.prefix,
                 "analysis": spec.params.as_dict(),
-                "cluster": request.cluster,
+                "cluster": spec.cluster.as_dict(),
                 "subset": spec.subset.as_dict(),
                 "prune": request.prune,
                 "review": request.review,
