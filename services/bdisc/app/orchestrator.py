@@ -275,9 +275,14 @@ class Orchestrator:
             return
         if self.jobs.job(job_id).status == "cancelled":
             return
-        if self.jobs.items(job_id, stages.CLUSTER, group):
-            return  # already asked for (a redelivered event)
-        self.jobs.set_item(job_id, group, stages.CLUSTER, "pending", group=group)
+        asked = self.jobs.items(job_id, stages.CLUSTER, group)
+        if asked and asked[0].status != "pending":
+            return  # clustered already (a redelivered event)
+        if not asked:
+            self.jobs.set_item(job_id, group, stages.CLUSTER, "pending", group=group)
+        # else: redelivered while pending. The first publish may have been lost with a
+        # killed orchestrator (state committed, message not sent): send it again; the
+        # clustering of a group is idempotent and its outcome settles once.
         embedded = [
             i.output for i in self.jobs.items(job_id, stages.EMBED, group) if i.status == "done"
         ]
