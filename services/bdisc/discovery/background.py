@@ -32,35 +32,52 @@ MIN_RECORDING_WINDOWS = 30
 MAX_BACKGROUND_QUANTILE = 0.6
 
 
+MEDIAN_SAMPLE = 20_000  # a deployment's median is taken over at most this many windows
+
+
 def unit_rows(embeddings: np.ndarray) -> np.ndarray:
-    """The embeddings scaled to unit length (float64): cosine geometry."""
-    x = embeddings.astype(np.float64)
-    x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-12
-    return x
+    """The embeddings scaled to unit length (float32): cosine geometry. Call it on a
+    recording or a chunk: a million 1024-d windows are 4 GiB per copy."""
+    x = np.asarray(embeddings, dtype=np.float32)
+    return np.asarray(x / (np.linalg.norm(x, axis=1, keepdims=True) + np.float32(1e-12)))
+
+
+def median_unit(embeddings: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """The median of the unit embeddings of ``rows`` (all by default), over a seeded
+    sample of at most ``MEDIAN_SAMPLE`` of them."""
+    idx = np.arange(len(embeddings)) if rows is None else rows
+    if len(idx) > MEDIAN_SAMPLE:
+        idx = np.sort(np.random.default_rng(0).choice(idx, MEDIAN_SAMPLE, replace=False))
+    if not len(idx):
+        return np.zeros(embeddings.shape[1])
+    return np.asarray(np.median(unit_rows(embeddings[idx]), axis=0), dtype=np.float64)
+
+
+def recording_rows(recordings: np.ndarray) -> list[np.ndarray]:
+    """The window indices of each recording (one pass, not one scan per recording)."""
+    _, index, counts = np.unique(recordings, return_inverse=True, return_counts=True)
+    return np.split(np.argsort(index, kind="stable"), np.cumsum(counts)[:-1])
 
 
 def foreground_scores(embeddings: np.ndarray, recordings: np.ndarray) -> np.ndarray:
     """Cosine distance of each window to its recording's median embedding."""
-    x = unit_rows(embeddings)
-    scores = np.zeros(len(x))
-    if not len(x):
+    scores = np.zeros(len(embeddings))
+    if not len(embeddings):
         return scores
-    names, index, counts = np.unique(recordings, return_inverse=True, return_counts=True)
-    fallback = np.median(x, axis=0)
-    for i in range(len(names)):
-        members = index == i
-        centre = np.median(x[members], axis=0) if counts[i] >= MIN_RECORDING_WINDOWS else fallback
+    fallback = median_unit(embeddings)
+    for rows in recording_rows(recordings):
+        own = len(rows) >= MIN_RECORDING_WINDOWS
+        centre = median_unit(embeddings, rows) if own else fallback
         centre /= np.linalg.norm(centre) + 1e-12
-        scores[members] = 1.0 - x[members] @ centre
+        scores[rows] = 1.0 - unit_rows(embeddings[rows]) @ centre
     return scores
 
 
 def quiet_windows(levels: np.ndarray, recordings: np.ndarray) -> np.ndarray:
     """Windows at or below their recording's median level (dBFS)."""
     quiet = np.zeros(len(levels), dtype=bool)
-    for name in np.unique(recordings):
-        members = recordings == name
-        quiet[members] = levels[members] <= np.median(levels[members])
+    for rows in recording_rows(recordings):
+        quiet[rows] = levels[rows] <= np.median(levels[rows])
     return quiet
 
 

@@ -174,7 +174,7 @@ def cluster(
         return Clustering(np.full(n, -1), np.zeros(n), np.c_[np.arange(n), np.zeros(n)], 0, size)
     import hdbscan
 
-    data = embeddings.astype(np.float32)
+    data = np.asarray(embeddings, dtype=np.float32)  # no copy when already float32
     pca = params.pca_components
     if pca is None:
         pca = params.auto_pca_components if n > params.auto_pca_windows else 0

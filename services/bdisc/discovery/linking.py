@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from bdisc.discovery.background import BACKGROUND_CLUSTER, unit_rows
+from bdisc.discovery.background import BACKGROUND_CLUSTER, median_unit, unit_rows
 from bdisc.discovery.sheets import CLUSTERS_FILE, REVIEW_FILE, annotate_types, read_review
 from bdisc.errors import BdiscError, ConfigError
 from bdisc.fsutil import atomic_write_text
@@ -108,16 +108,21 @@ def prototypes(
 ) -> Prototypes:
     """Background-subtracted unit prototypes of a deployment's clusters (noise excluded);
     ``background``: cluster 0 is the deployment's background group."""
-    x = unit_rows(embeddings)
-    floor = np.median(x, axis=0) if len(x) else np.zeros(x.shape[1])
+    floor = median_unit(embeddings)
     ks = np.array(sorted(k for k in set(labels.tolist()) if k >= 0), dtype=np.int64)
-    vectors = np.zeros((len(ks), x.shape[1]), dtype=np.float32)
-    sizes = np.zeros(len(ks), dtype=np.int64)
-    for i, k in enumerate(ks):
-        members = labels == k
-        d = x[members].mean(axis=0) - floor
-        vectors[i] = d / (np.linalg.norm(d) + 1e-12)
-        sizes[i] = int(members.sum())
+    sums = np.zeros((len(ks), embeddings.shape[1]))
+    # Cluster sums over chunks of windows sorted by cluster: memory stays one chunk.
+    keep = np.flatnonzero(labels >= 0)
+    order = keep[np.argsort(labels[keep], kind="stable")]
+    for start in range(0, len(order), 50_000):
+        rows = order[start : start + 50_000]
+        lab = labels[rows]
+        bounds = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
+        part = np.add.reduceat(unit_rows(embeddings[rows]).astype(np.float64), bounds, axis=0)
+        np.add.at(sums, np.searchsorted(ks, lab[bounds]), part)
+    sizes = np.bincount(np.searchsorted(ks, labels[keep]), minlength=len(ks)).astype(np.int64)
+    d = sums / np.maximum(sizes, 1)[:, None] - floor
+    vectors = (d / (np.linalg.norm(d, axis=1, keepdims=True) + 1e-12)).astype(np.float32)
     return Prototypes(folder, ks, sizes, vectors, BACKGROUND_CLUSTER if background else -1)
 
 
