@@ -73,13 +73,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/embed_throughput.py
 
 stack: $(STAMP)
-	EMBED_REPLICAS=$(EMBED_REPLICAS) $(BIN)/python -m bdisc.service.local_stack up
+	EMBED_REPLICAS=$(EMBED_REPLICAS) $(BIN)/python -m devstack up
 
 stack-down:
-	$(BIN)/python -m bdisc.service.local_stack down
+	$(BIN)/python -m devstack down
 
 stack-status:
-	$(BIN)/python -m bdisc.service.local_stack status
+	$(BIN)/python -m devstack status
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .mypy_cache .ruff_cache .pytest_cache

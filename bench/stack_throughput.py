@@ -27,9 +27,11 @@ from bdisc.adapters.s3_store import S3Store
 from bdisc.adapters.sql_job_store import SqlJobStore, migrate
 from bdisc.app import stages
 from bdisc.app.keys import audio_prefix
+from bdisc.app.messages import SubmitDiscovery
 from bdisc.app.orchestrator import Orchestrator
+from bdisc.discovery.job_spec import DiscoverySpec
 from bdisc.pipeline.params import AnalysisParams
-from bdisc.service.local_stack import DEFAULT_ENV, Stack
+from devstack.stack import DEFAULT_ENV, Stack
 
 ROOT = Path(__file__).resolve().parents[1]
 SOUNDSCAPE = ROOT / "tests" / "data" / "audio" / "soundscape.flac"
@@ -86,7 +88,11 @@ def through_stack(src: Path, home: Path, replicas: int, env: dict[str, str]) -> 
                 raise SystemExit("embedding replicas did not start")
             time.sleep(0.2)
         start = time.perf_counter()
-        job = Orchestrator(jobs, bus, objects).submit_discovery(project, AnalysisParams())
+        command = SubmitDiscovery(
+            project=project,
+            spec=DiscoverySpec.from_dict({"analysis": AnalysisParams().as_dict()}),
+        )
+        job = Orchestrator(jobs, bus, objects).submit_discovery(None, command)
         # the job is planned by ingestion first: wait for every recording, not for the
         # items that happen to exist yet
         while jobs.progress(job).get(stages.EMBED, {}).get("done", 0) < len(recordings):

@@ -1,13 +1,27 @@
-"""Shared fixtures: test data paths and one BirdNET model per test session."""
+"""Fixtures every test folder shares: test data paths, one BirdNET model per session,
+and the real infrastructure (SeaweedFS S3, started here; the machine's RabbitMQ and
+PostgreSQL, started if installed but stopped). Missing infrastructure fails the run
+with instructions; nothing is mocked."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bdisc.model.birdnet import BirdNetV24
+from bdisc.pipeline.recording_task import ModelFactory
+from devstack.stack import port_open, seaweedfs_argv, wait_for
+
 DATA = Path(__file__).parent / "data"
 AUDIO = DATA / "audio"
+S3_PORT = 8333
+RABBIT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +32,68 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def audio_dir() -> Path:
     return AUDIO
+
+
+@pytest.fixture(scope="session")
+def model() -> BirdNetV24:
+    return BirdNetV24(threads=2)
+
+
+@pytest.fixture(scope="session")
+def factory(model: BirdNetV24) -> ModelFactory:
+    """In-process runs reuse the session's model instead of loading their own."""
+    return lambda threads: model
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if port_open(S3_PORT):
+        yield f"127.0.0.1:{S3_PORT}"
+        return
+    try:
+        argv = seaweedfs_argv(tmp_path_factory.mktemp("seaweed"))
+    except SystemExit as exc:
+        pytest.fail(str(exc))
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if not wait_for(S3_PORT, 60):
+            pytest.fail("SeaweedFS did not open its S3 port within 60 s")
+        time.sleep(1.0)  # the S3 gateway answers a moment after its port opens
+        yield f"127.0.0.1:{S3_PORT}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def rabbit_url() -> str:
+    if not port_open(5672) and shutil.which("rabbitmq-server"):
+        subprocess.run(["rabbitmq-server", "-detached"], check=False)
+        wait_for(5672, 60)
+    if not port_open(5672):
+        pytest.fail("no RabbitMQ on 127.0.0.1:5672: apt-get install -y rabbitmq-server")
+    return RABBIT_URL
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the machine's PostgreSQL, dropped afterwards."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    if not port_open(5432):
+        pytest.fail("no PostgreSQL on 127.0.0.1:5432: apt-get install -y postgresql")
+    name = f"bdisc_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -11,7 +11,7 @@ from bdisc.audio.bandpass import Bandpass
 from bdisc.errors import BdiscError
 from bdisc.pipeline.api import analyze, embed
 from bdisc.pipeline.params import AnalysisParams
-from bdisc.pipeline.runner import RunConfig
+from bdisc.pipeline.recording_task import RunConfig
 
 __all__ = [
     "AnalysisParams",

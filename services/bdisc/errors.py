@@ -1,17 +1,21 @@
 """The one exception tree of bdisc, and its mapping to HTTP and gRPC status codes.
 
-    BdiscError
-    ├── UserError                 the caller can fix it; never retried
-    │   ├── ConfigError           invalid parameters or settings
-    │   ├── NotFound              a named input or artifact does not exist
-    │   ├── IncompatibleArtifact  provenance differs (model, rate, window, ...): refuse to mix
-    │   └── AudioError            one recording cannot be used (a per-file error; the run goes on)
-    │       ├── UnsupportedFormat not one of the audio formats we read
-    │       ├── CorruptAudio      the decoder failed (truncated, not audio, broken header)
-    │       ├── EmptyAudio        zero frames
-    │       └── TooShort          shorter than the minimum window length
-    ├── Retryable                 transient infrastructure trouble; try again with backoff
-    └── InternalError             a bug: report it
+    BdiscError                     HTTP  gRPC
+    ├── UserError                   400   INVALID_ARGUMENT     the caller can fix it; no retry
+    │   ├── ConfigError             422   INVALID_ARGUMENT     invalid parameters or settings
+    │   ├── NotFound                404   NOT_FOUND            a named input does not exist
+    │   ├── IncompatibleArtifact    409   FAILED_PRECONDITION  provenance differs: refuse to mix
+    │   ├── TooLarge                413   RESOURCE_EXHAUSTED   an upload past the size limit
+    │   └── AudioError              422   INVALID_ARGUMENT     one recording cannot be used
+    │       ├── UnsupportedFormat   415                        not an audio format we read
+    │       ├── CorruptAudio        422                        the decoder failed
+    │       ├── EmptyAudio          422                        zero frames
+    │       └── TooShort            422                        shorter than the minimum window
+    ├── Unauthorized                401   UNAUTHENTICATED      no API key, or an unknown one
+    ├── Forbidden                   403   PERMISSION_DENIED    the key is another project's
+    ├── ServerError                 (the status it names)      a bdisc server answered an error
+    ├── Retryable                   503   UNAVAILABLE          transient trouble; retry with backoff
+    └── InternalError               500   INTERNAL             a bug: report it
 
 Every error carries a message for people and a `context` dict for logs.
 The transport adapters (HTTP gateway, gRPC servers, queue consumers) translate with
@@ -60,6 +64,11 @@ class IncompatibleArtifact(UserError):
     grpc_code = "FAILED_PRECONDITION"
 
 
+class TooLarge(UserError):
+    http_status = 413
+    grpc_code = "RESOURCE_EXHAUSTED"
+
+
 class AudioError(UserError):
     http_status = 422
 
@@ -78,6 +87,21 @@ class EmptyAudio(AudioError):
 
 class TooShort(AudioError):
     pass
+
+
+class Unauthorized(BdiscError):
+    http_status = 401
+    grpc_code = "UNAUTHENTICATED"
+
+
+class Forbidden(BdiscError):
+    http_status = 403
+    grpc_code = "PERMISSION_DENIED"
+
+
+class ServerError(BdiscError):
+    """A bdisc server (the gateway, seen from ``bdisc submit``) answered with an error;
+    ``context["status"]`` is its HTTP status."""
 
 
 class Retryable(BdiscError):
@@ -106,6 +130,9 @@ def from_grpc_code(code: str, message: str) -> BdiscError:
         "INVALID_ARGUMENT": ConfigError,
         "NOT_FOUND": NotFound,
         "FAILED_PRECONDITION": IncompatibleArtifact,
+        "RESOURCE_EXHAUSTED": TooLarge,
+        "UNAUTHENTICATED": Unauthorized,
+        "PERMISSION_DENIED": Forbidden,
         "UNAVAILABLE": Retryable,
         "DEADLINE_EXCEEDED": Retryable,
     }

@@ -15,6 +15,6 @@ if __name__ == "__main__":
             "clustering",
             stages.CLUSTER,
             ServiceSettings,
-            lambda b, bus: ClusterStage(b.object_store(), bus, b.settings.scratch_dir),
+            lambda b: ClusterStage(b.object_store(), b.settings.scratch_dir),
         )
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.app import stages
 from bdisc.app.embed_stage import EmbedStage
 from bdisc.model.birdnet import BirdNetV24
@@ -14,14 +13,13 @@ from embedding.grpc_server import serve
 from embedding.settings import EmbeddingSettings
 
 
-def build(booted: Booted[EmbeddingSettings], bus: RabbitBus) -> EmbedStage:
+def build(booted: Booted[EmbeddingSettings]) -> EmbedStage:
     s = booted.settings
     if s.grpc_port:  # on-demand inference has its own model: interpreters are not shared
         serve(BirdNetV24(s.model_dir, 1), s.grpc_port, s.grpc_host)  # stops with the process
     return EmbedStage(
         BirdNetV24(s.model_dir, s.threads),
         booted.object_store(),
-        bus,
         s.scratch_dir,
         s.batch_size,
         on_windows=booted.metrics.windows.inc,

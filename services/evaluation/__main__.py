@@ -15,6 +15,6 @@ if __name__ == "__main__":
             "evaluation",
             stages.EVALUATE,
             ServiceSettings,
-            lambda b, bus: EvaluateStage(b.object_store(), bus, b.settings.scratch_dir),
+            lambda b: EvaluateStage(b.object_store(), b.settings.scratch_dir),
         )
     )

@@ -15,6 +15,6 @@ if __name__ == "__main__":
             "export",
             stages.EXPORT,
             ServiceSettings,
-            lambda b, bus: ExportStage(b.object_store(), bus, b.settings.scratch_dir),
+            lambda b: ExportStage(b.object_store(), b.settings.scratch_dir),
         )
     )

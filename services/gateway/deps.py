@@ -1,4 +1,10 @@
-"""What the routes need, built once per process and injected (tests build their own)."""
+"""What the routes need, built once per process and injected (tests build their own),
+typed against ports; the common dependencies as ``Annotated`` aliases:
+
+    DepsDep     the process's ports (stores, bus, tile renderer)
+    ProjectDep  the caller's project (its API key must match the path's project)
+    OwnedJob    a job of that project (404 for other projects' jobs)
+"""
 
 from __future__ import annotations
 
@@ -9,33 +15,23 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from bdisc.adapters.spectrogram_client import SpectrogramClient
-from bdisc.adapters.sql_job_store import SqlJobStore
-from bdisc.adapters.sql_project_store import Project, SqlProjectStore
-from bdisc.errors import BdiscError
+from bdisc.errors import Forbidden, NotFound, Unauthorized
+from bdisc.ports.job_store import JobRecord, JobStore
 from bdisc.ports.message_bus import Message, MessageBus
 from bdisc.ports.object_store import ObjectStore
-
-
-class Unauthorized(BdiscError):
-    http_status = 401
-    grpc_code = "UNAUTHENTICATED"
-
-
-class Forbidden(BdiscError):
-    http_status = 403
-    grpc_code = "PERMISSION_DENIED"
+from bdisc.ports.project_store import Project, ProjectStore
+from bdisc.ports.tiles import TileRenderer
 
 
 @dataclass
 class Deps:
     objects: ObjectStore
-    jobs: SqlJobStore
-    projects: SqlProjectStore
+    jobs: JobStore
+    projects: ProjectStore
     bus: MessageBus
     max_upload_bytes: int
     ready_checks: dict[str, Callable[[], object]] = field(default_factory=dict)
-    tiles: SpectrogramClient | None = None  # gRPC Spectrogram service (tiles on demand)
+    tiles: TileRenderer | None = None  # the Spectrogram service (tiles on demand)
     _publish_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def publish(self, message: Message) -> None:
@@ -79,3 +75,14 @@ def authorised_project(
 
 
 ProjectDep = Annotated[Project, Depends(authorised_project)]
+
+
+def owned_job(project: ProjectDep, deps: DepsDep, job_id: str) -> JobRecord:
+    """The job named in the path, if it is the caller's project's."""
+    job = deps.jobs.job(job_id)
+    if job.project != project.id:
+        raise NotFound(f"no job {job_id}")  # do not reveal other projects' jobs
+    return job
+
+
+OwnedJob = Annotated[JobRecord, Depends(owned_job)]

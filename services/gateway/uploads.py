@@ -5,13 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import BinaryIO
 
-from bdisc.errors import UserError
+from bdisc.errors import TooLarge
 
 CHUNK = 1 << 20
-
-
-class TooLarge(UserError):
-    http_status = 413
 
 
 def receive(source: BinaryIO, dest: Path, limit: int) -> int:

@@ -15,6 +15,6 @@ if __name__ == "__main__":
             "ingestion",
             stages.INGEST,
             ServiceSettings,
-            lambda b, bus: IngestStage(b.object_store(), bus),
+            lambda b: IngestStage(b.object_store()),
         )
     )

@@ -9,7 +9,7 @@ import pytest
 
 from bdisc.adapters.rabbitmq_bus import queue_names
 from bdisc.app import stages
-from bdisc.service.local_stack import SERVICES
+from devstack.stack import SERVICES
 
 from .conftest import (
     K8S_VERSION,

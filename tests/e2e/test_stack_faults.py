@@ -21,9 +21,9 @@ from bdisc.adapters.sql_job_store import SqlJobStore, migrate
 from bdisc.app import stages
 from bdisc.app.keys import audio_prefix, results_prefix
 from bdisc.app.orchestrator import Orchestrator
-from bdisc.pipeline.params import AnalysisParams
-from bdisc.service.local_stack import DEFAULT_ENV, Stack
+from devstack.stack import DEFAULT_ENV, Stack
 
+from ..commands import discovery
 from ..model.helpers import write_clip
 
 RECORDINGS = {"north": ["n1.wav", "n2.wav", "n3.flac"], "south": ["s1.wav", "s2.wav", "s3.wav"]}
@@ -72,7 +72,7 @@ def test_job_survives_killed_workers(
     try:
         stack.start_services(embed_replicas=2, metrics_base=19100)
         job = Orchestrator(jobs, bus, objects).submit_discovery(
-            project, AnalysisParams(), {"min_cluster_size": 3}
+            None, discovery(project, cluster={"min_cluster_size": 3})
         )
         wait_until(
             lambda: jobs.progress(job).get("embed", {}).get("done", 0) >= 1,
@@ -138,7 +138,7 @@ def test_job_survives_the_broker_dropping_every_connection(
     try:
         stack.start_services(embed_replicas=2, metrics_base=19300)
         job = Orchestrator(jobs, bus, objects).submit_discovery(
-            "drop", AnalysisParams(), {"min_cluster_size": 3}
+            None, discovery("drop", cluster={"min_cluster_size": 3})
         )
         wait_until(
             lambda: jobs.progress(job).get("embed", {}).get("done", 0) >= 1,

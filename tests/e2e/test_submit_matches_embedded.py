@@ -17,7 +17,7 @@ import pytest
 
 from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.app import stages
-from bdisc.service.local_stack import DEFAULT_ENV, SERVICES, Stack, wait_for
+from devstack.stack import DEFAULT_ENV, SERVICES, Stack, wait_for
 
 BDISC = str(Path(sys.executable).parent / "bdisc")
 PORT = 18765

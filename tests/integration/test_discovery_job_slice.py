@@ -23,13 +23,16 @@ from bdisc.app.dead_letters import report_dead_letters
 from bdisc.app.embed_stage import EmbedStage
 from bdisc.app.ingest_stage import PLAN_FILE, IngestStage
 from bdisc.app.keys import audio_prefix, job_results_prefix, results_prefix
+from bdisc.app.messages import ClusterWork, EmbedWork, LinkWork, read_as, to_message
 from bdisc.app.orchestrator import Orchestrator
+from bdisc.app.stage_handler import stage_handler
 from bdisc.model.birdnet import BirdNetV24
 from bdisc.pipeline import api
 from bdisc.pipeline.params import AnalysisParams
-from bdisc.pipeline.runner import RunConfig
+from bdisc.pipeline.recording_task import RunConfig
 from bdisc.ports.message_bus import Message
 
+from ..commands import discovery
 from ..model.helpers import CountingModel, write_clip
 
 Platform = tuple[str, S3Store, RabbitBus, SqlJobStore]
@@ -50,7 +53,8 @@ def platform(s3_endpoint: str, rabbit_url: str, postgres_url: str) -> Iterator[P
 
 def plan(bus: RabbitBus, objects: S3Store, orchestrator: Orchestrator) -> None:
     """Ingestion plans the submitted job; the orchestrator records the plan."""
-    assert bus.consume(stages.INGEST, IngestStage(objects, bus).handle, idle_timeout_s=1.0) == 1
+    ingestion = stage_handler(bus, IngestStage(objects).routes)
+    assert bus.consume(stages.INGEST, ingestion, idle_timeout_s=1.0) == 1
     assert bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=1.0) == 1
 
 
@@ -72,7 +76,7 @@ def test_job_fans_out_and_in(
         objects.put_file(audio_prefix(project) + f.relative_to(local).as_posix(), f)
 
     orchestrator = Orchestrator(jobs, bus, objects)
-    job = orchestrator.submit_discovery(project, AnalysisParams(), {"min_cluster_size": 2})
+    job = orchestrator.submit_discovery(None, discovery(project, cluster={"min_cluster_size": 2}))
     assert jobs.progress(job) == {"ingest": {"pending": 1}}
     assert jobs.job(job).status == "running"
 
@@ -88,8 +92,8 @@ def test_job_fans_out_and_in(
     assert float(planned["siteA/a1.wav"]["duration_s"]) == 9.0
 
     counter = CountingModel(model)
-    embedder = EmbedStage(counter, objects, bus)
-    assert bus.consume(stages.EMBED, embedder.handle, idle_timeout_s=2.0) == 3
+    embedder = stage_handler(bus, EmbedStage(counter, objects).routes)
+    assert bus.consume(stages.EMBED, embedder, idle_timeout_s=2.0) == 3
     assert counter.windows == 3 + 2 + 2
     assert bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=1.0) == 3
     assert jobs.progress(job) == {
@@ -98,12 +102,16 @@ def test_job_fans_out_and_in(
         "cluster": {"pending": 2},
     }
 
-    # Fan-in: one cluster message per deployment, naming its embeddings.
+    # Fan-in: one cluster message per deployment, naming its recordings and embeddings,
+    # with the job's parameters.
     asked: list[Message] = []
     bus.consume(stages.CLUSTER, asked.append, idle_timeout_s=1.0)
-    assert sorted(m.payload["group"] for m in asked) == ["siteA", "siteB"]
-    site_a = next(m for m in asked if m.payload["group"] == "siteA")
-    assert len(site_a.payload["embeddings"]) == 2
+    works = {w.group: w for w in (read_as(m, ClusterWork) for m in asked)}
+    assert sorted(works) == ["siteA", "siteB"]
+    site_a = next(m for m in asked if read_as(m, ClusterWork).group == "siteA")
+    assert [r.rel for r in works["siteA"].recordings] == ["siteA/a1.wav", "siteA/a2.flac"]
+    assert works["siteA"].spec.cluster.min_cluster_size == 2
+    assert works["siteA"].spec.params == AnalysisParams()
 
     # The stored Parquet is what `bdisc embed` writes locally for the same audio.
     item = next(i for i in jobs.items(job, stages.EMBED) if i.key.endswith("a1.wav"))
@@ -124,21 +132,15 @@ def test_job_fans_out_and_in(
     )
 
     # A redelivered embed message computes nothing and changes nothing.
-    bus.publish(
-        Message(
-            stages.EMBED,
-            job,
-            f"{job}:{item.key}",
-            {
-                "project": project,
-                "audio_key": item.key,
-                "rel": "siteA/a1.wav",
-                "group": "siteA",
-                "params": AnalysisParams().as_dict(),
-            },
-        )
+    again_work = EmbedWork(
+        project=project,
+        audio_key=item.key,
+        rel="siteA/a1.wav",
+        group="siteA",
+        params=AnalysisParams(),
     )
-    bus.consume(stages.EMBED, embedder.handle, idle_timeout_s=1.0)
+    bus.publish(to_message(job, f"{job}:{item.key}", again_work))
+    bus.consume(stages.EMBED, embedder, idle_timeout_s=1.0)
     assert counter.windows == 7
     bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=1.0)
     # While siteA is not clustered yet, a redelivered event asks again, with the same
@@ -150,15 +152,15 @@ def test_job_fans_out_and_in(
     assert jobs.progress(job)["embed"] == {"done": 3, "failed": 1}
 
     # The clustering stage turns each deployment into review outputs in S3.
-    clusterer = ClusterStage(objects, bus)
+    clusterer = stage_handler(bus, ClusterStage(objects).routes)
     for m in asked:
-        clusterer.handle(m)
+        clusterer(m)
     bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=1.0)
     assert jobs.job(job).status == "running"  # the fan-in step is next: linking
     linking: list[Message] = []
     assert bus.consume(stages.CLUSTER, linking.append, idle_timeout_s=1.0) == 1
-    assert linking[0].payload["link_groups"] == ["siteA", "siteB"]
-    clusterer.handle(linking[0])
+    assert read_as(linking[0], LinkWork).groups == ("siteA", "siteB")
+    clusterer(linking[0])
     bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=1.0)
     assert jobs.job(job).status == "done"
     assert jobs.progress(job)["cluster"] == {"done": 2}
@@ -180,16 +182,16 @@ def test_job_fans_out_and_in(
     objects.put_file(audio_prefix(project) + "siteB/broken.wav", local / "fixed.wav")
     assert [k.rsplit("/", 1)[-1] for k in orchestrator.retry_failed(job)] == ["broken.wav"]
     assert jobs.job(job).status == "running"
-    bus.consume(stages.EMBED, embedder.handle, idle_timeout_s=1.0)
+    bus.consume(stages.EMBED, embedder, idle_timeout_s=1.0)
     bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=1.0)
     again: list[Message] = []
     bus.consume(stages.CLUSTER, again.append, idle_timeout_s=1.0)
-    assert [m.payload["group"] for m in again] == ["siteB"]
-    assert len(again[0].payload["embeddings"]) == 2
-    clusterer.handle(again[0])
+    assert [read_as(m, ClusterWork).group for m in again] == ["siteB"]
+    assert len(read_as(again[0], ClusterWork).recordings) == 2
+    clusterer(again[0])
     bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=1.0)
     assert jobs.job(job).status == "running"  # linked again, with siteB's new clusters
-    assert bus.consume(stages.CLUSTER, clusterer.handle, idle_timeout_s=1.0) == 1
+    assert bus.consume(stages.CLUSTER, clusterer, idle_timeout_s=1.0) == 1
     bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=1.0)
     assert jobs.job(job).status == "done"
     site_b = objects.get_bytes(results_prefix(project, job, "siteB") + "clusters.csv").decode()
@@ -209,14 +211,14 @@ def test_poison_work_fails_its_recording_and_the_job_goes_on(
         clip = write_clip(audio_dir / "soundscape.flac", tmp_path / name, 6.0)
         objects.put_file(f"{audio_prefix(project)}site/{name}", clip)
     orchestrator = Orchestrator(jobs, bus, objects)
-    job = orchestrator.submit_discovery(project, AnalysisParams())
+    job = orchestrator.submit_discovery(None, discovery(project))
     plan(bus, objects, orchestrator)
-    embedder = EmbedStage(model, objects, bus)
+    embedder = stage_handler(bus, EmbedStage(model, objects).routes)
 
     def handler(message: Message) -> None:
-        if message.payload["rel"].endswith("poison.wav"):
-            raise ValueError("the decoder library crashed")  # a bug, not a retryable error
-        embedder.handle(message)
+        if read_as(message, EmbedWork).rel.endswith("poison.wav"):
+            raise ValueError("the consumer crashed")  # dies before the stage could report
+        embedder(message)
 
     bus.consume(stages.EMBED, handler, idle_timeout_s=1.0)
     assert report_dead_letters(bus) == 1
@@ -224,8 +226,9 @@ def test_poison_work_fails_its_recording_and_the_job_goes_on(
     items = {i.key.rsplit("/", 1)[-1]: i for i in jobs.items(job, stages.EMBED)}
     assert items["ok.wav"].status == "done"
     assert items["poison.wav"].status == "failed"
-    assert "dead-lettered: ValueError: the decoder library crashed" in items["poison.wav"].error
+    assert "dead-lettered: ValueError: the consumer crashed" in items["poison.wav"].error
     asked: list[Message] = []
     bus.consume(stages.CLUSTER, asked.append, idle_timeout_s=1.0)
-    assert [m.payload["embeddings"] for m in asked] == [[items["ok.wav"].output]]
+    recordings = [read_as(m, ClusterWork).recordings for m in asked]
+    assert [[r.embeddings for r in rs] for rs in recordings] == [[items["ok.wav"].output]]
     bus.close()

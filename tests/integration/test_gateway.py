@@ -26,6 +26,7 @@ from bdisc.app.evaluate_stage import EvaluateStage
 from bdisc.app.export_stage import ExportStage
 from bdisc.app.ingest_stage import IngestStage
 from bdisc.app.orchestrator import Orchestrator
+from bdisc.app.stage_handler import stage_handler
 from bdisc.model.birdnet import BirdNetV24
 from gateway.app import create_app
 from gateway.deps import Deps
@@ -225,20 +226,18 @@ def test_job_from_upload_to_labelled_review(
     ).json()["job_id"]
 
     orchestrator = Orchestrator(deps.jobs, deps.bus, deps.objects)
-    ingestion = IngestStage(deps.objects, deps.bus)
-    embedder, clusterer = (
-        EmbedStage(model, deps.objects, deps.bus),
-        ClusterStage(deps.objects, deps.bus),
-    )
+    ingestion = stage_handler(deps.bus, IngestStage(deps.objects).routes)
+    embedder = stage_handler(deps.bus, EmbedStage(model, deps.objects).routes)
+    clusterer = stage_handler(deps.bus, ClusterStage(deps.objects).routes)
     for stage, handler in (
         (stages.EVENTS, orchestrator.handle_event),
-        (stages.INGEST, ingestion.handle),
+        (stages.INGEST, ingestion),
         (stages.EVENTS, orchestrator.handle_event),
-        (stages.EMBED, embedder.handle),
+        (stages.EMBED, embedder),
         (stages.EVENTS, orchestrator.handle_event),
-        (stages.CLUSTER, clusterer.handle),
+        (stages.CLUSTER, clusterer),
         (stages.EVENTS, orchestrator.handle_event),
-        (stages.CLUSTER, clusterer.handle),  # the fan-in: sound types of both deployments
+        (stages.CLUSTER, clusterer),  # the fan-in: sound types of both deployments
         (stages.EVENTS, orchestrator.handle_event),
     ):
         deps.bus.consume(stage, handler, idle_timeout_s=1.0)
@@ -283,7 +282,7 @@ def test_job_from_upload_to_labelled_review(
     assert wrong.status_code == 422
 
     # Training data: the labelled cluster's windows become clips, one folder per label.
-    exporter = ExportStage(deps.objects, deps.bus)
+    exporter = stage_handler(deps.bus, ExportStage(deps.objects).routes)
 
     def export() -> dict[str, object]:
         export_job = client.post(
@@ -291,7 +290,7 @@ def test_job_from_upload_to_labelled_review(
         ).json()["job_id"]
         for stage, handler in (
             (stages.EVENTS, orchestrator.handle_event),
-            (stages.EXPORT, exporter.handle),
+            (stages.EXPORT, exporter),
             (stages.EVENTS, orchestrator.handle_event),
         ):
             deps.bus.consume(stage, handler, idle_timeout_s=1.0)
@@ -353,10 +352,10 @@ def test_evaluation_job_reproduces_the_paper_through_the_api(
         },
     ).json()["job_id"]
     orchestrator = Orchestrator(deps.jobs, deps.bus, deps.objects)
-    evaluator = EvaluateStage(deps.objects, deps.bus)
+    evaluator = stage_handler(deps.bus, EvaluateStage(deps.objects).routes)
     for stage, handler in (
         (stages.EVENTS, orchestrator.handle_event),
-        (stages.EVALUATE, evaluator.handle),
+        (stages.EVALUATE, evaluator),
         (stages.EVENTS, orchestrator.handle_event),
     ):
         deps.bus.consume(stage, handler, idle_timeout_s=1.0)
@@ -380,7 +379,7 @@ def test_evaluation_job_reproduces_the_paper_through_the_api(
     ).json()["job_id"]
     for stage, handler in (
         (stages.EVENTS, orchestrator.handle_event),
-        (stages.EVALUATE, evaluator.handle),
+        (stages.EVALUATE, evaluator),
         (stages.EVENTS, orchestrator.handle_event),
     ):
         deps.bus.consume(stage, handler, idle_timeout_s=1.0)

@@ -19,10 +19,12 @@ from bdisc.adapters.sql_job_store import SqlJobStore, migrate
 from bdisc.adapters.sql_project_store import SqlProjectStore
 from bdisc.app import stages
 from bdisc.app.ingest_stage import IngestStage
+from bdisc.app.messages import Clustered, Embedded, Linked, to_message
 from bdisc.app.orchestrator import Orchestrator
+from bdisc.app.stage_handler import stage_handler
 from bdisc.app.webhooks import SIGNATURE_HEADER, WebhookNotifier, verify
-from bdisc.pipeline.params import AnalysisParams
-from bdisc.ports.message_bus import Message
+
+from ..commands import discovery
 
 Received = list[tuple[dict[str, str], bytes]]
 
@@ -63,29 +65,20 @@ def test_finished_job_is_announced_and_signed(
     objects.put_file(f"projects/{project.id}/audio/site/r.wav", tmp_path / "r.wav")
     bus = InProcessBus()
     orchestrator = Orchestrator(jobs, bus, objects, WebhookNotifier(projects.webhook))
-    ingestion = IngestStage(objects, bus)
-    job = orchestrator.submit_discovery(project.id, AnalysisParams())
-    bus.consume(stages.INGEST, ingestion.handle, idle_timeout_s=0.1)
+    ingestion = stage_handler(bus, IngestStage(objects).routes)
+    job = orchestrator.submit_discovery(None, discovery(project.id))
+    bus.consume(stages.INGEST, ingestion, idle_timeout_s=0.1)
     bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=0.1)
     assert jobs.progress(job)["embed"] == {"pending": 1}
-    for kind, extra in (
-        (stages.EMBEDDED, {"key": f"projects/{project.id}/audio/site/r.wav", "output": "e"}),
-        (stages.CLUSTERED, {"output": "c"}),
-        (stages.LINKED, {"output": "t", "round": "an older round"}),  # ignored
+    for event in (
+        Embedded(key=f"projects/{project.id}/audio/site/r.wav", group="site", output="e"),
+        Clustered(group="site", output="c"),
+        Linked(round="an older round", output="t"),  # ignored
     ):
-        orchestrator.handle_event(
-            Message(stages.EVENTS, job, f"{job}:{kind}", {"kind": kind, "group": "site", **extra})
-        )
+        orchestrator.handle_event(to_message(job, f"{job}:{event.kind}", event))
     assert received == []  # not done before its sound types are linked
     round_id = jobs.items(job, stages.LINK)[0].output
-    orchestrator.handle_event(
-        Message(
-            stages.EVENTS,
-            job,
-            f"{job}:linked",
-            {"kind": stages.LINKED, "output": "t", "round": round_id},
-        )
-    )
+    orchestrator.handle_event(to_message(job, f"{job}:linked", Linked(round=round_id, output="t")))
     assert len(received) == 1
     headers, body = received[0]
     event = json.loads(body)
@@ -93,21 +86,8 @@ def test_finished_job_is_announced_and_signed(
     assert verify(project.webhook_secret, body, headers[SIGNATURE_HEADER])
     assert not verify("another secret", body, headers[SIGNATURE_HEADER])
     # A job that cannot start (no recordings) is announced as failed.
-    orchestrator.handle_event(
-        Message(
-            stages.EVENTS,
-            "j2",
-            "j2:submit",
-            {
-                "kind": stages.SUBMIT_DISCOVERY,
-                "project": project.id,
-                "prefix": "nowhere/",
-                "analysis": AnalysisParams().as_dict(),
-                "cluster": {},
-            },
-        )
-    )
-    bus.consume(stages.INGEST, ingestion.handle, idle_timeout_s=0.1)
+    orchestrator.handle_event(to_message("j2", "j2:submit", discovery(project.id, "nowhere/")))
+    bus.consume(stages.INGEST, ingestion, idle_timeout_s=0.1)
     bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=0.1)
     assert json.loads(received[1][1])["event"] == "job.failed"
     assert "no recordings under 'nowhere/'" in jobs.job("j2").error

@@ -1,16 +1,20 @@
-"""Building test folders from real recordings, and a model wrapper that counts work."""
+"""Building test folders from real recordings, a model wrapper that counts work, and the
+model's windows of one recording."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
+from bdisc.audio.reader import probe
 from bdisc.model.labels import Label
 from bdisc.model.port import AcousticModel, Inference, ModelInfo
+from bdisc.pipeline.inference import StreamStats, infer_recording
+from bdisc.pipeline.params import AnalysisParams
 
 
 class CountingModel:
@@ -66,3 +70,18 @@ def garble(src: Path, dst: Path, keep_bytes: int = 8192) -> Path:
     dst.parent.mkdir(parents=True, exist_ok=True)
     dst.write_bytes(bytes(raw))
     return dst
+
+
+def run_windows(
+    model: AcousticModel, path: Path, params: AnalysisParams, batch_size: int = 8
+) -> Iterator[tuple[float, float, np.ndarray, np.ndarray]]:
+    """(start_s, end_s, logits, embedding) per window of one recording."""
+    stats = StreamStats()
+    for batch in infer_recording(probe(path), model, params, batch_size, stats):
+        for i in range(len(batch)):
+            yield (
+                float(batch.start_s[i]),
+                float(batch.end_s[i]),
+                batch.logits[i],
+                batch.embeddings[i],
+            )

@@ -9,7 +9,7 @@ import pytest
 
 from bdisc.pipeline import api
 from bdisc.pipeline.params import AnalysisParams
-from bdisc.pipeline.runner import ModelFactory, RunConfig
+from bdisc.pipeline.recording_task import ModelFactory, RunConfig
 
 from .helpers import copy, garble, truncate, write_clip
 

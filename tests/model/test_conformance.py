@@ -19,7 +19,7 @@ from bdisc.model.birdnet import BirdNetV24
 from bdisc.pipeline.params import AnalysisParams
 from bdisc.pipeline.scoring import Scorer
 
-from .conftest import run_windows
+from .helpers import run_windows
 
 TOL = 1e-4
 

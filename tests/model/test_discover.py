@@ -19,7 +19,7 @@ import soundfile as sf
 from bdisc.discovery.api import DiscoverConfig, DiscoverSummary, discover
 from bdisc.discovery.export import ExportConfig, export
 from bdisc.discovery.sheets import read_clusters
-from bdisc.pipeline.runner import ModelFactory
+from bdisc.pipeline.recording_task import ModelFactory
 
 
 def truth(file: str, folder: str) -> str:

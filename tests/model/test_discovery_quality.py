@@ -15,12 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bdisc.discovery.api import (
-    DiscoverConfig,
-    DiscoverSummary,
-    discover,
-    load_windows,
-)
+from bdisc.discovery.api import DiscoverConfig, DiscoverSummary, discover
 from bdisc.discovery.clustering import ClusterParams, cluster
 from bdisc.discovery.export import ExportConfig, export
 from bdisc.discovery.linking import SOUND_TYPES_FILE, read_sound_types
@@ -36,7 +31,8 @@ from bdisc.discovery.mixture import (
 from bdisc.discovery.quality import BASELINES, Quality, score
 from bdisc.discovery.recordings import find_recordings
 from bdisc.discovery.sheets import read_clusters
-from bdisc.pipeline.runner import ModelFactory
+from bdisc.discovery.windows import load_windows
+from bdisc.pipeline.recording_task import ModelFactory
 
 
 def sound_types(data: Path) -> list[SoundType]:

@@ -13,10 +13,9 @@ from bdisc.model.birdnet import BirdNetV24
 from bdisc.outputs.embeddings import file_metadata, read_embeddings
 from bdisc.pipeline import api
 from bdisc.pipeline.params import AnalysisParams
-from bdisc.pipeline.runner import ModelFactory, RunConfig
+from bdisc.pipeline.recording_task import ModelFactory, RunConfig
 
-from .conftest import run_windows
-from .helpers import write_clip
+from .helpers import run_windows, write_clip
 
 
 @pytest.mark.model

@@ -18,7 +18,7 @@ from bdisc.pipeline.scoring import Scorer
 from bdisc.v1 import inference_pb2, inference_pb2_grpc
 from embedding.grpc_server import serve
 
-from .conftest import run_windows
+from .helpers import run_windows
 
 
 @pytest.fixture(scope="module")

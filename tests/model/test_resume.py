@@ -11,7 +11,7 @@ import soundfile as sf
 from bdisc.model.birdnet import BirdNetV24
 from bdisc.pipeline import api
 from bdisc.pipeline.params import AnalysisParams
-from bdisc.pipeline.runner import RunConfig
+from bdisc.pipeline.recording_task import RunConfig
 
 from .helpers import CountingModel, write_clip
 

@@ -10,6 +10,9 @@ def test_every_error_maps_to_http_and_grpc() -> None:
         errors.IncompatibleArtifact("x"): (409, "FAILED_PRECONDITION"),
         errors.UnsupportedFormat("x"): (415, "INVALID_ARGUMENT"),
         errors.CorruptAudio("x"): (422, "INVALID_ARGUMENT"),
+        errors.TooLarge("x"): (413, "RESOURCE_EXHAUSTED"),
+        errors.Unauthorized("x"): (401, "UNAUTHENTICATED"),
+        errors.Forbidden("x"): (403, "PERMISSION_DENIED"),
         errors.Retryable("x"): (503, "UNAVAILABLE"),
         errors.InternalError("x"): (500, "INTERNAL"),
         ValueError("bug"): (500, "INTERNAL"),
@@ -17,6 +20,10 @@ def test_every_error_maps_to_http_and_grpc() -> None:
     for exc, (http, grpc) in cases.items():
         assert errors.http_status(exc) == http
         assert errors.grpc_code(exc) == grpc
+        if isinstance(exc, errors.BdiscError) and grpc != "INTERNAL":
+            # a client of our gRPC services raises what the server raised (the nearest kind)
+            again = errors.from_grpc_code(grpc, "x")
+            assert errors.grpc_code(again) == grpc
     assert errors.is_retryable(errors.Retryable("x"))
     assert not errors.is_retryable(errors.CorruptAudio("x"))
 

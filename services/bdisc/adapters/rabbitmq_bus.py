@@ -12,7 +12,9 @@ messages at a time, runs the handler in a worker thread while the connection kee
 serving heartbeats (a 24-h recording takes many minutes), and acknowledges only after
 the handler returned. Retryable failures are republished to the retry queue with a
 growing TTL; other failures and malformed bodies go to the dead-letter queue with the
-error in the ``x-error`` header.
+error in the ``x-error`` header. A connection lost while consuming or draining dead
+letters is raised as ``Retryable`` (callers reconnect with backoff): pika's exceptions
+do not leave this module.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from bdisc.errors import Retryable, describe, is_retryable
@@ -32,6 +35,18 @@ DELIVERY_LIMIT = 5
 
 def queue_names(stage: str) -> tuple[str, str, str]:
     return f"bdisc.{stage}", f"bdisc.{stage}.retry", f"bdisc.{stage}.dead"
+
+
+@contextlib.contextmanager
+def _broker_errors(bus: RabbitBus, doing: str) -> Iterator[None]:
+    """pika's errors as our Retryable; the connection is dropped, the next call reconnects."""
+    import pika
+
+    try:
+        yield
+    except pika.exceptions.AMQPError as exc:
+        bus._connection = None
+        raise Retryable(f"message broker lost while {doing}: {exc!r}") from exc
 
 
 class RabbitBus:
@@ -163,6 +178,17 @@ class RabbitBus:
         idle_timeout_s: float = 1.0,
         stop: threading.Event | None = None,
     ) -> int:
+        with _broker_errors(self, f"consuming {stage}"):
+            return self._consume(stage, handler, max_messages, idle_timeout_s, stop)
+
+    def _consume(
+        self,
+        stage: str,
+        handler: Handler,
+        max_messages: int | None,
+        idle_timeout_s: float,
+        stop: threading.Event | None,
+    ) -> int:
         self.declare(stage)
         connection = self._connect()
         channel = connection.channel()
@@ -242,17 +268,18 @@ class RabbitBus:
             )
 
     def dead_letters(self, stage: str) -> list[DeadLetter]:
-        self.declare(stage)
-        _, _, dead = queue_names(stage)
-        ch = self._channel()
         found: list[DeadLetter] = []
-        while True:
-            method, props, body = ch.basic_get(dead, auto_ack=True)
-            if method is None:
-                return found
-            headers = (props.headers or {}) if props else {}
-            error = str(headers.get("x-error", "dead-lettered by the broker (delivery limit)"))
-            found.append(DeadLetter(body, error, stage))
+        with _broker_errors(self, f"draining dead letters of {stage}"):
+            self.declare(stage)
+            _, _, dead = queue_names(stage)
+            ch = self._channel()
+            while True:
+                method, props, body = ch.basic_get(dead, auto_ack=True)
+                if method is None:
+                    return found
+                headers = (props.headers or {}) if props else {}
+                error = str(headers.get("x-error", "dead-lettered by the broker (delivery limit)"))
+                found.append(DeadLetter(body, error, stage))
 
     def depth(self, stage: str) -> int:
         """Messages waiting in the stage's work queue (not counting those being handled)."""

@@ -7,24 +7,12 @@ caller's job id travels as ``x-job-id`` metadata, for the server's logs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
 from bdisc.errors import from_grpc_code
-
-
-@dataclass(frozen=True)
-class TileSpec:
-    audio_key: str
-    start_s: float
-    end_s: float
-    fmin: float = 0.0
-    fmax: float = 12_000.0
-    cmap: str = "magma"
-    width: int = 480
-    height: int = 240
+from bdisc.ports.tiles import TileSpec
 
 
 class SpectrogramClient:

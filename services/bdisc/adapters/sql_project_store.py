@@ -6,13 +6,13 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
 from bdisc.adapters.sql_job_store import metadata
-from bdisc.errors import ConfigError, IncompatibleArtifact
+from bdisc.errors import ConfigError, IncompatibleArtifact, NotFound
+from bdisc.ports.project_store import Project
 
 projects = sa.Table(
     "projects",
@@ -28,13 +28,6 @@ PROJECT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Project:
-    id: str
-    webhook_url: str
-    webhook_secret: str
 
 
 class SqlProjectStore:
@@ -73,7 +66,9 @@ class SqlProjectStore:
             conn.execute(
                 projects.update().where(projects.c.id == project_id).values(webhook_url=url)
             )
-            row = conn.execute(sa.select(projects).where(projects.c.id == project_id)).one()
+            row = conn.execute(sa.select(projects).where(projects.c.id == project_id)).first()
+        if row is None:
+            raise NotFound(f"no project {project_id}")
         return Project(row.id, row.webhook_url, row.webhook_secret)
 
     def webhook(self, project_id: str) -> tuple[str, str] | None:

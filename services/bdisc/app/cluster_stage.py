@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from bdisc.adapters.object_file import open_object
-from bdisc.app import stages
-from bdisc.app.events import report_event
 from bdisc.app.keys import audio_prefix, job_results_prefix, results_prefix
+from bdisc.app.messages import Clustered, ClusterWork, Event, Linked, LinkWork
+from bdisc.app.publish import publish_folder
+from bdisc.app.stage_handler import Routes
 from bdisc.audio.segments import read_segment
-from bdisc.discovery.api import DiscoverConfig, cluster_group, prune_windows, windows_from_files
 from bdisc.discovery.linking import (
     PROTOTYPES_FILE,
     SOUND_TYPES_FILE,
@@ -29,118 +27,68 @@ from bdisc.discovery.linking import (
     annotate_groups,
     link_groups,
 )
+from bdisc.discovery.review_outputs import cluster_group, group_settings
 from bdisc.discovery.sheets import CLUSTERS_FILE, REVIEW_FILE
-from bdisc.errors import describe, is_retryable
+from bdisc.discovery.windows import prune_windows, windows_from_files
 from bdisc.logs import fields
-from bdisc.outputs.embeddings import file_metadata
-from bdisc.ports.message_bus import Message, MessageBus
 from bdisc.ports.object_store import ObjectStore
 
 log = logging.getLogger(__name__)
 
-CONTENT_TYPES = {
-    ".png": "image/png",
-    ".html": "text/html",
-    ".csv": "text/csv",
-    ".txt": "text/plain",
-    ".ogg": "audio/ogg",
-    ".json": "application/json",
-}
-
 
 class ClusterStage:
-    def __init__(self, objects: ObjectStore, bus: MessageBus, scratch: Path | None = None) -> None:
-        self.objects, self.bus, self.scratch = objects, bus, scratch
+    def __init__(self, objects: ObjectStore, scratch: Path | None = None) -> None:
+        self.objects, self.scratch = objects, scratch
 
-    def _event(self, message: Message, kind: str, **extra: str) -> None:
-        report_event(self.bus, message, kind, group=message.payload["group"], **extra)
+    @property
+    def routes(self) -> Routes:
+        return {ClusterWork: self.cluster, LinkWork: self.link}
 
-    def handle(self, message: Message) -> None:
-        p = message.payload
-        if stages.is_link(p):
-            self._link_step(message)
-            return
-        project, group = p["project"], p["group"]
-        if not p["embeddings"]:
-            self._event(
-                message,
-                stages.CLUSTER_FAILED,
-                error="no recording of this deployment could be embedded",
-            )
-            return
-        try:
-            prefix = self._run(message, project, group, p["embeddings"], p)
-        except Exception as exc:
-            if is_retryable(exc):
-                raise  # the bus retries with backoff
-            self._event(message, stages.CLUSTER_FAILED, error=": ".join(describe(exc)))
-            return
-        self._event(message, stages.CLUSTERED, output=prefix)
-
-    def _run(
-        self,
-        message: Message,
-        project: str,
-        group: str,
-        keys: list[str],
-        job: dict[str, Any],
-    ) -> str:
+    def cluster(self, job_id: str, work: ClusterWork) -> Event:
+        if not work.recordings:
+            return work.failed("no recording of this deployment could be embedded")
+        spec, group = work.spec, work.group
         with tempfile.TemporaryDirectory(dir=self.scratch) as tmp:
             root = Path(tmp)
             files, where = [], {}
-            for i, key in enumerate(keys):
+            for i, rec in enumerate(work.recordings):
                 local = root / "embeddings" / f"{i:06d}.parquet"
-                self.objects.download(key, local)
-                rel = file_metadata(local)["recording"]["path"]
+                self.objects.download(rec.embeddings, local)
                 files.append(local)
-                where[rel] = (group, rel.split("/", 1)[-1])
+                where[rec.rel] = (group, rec.rel.split("/", 1)[-1])
 
             def read_span(rel: str, start_s: float, end_s: float) -> tuple[np.ndarray, int]:
                 # ranged reads: montage tiles fetch their 3 s, not the recordings
-                with open_object(self.objects, audio_prefix(project) + rel) as source:
+                with open_object(self.objects, audio_prefix(work.project) + rel) as source:
                     return read_segment(source, start_s, end_s)
 
-            config = DiscoverConfig.from_job(root / "audio", root / "out", job)
             windows, provenance = windows_from_files(files, where)
-            kept, removed = prune_windows(windows, config.prune)
+            kept, removed = prune_windows(windows, spec.prune)
+            options = spec.group_options
             settings = {
-                "prune": {**config.prune.as_dict(), "removed": removed},
-                "cluster": config.cluster.as_dict(),
-                "embedding": provenance,
-                "montage_cap": config.montage_cap,
-                "spectrogram": asdict(config.style),
-                "job_id": message.job_id,
+                **group_settings(options, spec.prune, removed, provenance),
+                "job_id": job_id,
             }
-            result = cluster_group(group, kept, root / "out" / group, settings, read_span, config)
-            prefix = results_prefix(project, message.job_id, group)
-            self._publish_folder(root / "out" / group, prefix)
+            out = root / "out" / group
+            result = cluster_group(group, kept, out, settings, read_span, options)
+            prefix = results_prefix(work.project, job_id, group)
+            publish_folder(self.objects, out, prefix)
         log.info(
             "clustered",
             extra=fields(
-                job_id=message.job_id, group=group, clusters=result.clusters, windows=result.windows
+                job_id=job_id, group=group, clusters=result.clusters, windows=result.windows
             ),
         )
-        return prefix
+        return Clustered(group=group, output=prefix)
 
-    def _link_step(self, message: Message) -> None:
+    def link(self, job_id: str, work: LinkWork) -> Event:
         """The fan-in step: every clustered deployment's prototypes -> sound types
         (``sound_types.csv`` under the job's results), with each deployment's sheets
         annotated (Type, SuggestedLabel), as ``bdisc discover`` does on one machine."""
-        p = message.payload
-        round_id = str(p.get("round", ""))
-        try:
-            output = self._link(p["project"], message.job_id, p["link_groups"], p.get("link"))
-        except Exception as exc:
-            if is_retryable(exc):
-                raise
-            error = ": ".join(describe(exc))
-            self._event(message, stages.LINK_FAILED, error=error, round=round_id)
-            return
-        self._event(message, stages.LINKED, output=output, round=round_id)
+        output = self._link(work.project, job_id, list(work.groups), work.link)
+        return Linked(round=work.round, output=output)
 
-    def _link(
-        self, project: str, job_id: str, groups: list[str], params: dict[str, Any] | None
-    ) -> str:
+    def _link(self, project: str, job_id: str, groups: list[str], params: LinkParams) -> str:
         sheets = (PROTOTYPES_FILE, CLUSTERS_FILE, REVIEW_FILE)
         read: dict[str, bytes] = {}  # the sheets as downloaded
         with tempfile.TemporaryDirectory(dir=self.scratch) as tmp:
@@ -152,7 +100,7 @@ class ClusterStage:
                         read[prefix + name] = self.objects.get_bytes(prefix + name)
                         (out / group).mkdir(parents=True, exist_ok=True)
                         (out / group / name).write_bytes(read[prefix + name])
-            members = link_groups(out, groups, LinkParams.from_dict(params or {}))
+            members = link_groups(out, groups, params)
             key = job_results_prefix(project, job_id) + SOUND_TYPES_FILE
             self.objects.put_file(key, out / SOUND_TYPES_FILE, content_type="text/csv")
             for group in groups:
@@ -188,17 +136,3 @@ class ClusterStage:
                 annotate_groups(out, groups, members, only=[group])
             self.objects.put_file(review, out / group / REVIEW_FILE, content_type="text/csv")
         self.objects.put_file(clusters, out / group / CLUSTERS_FILE, content_type="text/csv")
-
-    def _publish_folder(self, folder: Path, prefix: str) -> None:
-        """Upload the group's outputs; delete what an earlier run left that this one did
-        not write (clustering again after a retry can give fewer clusters)."""
-        written = set()
-        for f in sorted(folder.rglob("*")):
-            if f.is_file() and not f.name.startswith("."):
-                key = prefix + f.relative_to(folder).as_posix()
-                content_type = CONTENT_TYPES.get(f.suffix, "application/octet-stream")
-                self.objects.put_file(key, f, content_type=content_type)
-                written.add(key)
-        for key in list(self.objects.list(prefix)):
-            if key not in written:
-                self.objects.delete(key)

@@ -1,53 +1,68 @@
 """Work that died (poison messages, exhausted retries, crash loops past the broker's
-delivery limit) must still end its job: each dead letter becomes a failure event for the
-orchestrator, naming the recording or deployment and the error."""
+delivery limit) must still end its job: each dead letter becomes the failure event of
+the work it carried (``work.failed``), naming the recording or deployment and the
+error; a dead letter that no longer reads as work fails its job (``WorkUnreadable``)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 
 from bdisc.app import stages
+from bdisc.app.messages import Event, Work, WorkUnreadable, read, to_message
+from bdisc.errors import Retryable
 from bdisc.logs import fields
-from bdisc.ports.message_bus import MalformedMessage, Message, MessageBus
+from bdisc.ports.message_bus import DeadLetter, MalformedMessage, Message, MessageBus
 
 log = logging.getLogger(__name__)
 
-FAILED_KIND = {
-    stages.INGEST: stages.PLAN_FAILED,
-    stages.EMBED: stages.EMBED_FAILED,
-    stages.CLUSTER: stages.CLUSTER_FAILED,
-    stages.EXPORT: stages.EXPORT_FAILED,
-    stages.EVALUATE: stages.EVALUATE_FAILED,
-}
 
-
-def report_dead_letters(bus: MessageBus, watched: Sequence[str] = tuple(FAILED_KIND)) -> int:
+def report_dead_letters(bus: MessageBus, watched: Sequence[str] = stages.WORK_STAGES) -> int:
     """Drain the dead-letter queues of ``watched`` stages; returns how many were reported."""
     reported = 0
     for stage in watched:
         for dead in bus.dead_letters(stage):
             try:
-                message = Message.from_bytes(dead.body)
+                message = Message.from_bytes(dead.body, any_version=True)
             except MalformedMessage:
                 log.error(
                     "unattributable dead letter dropped",
                     extra=fields(stage=stage, error=dead.error, body=dead.body[:200]),
                 )
                 continue
-            kind = FAILED_KIND[stage]
-            if stages.is_link(message.payload):  # the fan-in step on the cluster queue
-                kind = stages.LINK_FAILED
-            payload = {
-                "kind": kind,
-                "round": message.payload.get("round", ""),
-                "group": message.payload.get("group", ""),
-                "error": f"dead-lettered: {dead.error}",
-            }
-            if stage == stages.EMBED:
-                payload["key"] = message.payload.get("audio_key", "")
-            bus.publish(
-                Message(stages.EVENTS, message.job_id, f"{message.idempotency_key}:dead", payload)
-            )
+            event = _failure(message, dead)
+            bus.publish(to_message(message.job_id, f"{message.idempotency_key}:dead", event))
             reported += 1
     return reported
+
+
+def _failure(message: Message, dead: DeadLetter) -> Event:
+    error = f"dead-lettered: {dead.error}"
+    try:
+        work = read(message)
+    except MalformedMessage as exc:
+        return WorkUnreadable(dead_stage=dead.stage, error=f"{error} ({exc.message})")
+    if not isinstance(work, Work):
+        return WorkUnreadable(dead_stage=dead.stage, error=f"{error} (not work: {work.kind})")
+    return work.failed(error)
+
+
+def report_dead_letters_forever(
+    make_bus: Callable[[], MessageBus], stop: threading.Event, every_s: float = 5.0
+) -> None:
+    """Report dead letters every ``every_s`` until ``stop`` (the orchestrator's thread),
+    so jobs with poison work still finish; a broker that is away is tried again later."""
+    while not stop.is_set():
+        try:
+            bus = make_bus()
+        except Retryable:
+            stop.wait(every_s)
+            continue
+        try:
+            report_dead_letters(bus)
+        except Retryable:
+            log.info("broker away: dead letters are reported later")
+        finally:
+            bus.close()
+        stop.wait(every_s)

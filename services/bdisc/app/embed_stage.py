@@ -2,7 +2,7 @@
 
 Runs the same per-recording function as ``bdisc embed`` (decode, window, BirdNET, Parquet).
 The output key is content-addressed, so a redelivered or repeated message finds the
-result in place and only reports it. Bad audio is a result too (an ``embed_failed``
+result in place and only reports it. Bad audio is a result too (an ``EmbedFailed``
 event); only infrastructure trouble (Retryable) makes the bus retry.
 """
 
@@ -13,19 +13,18 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
-from bdisc.app import stages
-from bdisc.app.events import report_event
 from bdisc.app.keys import embedding_key
+from bdisc.app.messages import Embedded, EmbedWork, Event
+from bdisc.app.stage_handler import Routes
 from bdisc.audio.reader import probe
 from bdisc.errors import AudioError, describe
 from bdisc.logs import fields
 from bdisc.model.port import AcousticModel
 from bdisc.pipeline.jobs import EmbedJob
 from bdisc.pipeline.params import AnalysisParams
+from bdisc.pipeline.recording_task import FileTask, ModelWorker, RunConfig, process_file
 from bdisc.pipeline.resume import hash_file
-from bdisc.pipeline.runner import FileTask, ModelWorker, RunConfig, process_file
 from bdisc.pipeline.scoring import Scorer
-from bdisc.ports.message_bus import Message, MessageBus
 from bdisc.ports.object_store import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -36,15 +35,18 @@ class EmbedStage:
         self,
         model: AcousticModel,
         objects: ObjectStore,
-        bus: MessageBus,
         scratch: Path | None = None,
         batch_size: int = 8,
         on_windows: Callable[[int], object] | None = None,
     ) -> None:
-        self.model, self.objects, self.bus = model, objects, bus
+        self.model, self.objects = model, objects
         self.scratch, self.batch_size = scratch, batch_size
         self.on_windows = on_windows  # e.g. the windows/s counter of the service's metrics
         self._workers: dict[str, ModelWorker] = {}
+
+    @property
+    def routes(self) -> Routes:
+        return {EmbedWork: self.embed}
 
     def _worker(self, params: AnalysisParams) -> ModelWorker:
         key = params.score_key(self.model.info)
@@ -52,39 +54,29 @@ class EmbedStage:
             self._workers[key] = ModelWorker(self.model, Scorer(params, self.model.labels))
         return self._workers[key]
 
-    def _event(self, message: Message, kind: str, **extra: str) -> None:
-        p = message.payload
-        report_event(self.bus, message, kind, key=p["audio_key"], group=p["group"], **extra)
-
-    def handle(self, message: Message) -> None:
-        params = AnalysisParams.from_dict(message.payload["params"])
-        audio_key, rel = message.payload["audio_key"], message.payload["rel"]
+    def embed(self, job_id: str, work: EmbedWork) -> Event:
         with tempfile.TemporaryDirectory(dir=self.scratch) as tmp:
-            local = Path(tmp) / "audio" / PurePosixPath(rel).name
-            self.objects.download(audio_key, local)  # NotFound / Retryable propagate
+            local = Path(tmp) / "audio" / PurePosixPath(work.rel).name
+            self.objects.download(work.audio_key, local)  # NotFound / Retryable propagate
             try:
                 info = probe(local)
             except AudioError as exc:
-                self._event(message, stages.EMBED_FAILED, error=": ".join(describe(exc)))
-                return
+                return work.failed(": ".join(describe(exc)))
             digest = hash_file(local)
-            key = embedding_key(params.score_key(self.model.info), digest, rel)
+            key = embedding_key(work.params.score_key(self.model.info), digest, work.rel)
             if self.objects.exists(key):
-                log.info("already embedded", extra=fields(job_id=message.job_id, key=key))
-                self._event(message, stages.EMBEDDED, output=key)
-                return
-            out = Path(tmp) / "out"
-            task = FileTask(local, Path(rel), info, digest)
-            config = RunConfig(out, params, batch_size=self.batch_size, progress=False)
-            outcome = process_file(task, EmbedJob(), config, self._worker(params), None)
+                log.info("already embedded", extra=fields(job_id=job_id, key=key))
+                return Embedded(key=work.audio_key, group=work.group, output=key)
+            task = FileTask(local, Path(work.rel), info, digest)
+            config = RunConfig(
+                Path(tmp) / "out", work.params, batch_size=self.batch_size, progress=False
+            )
+            outcome = process_file(task, EmbedJob(), config, self._worker(work.params), None)
             if outcome.status != "done":
-                self._event(
-                    message, stages.EMBED_FAILED, error=f"{outcome.error}: {outcome.message}"
-                )
-                return
-            produced = out / "embeddings" / Path(rel).with_suffix(".embeddings.parquet")
+                return work.failed(f"{outcome.error}: {outcome.message}")
+            (produced,) = outcome.outputs  # the Parquet file
             self.objects.put_file(key, produced, content_type="application/vnd.apache.parquet")
-        log.info("embedded", extra=fields(job_id=message.job_id, key=key, windows=outcome.windows))
+        log.info("embedded", extra=fields(job_id=job_id, key=key, windows=outcome.windows))
         if self.on_windows is not None:
             self.on_windows(outcome.windows)
-        self._event(message, stages.EMBEDDED, output=key)
+        return Embedded(key=work.audio_key, group=work.group, output=key)

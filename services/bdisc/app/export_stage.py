@@ -18,11 +18,10 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
-from typing import Any
 
-from bdisc.app import stages
-from bdisc.app.events import report_event
 from bdisc.app.keys import audio_prefix, relative_to, results_prefix, trainset_prefix
+from bdisc.app.messages import Event, Exported, ExportWork
+from bdisc.app.stage_handler import Routes
 from bdisc.discovery.export import (
     MANIFEST,
     Clip,
@@ -37,24 +36,21 @@ from bdisc.discovery.export import (
 from bdisc.discovery.sheets import CLUSTERS_FILE, REVIEW_FILE
 from bdisc.errors import NotFound, describe, is_retryable
 from bdisc.logs import fields
-from bdisc.ports.message_bus import Message, MessageBus
 from bdisc.ports.object_store import ObjectStore
 
 log = logging.getLogger(__name__)
 
 
 class ExportStage:
-    def __init__(self, objects: ObjectStore, bus: MessageBus, scratch: Path | None = None) -> None:
-        self.objects, self.bus, self.scratch = objects, bus, scratch
+    def __init__(self, objects: ObjectStore, scratch: Path | None = None) -> None:
+        self.objects, self.scratch = objects, scratch
 
-    def handle(self, message: Message) -> None:
-        try:
-            report, prefix = self._run(message.payload)
-        except Exception as exc:
-            if is_retryable(exc):
-                raise
-            report_event(self.bus, message, stages.EXPORT_FAILED, error=": ".join(describe(exc)))
-            return
+    @property
+    def routes(self) -> Routes:
+        return {ExportWork: self.export}
+
+    def export(self, job_id: str, work: ExportWork) -> Event:
+        report, prefix = self._run(work)
         summary = {
             "clips": report.clips,
             "cut": report.cut,
@@ -63,29 +59,30 @@ class ExportStage:
             "removed": report.removed,
             "failed": [f"{clip}: {error}" for clip, error in report.failed],
         }
-        log.info("exported", extra=fields(job_id=message.job_id, **summary))
-        report_event(self.bus, message, stages.EXPORTED, output=prefix + MANIFEST, report=summary)
+        log.info("exported", extra=fields(job_id=job_id, **summary))
+        return Exported(output=prefix + MANIFEST, report=summary)
 
-    def _run(self, p: dict[str, Any]) -> tuple[ExportReport, str]:
-        project, job = p["project"], p["discovery_job"]
+    def _run(self, work: ExportWork) -> tuple[ExportReport, str]:
+        project, job = work.project, work.discovery_job
         prefix = trainset_prefix(project, job)
         root = audio_prefix(project)
         sources = {}
-        for key, group in p["recordings"]:
-            rel = relative_to(root, key)
+        for rec in work.recordings:
+            rel = relative_to(root, rec.key)
+            group = rec.group
             inside = rel[len(group) + 1 :] if rel.startswith(group + "/") else rel
-            sources[(group, inside)] = key
+            sources[(group, inside)] = rec.key
         with tempfile.TemporaryDirectory(dir=self.scratch) as tmp:
-            work = Path(tmp)
-            results = work / "results"
-            review = work / "review.csv"
-            self._fetch_sheets(project, job, p["groups"], results, review)
+            folder = Path(tmp)
+            results = folder / "results"
+            review = folder / "review.csv"
+            self._fetch_sheets(project, job, list(work.groups), results, review)
             config = ExportConfig(
                 review,
                 results,
-                work / "trainset",
-                pad_s=float(p.get("pad_s", 0.0)),
-                sample_rate=p.get("sample_rate"),
+                folder / "trainset",
+                pad_s=work.options.pad_s,
+                sample_rate=work.options.sample_rate,
             )
             wanted = plan(config, sources)
             manifest = prefix + MANIFEST
@@ -94,7 +91,7 @@ class ExportStage:
                 if self.objects.exists(manifest)
                 else []
             )
-            report = self._apply(wanted, previous, prefix, work)
+            report = self._apply(wanted, previous, prefix, folder)
         return report, prefix
 
     def _fetch_sheets(

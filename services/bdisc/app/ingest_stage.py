@@ -4,7 +4,7 @@ Lists the recordings under the job's prefix, applies the subset (time of day and
 from file names, seeded sampling per deployment; the same ``select`` as ``bdisc
 discover``), and probes every kept recording's header through ranged reads (format,
 rate, channels, duration; a 2-GB file costs kilobytes). The plan goes to the
-orchestrator as one ``planned`` event: the recordings to embed, and the ones refused
+orchestrator as one ``Planned`` event: the recordings to embed, and the ones refused
 with their reason. A table of every recording is written next to the job's results.
 """
 
@@ -17,15 +17,21 @@ from dataclasses import asdict
 from pathlib import Path, PurePosixPath
 
 from bdisc.adapters.object_file import open_object
-from bdisc.app import stages
-from bdisc.app.events import report_event
 from bdisc.app.keys import audio_prefix, group_of, job_results_prefix, relative_to
+from bdisc.app.messages import (
+    Event,
+    IngestWork,
+    PlanFailed,
+    Planned,
+    PlannedRecording,
+    RefusedRecording,
+)
+from bdisc.app.stage_handler import Routes
 from bdisc.audio.formats import is_audio_path
 from bdisc.audio.reader import AudioInfo, probe_file
-from bdisc.discovery.recordings import Recording, Subset, select, timestamp_from_name
+from bdisc.discovery.recordings import Recording, select, timestamp_from_name
 from bdisc.errors import AudioError, describe
 from bdisc.logs import fields
-from bdisc.ports.message_bus import Message, MessageBus
 from bdisc.ports.object_store import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -45,16 +51,18 @@ PLAN_COLUMNS = (
 
 
 class IngestStage:
-    def __init__(self, objects: ObjectStore, bus: MessageBus) -> None:
-        self.objects, self.bus = objects, bus
+    def __init__(self, objects: ObjectStore) -> None:
+        self.objects = objects
 
-    def handle(self, message: Message) -> None:
-        p = message.payload
-        project, prefix = p["project"], p.get("prefix", "")
-        root = audio_prefix(project)
+    @property
+    def routes(self) -> Routes:
+        return {IngestWork: self.plan}
+
+    def plan(self, job_id: str, work: IngestWork) -> Event:
+        root = audio_prefix(work.project)
         rels = [  # a Retryable (S3 down) propagates: the bus retries
             relative_to(root, key)
-            for key in self.objects.list(root + prefix)
+            for key in self.objects.list(root + work.prefix)
             if is_audio_path(PurePosixPath(key))
         ]
         found = [
@@ -68,16 +76,14 @@ class IngestStage:
             for rel in rels
         ]
         if not found:
-            error = f"no recordings under {prefix!r}"
-            report_event(self.bus, message, stages.PLAN_FAILED, error=error)
-            return
-        kept, report = select(found, Subset.from_dict(p.get("subset") or {}))
+            return PlanFailed(error=f"no recordings under {work.prefix!r}")
+        kept, report = select(found, work.subset)
         if not kept:
-            error = f"the subset keeps none of the {len(found)} recordings: {report}"
-            report_event(self.bus, message, stages.PLAN_FAILED, error=error)
-            return
-        planned: list[list[str]] = []
-        refused: list[list[str]] = []
+            return PlanFailed(
+                error=f"the subset keeps none of the {len(found)} recordings: {report}"
+            )
+        planned: list[PlannedRecording] = []
+        refused: list[RefusedRecording] = []
         rows: list[dict[str, object]] = []
         for rec in kept:
             key = root + rec.rel
@@ -90,27 +96,24 @@ class IngestStage:
                 info = self._probe(key)
             except AudioError as exc:
                 reason = ": ".join(describe(exc))
-                refused.append([key, rec.folder, reason])
+                refused.append(RefusedRecording(key=key, group=rec.folder, error=reason))
                 rows.append({**row, "status": "refused", "reason": reason})
                 continue
-            planned.append([key, rec.folder])
+            planned.append(PlannedRecording(key=key, group=rec.folder))
             rows.append(
                 {**row, "status": "planned", "reason": "; ".join(info.warnings), **_info(info)}
             )
-        manifest = job_results_prefix(project, message.job_id) + PLAN_FILE
+        manifest = job_results_prefix(work.project, job_id) + PLAN_FILE
         self.objects.put_bytes(manifest, _table(rows), content_type="text/csv")
         log.info(
             "job planned",
             extra=fields(
-                job_id=message.job_id, found=len(found), planned=len(planned), refused=len(refused)
+                job_id=job_id, found=len(found), planned=len(planned), refused=len(refused)
             ),
         )
-        report_event(
-            self.bus,
-            message,
-            stages.PLANNED,
-            items=planned,
-            refused=refused,
+        return Planned(
+            items=tuple(planned),
+            refused=tuple(refused),
             subset={k: v for k, v in asdict(report).items() if k != "skipped_files"},
             manifest=manifest,
         )

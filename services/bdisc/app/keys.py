@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import PurePosixPath
 
+from bdisc.outputs.embeddings import SUFFIX
 from bdisc.ports.object_store import check_key
 
 
@@ -26,7 +27,7 @@ def embedding_key(params_key: str, content_hash: str, rel: str) -> str:
     """Parameters + audio content + the recording's path: the Parquet names its recording,
     so two identical files in two places get one object each (both correctly named)."""
     place = hashlib.sha256(rel.encode()).hexdigest()[:12]
-    return f"embeddings/{params_key}/{content_hash}-{place}.embeddings.parquet"
+    return f"embeddings/{params_key}/{content_hash}-{place}{SUFFIX}"
 
 
 def job_results_prefix(project: str, job_id: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 from bdisc.discovery.api import DiscoverConfig, discover
 from bdisc.discovery.clustering import ClusterParams
 from bdisc.discovery.export import ExportConfig, export
-from bdisc.discovery.job_spec import DISCOVERY_OVERLAP_S
+from bdisc.discovery.job_spec import DISCOVERY_OVERLAP_S, DiscoverySpec
 from bdisc.discovery.linking import LinkParams
 from bdisc.discovery.prune import PruneRules
 from bdisc.discovery.recordings import Subset, parse_hours
@@ -275,7 +275,7 @@ def run_discover(
 ) -> int:
     # the same translation as `bdisc submit` sends to the platform: one path, one result
     config = replace(
-        DiscoverConfig.from_job(args.root, args.out, discovery_job(args)),
+        DiscoverConfig.from_spec(args.root, args.out, DiscoverySpec.from_dict(discovery_job(args))),
         params=params,
         group_by=args.group_by,
         workers=args.workers,

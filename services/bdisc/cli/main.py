@@ -17,7 +17,7 @@ from bdisc.model.labels import read_species_list
 from bdisc.outputs.birdnet_formats import FORMATS
 from bdisc.pipeline import api
 from bdisc.pipeline.params import AnalysisParams
-from bdisc.pipeline.runner import RunConfig
+from bdisc.pipeline.recording_task import RunConfig
 from bdisc.pipeline.summary import ERRORS_FILE, RunSummary
 from bdisc.settings import CliSettings
 

@@ -17,14 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from bdisc.audio.formats import iter_inputs
-from bdisc.errors import BdiscError, ConfigError, Retryable
+from bdisc.errors import ConfigError, Retryable, ServerError
 from bdisc.logs import fields
 
 log = logging.getLogger(__name__)
-
-
-class ServerError(BdiscError):
-    """The server answered with an error."""
 
 
 @dataclass

@@ -138,10 +138,10 @@ def _read_overrides(path: Path) -> dict[tuple[str, str, float], str]:
 
 def _sources(results: Path) -> dict[tuple[str, str], str]:
     """(folder, file) -> recording path, from the discovery's embedding metadata."""
-    from bdisc.outputs.embeddings import file_metadata
+    from bdisc.outputs.embeddings import SUFFIX, file_metadata
 
     sources: dict[tuple[str, str], str] = {}
-    for meta_file in (results / "embeddings").rglob("*.embeddings.parquet"):
+    for meta_file in (results / "embeddings").rglob(f"*{SUFFIX}"):
         rec = file_metadata(meta_file)["recording"]
         parts = rec["path"].split("/", 1)
         key = (parts[0], parts[1]) if len(parts) == 2 else ("", parts[0])

@@ -27,6 +27,17 @@ STYLE_KEYS = ("fmin", "fmax", "cmap")
 DISCOVERY_OVERLAP_S = 1.5
 
 
+@dataclass(frozen=True)
+class GroupOptions:
+    """How a group (deployment) is clustered and what its review outputs show."""
+
+    cluster: ClusterParams
+    style: SpectrogramStyle
+    montage_cap: int = 48
+    audio_per_cluster: int | None = None  # None: every montage tile
+    force: bool = False  # cluster again even when nothing changed
+
+
 def discovery_params() -> AnalysisParams:
     """The analysis parameters of a discovery run when none are given."""
     return AnalysisParams(overlap_s=DISCOVERY_OVERLAP_S)
@@ -70,3 +81,24 @@ class DiscoverySpec:
             montage_cap=int(cap),
             audio_per_cluster=None if clips is None else int(clips),
         )
+
+    @property
+    def group_options(self) -> GroupOptions:
+        return GroupOptions(self.cluster, self.style, self.montage_cap, self.audio_per_cluster)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The inverse of ``from_dict`` (as carried in messages and job records)."""
+        return {
+            "analysis": self.params.as_dict(),
+            "subset": self.subset.as_dict(),
+            "prune": self.prune.as_dict(),
+            "cluster": self.cluster.as_dict(),
+            "link": self.link.as_dict(),
+            "review": {
+                "montage_cap": self.montage_cap,
+                "audio_per_cluster": self.audio_per_cluster,
+                "fmin": self.style.fmin,
+                "fmax": self.style.fmax,
+                "cmap": self.style.cmap,
+            },
+        }

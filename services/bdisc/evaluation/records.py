@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bdisc.outputs.embeddings import SUFFIX as EMBEDDINGS_SUFFIX
+
 
 @dataclass(frozen=True)
 class Detection:
@@ -33,7 +35,7 @@ def recording_name(path_or_name: str) -> str:
         ".BirdNET.selection.table.txt",
         ".BirdNET.results.kaleidoscope.csv",
         ".BirdNET.results.txt",
-        ".embeddings.parquet",
+        EMBEDDINGS_SUFFIX,
         ".Table.1.selections.txt",
         ".selections.txt",
     ):

@@ -32,6 +32,13 @@ from bdisc.model.labels import Label
 METADATA_KEY = b"bdisc"
 SUFFIX = ".embeddings.parquet"
 TEXT_SUFFIX = ".birdnet.embeddings.txt"
+
+
+def embeddings_path(folder: Path, rel: str) -> Path:
+    """Where a recording's embeddings file lives under ``folder`` (its path, mirrored)."""
+    return folder / Path(rel).with_suffix(SUFFIX)
+
+
 # Rows per Parquet row group: large enough for efficient reads, 8 MiB of embeddings.
 ROW_GROUP_ROWS = 2048
 

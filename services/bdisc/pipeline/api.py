@@ -13,7 +13,8 @@ from pathlib import Path
 from bdisc.model.birdnet import BirdNetV24
 from bdisc.outputs import birdnet_formats as bf
 from bdisc.pipeline.jobs import AnalyzeJob, EmbedJob, recording_detections
-from bdisc.pipeline.runner import ModelFactory, RunConfig, run
+from bdisc.pipeline.recording_task import ModelFactory, RunConfig
+from bdisc.pipeline.runner import run
 from bdisc.pipeline.summary import RunSummary
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,8 @@
 """Run a job over many recordings: probe, resume, fan out to worker processes, report.
 
+What happens to each recording is ``recording_task.process_file``; this module is the
+local batch around it (collecting inputs, the process pool, progress bars, reports).
+
 Bad input never stops a run: every recording ends as done, skipped (already computed
 with the same content and parameters) or failed with a clear per-file error, listed in
 ``errors.csv``. A worker process that dies takes only its recordings with it: they are
@@ -13,7 +16,7 @@ import multiprocessing as mp
 import os
 import queue
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -24,119 +27,28 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from bdisc.audio.formats import iter_inputs
-from bdisc.audio.reader import AudioInfo, probe
-from bdisc.errors import BdiscError, InternalError, TooShort, describe
+from bdisc.audio.reader import probe
+from bdisc.errors import InternalError, describe
 from bdisc.logs import fields
-from bdisc.model.port import AcousticModel
-from bdisc.pipeline.inference import ProgressFn, StreamStats, infer_recording
-from bdisc.pipeline.jobs import FileContext, Job
+from bdisc.pipeline.jobs import Job
 from bdisc.pipeline.params import AnalysisParams
+from bdisc.pipeline.recording_task import (
+    FileTask,
+    ModelFactory,
+    ModelWorker,
+    RunConfig,
+    process_file,
+)
 from bdisc.pipeline.resume import (
     FileStamp,
     HashCache,
-    hash_file,
-    load_state,
-    save_state,
-    state_path,
 )
 from bdisc.pipeline.scoring import Scorer
 from bdisc.pipeline.summary import FileOutcome, RunSummary, write_reports
 
 log = logging.getLogger(__name__)
 
-ModelFactory = Callable[[int], AcousticModel]
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    out_dir: Path
-    params: AnalysisParams
-    workers: int = 1
-    batch_size: int = 8
-    force: bool = False
-    progress: bool = True
-    model_dir: Path | None = None
-
-
-@dataclass(frozen=True)
-class FileTask:
-    path: Path
-    rel: Path
-    info: AudioInfo
-    known_hash: str | None
-
-
-@dataclass
-class ModelWorker:
-    """What one process holds: the model and the scorer built from it (used by the runner's
-    processes and by the embedding service's consumers alike)."""
-
-    model: AcousticModel
-    scorer: Scorer
-    progress: Any = None  # multiprocessing queue of seconds done, in pool mode
-
-
 _worker: ModelWorker | None = None  # set once per worker process by _init_worker
-
-
-def process_file(
-    task: FileTask, job: Job, config: RunConfig, worker: ModelWorker, progress: ProgressFn | None
-) -> FileOutcome:
-    """Everything that happens to one recording; never raises."""
-    outcome = FileOutcome(
-        path=str(task.path), rel=task.rel.as_posix(), duration_s=task.info.duration_s
-    )
-    try:
-        digest = task.known_hash or hash_file(task.path)
-        outcome.content_hash = digest
-        ctx = FileContext(
-            task.info, task.rel, config.out_dir, digest, worker.model, worker.scorer, config.params
-        )
-        key = job.key(ctx)
-        spath = state_path(config.out_dir, job.name, task.rel)
-        state = None if config.force else load_state(spath, digest, key, config.out_dir)
-        if state is not None:
-            outcome.status, outcome.windows = "skipped", int(state["windows"])
-            outcome.payload, outcome.warnings = state["payload"], list(state["warnings"])
-            if progress is not None:
-                progress(task.info.duration_s)
-            return outcome
-        stats = StreamStats()
-        sink = job.open(ctx)
-        try:
-            for batch in infer_recording(
-                task.info, worker.model, config.params, config.batch_size, stats, progress
-            ):
-                sink.add(batch)
-            if stats.windows == 0:
-                raise TooShort(
-                    f"recording is {task.info.duration_s:.2f} s, shorter than the minimum "
-                    f"window length {config.params.min_len_s} s (see --min-len)",
-                    path=str(task.path),
-                )
-            written, payload = sink.finish(stats)
-        except BaseException:
-            sink.abort()
-            raise
-        outcome.status, outcome.windows = "done", stats.windows
-        outcome.payload, outcome.warnings = payload, stats.warnings
-        save_state(
-            spath,
-            {
-                "content_hash": digest,
-                "key": key,
-                "windows": stats.windows,
-                "outputs": [p.relative_to(config.out_dir).as_posix() for p in written],
-                "payload": payload,
-                "warnings": stats.warnings,
-            },
-        )
-    except Exception as exc:
-        if not isinstance(exc, BdiscError):
-            log.exception("unexpected error", extra=fields(path=str(task.path)))
-        outcome.status = "failed"
-        outcome.error, outcome.message = describe(exc)
-    return outcome
 
 
 def _init_worker(

@@ -28,6 +28,7 @@ class FileOutcome:
     message: str = ""
     warnings: list[str] = field(default_factory=list)
     payload: dict[str, Any] = field(default_factory=dict)
+    outputs: list[Path] = field(default_factory=list)  # the files it wrote (or had written)
 
 
 @dataclass(frozen=True)

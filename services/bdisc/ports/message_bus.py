@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 from bdisc.errors import UserError
 
-SCHEMA_VERSION = 1
+# The contract's version (messages.py): 2 since its payloads became typed models.
+SCHEMA_VERSION = 2
 
 
 class MalformedMessage(UserError):
@@ -37,7 +38,9 @@ class Message:
         return json.dumps(asdict(self), sort_keys=True).encode()
 
     @classmethod
-    def from_bytes(cls, body: bytes) -> Message:
+    def from_bytes(cls, body: bytes, *, any_version: bool = False) -> Message:
+        """The envelope; MalformedMessage unless it is one of this version (or of any
+        version, to attribute a dead letter to its job)."""
         try:
             data = json.loads(body)
             message = cls(
@@ -50,7 +53,7 @@ class Message:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise MalformedMessage(f"not a bdisc message: {exc}") from exc
-        if message.version != SCHEMA_VERSION:
+        if message.version != SCHEMA_VERSION and not any_version:
             raise MalformedMessage(
                 f"message schema version {message.version}, expected {SCHEMA_VERSION}"
             )

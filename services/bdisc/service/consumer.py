@@ -53,32 +53,27 @@ def instrumented(stage: str, handler: Handler, metrics: Metrics) -> Handler:
 def consume_forever(
     stage: str,
     make_bus: Callable[[], MessageBus],
-    handler: Handler,
+    make_handler: Callable[[MessageBus], Handler],
     metrics: Metrics,
     stop: threading.Event,
 ) -> None:
-    wrapped = instrumented(stage, handler, metrics)
+    """Consume ``stage`` until ``stop``; each connection gets a handler that publishes on
+    that same connection (``make_handler(bus)``). A lost broker (the bus raises
+    Retryable) is retried with backoff."""
     backoff = 1.0
     while not stop.is_set():
         bus: MessageBus | None = None
         try:
             bus = make_bus()
+            handler = instrumented(stage, make_handler(bus), metrics)
             log.info("consuming", extra=fields(stage=stage))
             while not stop.is_set():
-                bus.consume(stage, wrapped, idle_timeout_s=2.0, stop=stop)
+                bus.consume(stage, handler, idle_timeout_s=2.0, stop=stop)
                 backoff = 1.0
         except Retryable as exc:
             log.warning(
                 "broker unavailable, retrying", extra=fields(error=exc.message, retry_in_s=backoff)
             )
-            stop.wait(backoff)
-            backoff = min(60.0, backoff * 2)
-        except Exception as exc:
-            import pika.exceptions as pe
-
-            if not isinstance(exc, pe.AMQPError):
-                raise
-            log.warning("connection lost, reconnecting", extra=fields(error=repr(exc)))
             stop.wait(backoff)
             backoff = min(60.0, backoff * 2)
         finally:

@@ -7,7 +7,8 @@ from typing import Protocol, TypeVar
 
 from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.app import stages
-from bdisc.ports.message_bus import Message, MessageBus
+from bdisc.app.stage_handler import Routes, stage_handler
+from bdisc.ports.message_bus import Handler, MessageBus
 from bdisc.service.boot import Booted, boot
 from bdisc.service.consumer import consume_forever, watch_queue
 from bdisc.service.settings import ServiceSettings
@@ -16,29 +17,32 @@ S = TypeVar("S", bound=ServiceSettings)
 
 
 class Stage(Protocol):
-    bus: MessageBus
-
-    def handle(self, message: Message) -> None: ...
+    @property
+    def routes(self) -> Routes: ...
 
 
 def run_stage_worker(
     name: str,
     stage_name: str,
     settings_cls: type[S],
-    build: Callable[[Booted[S], RabbitBus], Stage],
+    build: Callable[[Booted[S]], Stage],
 ) -> int:
     booted = boot(name, settings_cls)
     if booted is None:
         return 2
     url = booted.settings.rabbitmq_url
     prefetch = stages.PREFETCH.get(stage_name, 1)
-    stage = build(booted, RabbitBus(url, prefetch=prefetch))
+    stage = build(booted)
 
-    def make_bus() -> RabbitBus:  # the handler publishes on the bus that consumes
-        bus = RabbitBus(url, prefetch=prefetch)
-        stage.bus = bus
-        return bus
+    def make_handler(bus: MessageBus) -> Handler:  # events go out on the consuming bus
+        return stage_handler(bus, stage.routes)
 
     watch_queue(stage_name, lambda: RabbitBus(url), booted.metrics, booted.stop)
-    consume_forever(stage_name, make_bus, stage.handle, booted.metrics, booted.stop)
+    consume_forever(
+        stage_name,
+        lambda: RabbitBus(url, prefetch=prefetch),
+        make_handler,
+        booted.metrics,
+        booted.stop,
+    )
     return 0

@@ -4,61 +4,35 @@ from __future__ import annotations
 
 import csv
 import io
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, Field
 
-from bdisc.app import stages
 from bdisc.app.keys import trainset_prefix
+from bdisc.app.messages import ExportParams, SubmitExport
 from bdisc.discovery.export import MANIFEST
 from bdisc.errors import NotFound
-from bdisc.ports.message_bus import Message
-from gateway.deps import DepsDep, ProjectDep
-from gateway.routes.jobs import _own_job
+from gateway import commands
+from gateway.deps import DepsDep, OwnedJob
 
 router = APIRouter(prefix="/v1/projects/{project}/jobs/{job_id}", tags=["training data"])
 
 
-class ExportRequest(BaseModel):
-    pad_s: float = Field(0.0, ge=0.0, le=10.0, description="seconds added to both ends")
-    sample_rate: int | None = Field(
-        None, ge=8000, le=384_000, description="resample the clips; default: the recording's"
-    )
-
-
 @router.post("/export", status_code=status.HTTP_202_ACCEPTED)
-def export(
-    project: ProjectDep, deps: DepsDep, job_id: str, request: ExportRequest
-) -> dict[str, str]:
+def export(job: OwnedJob, deps: DepsDep, request: ExportParams) -> dict[str, str]:
     """Cut the clips of every labelled cluster into the job's training set (one folder per
     label). Run it again after changing labels: clips are moved, added and removed to
     match. Follow the returned export job at GET /jobs/{export_job_id}."""
-    _own_job(deps, project.id, job_id)
-    export_job = uuid.uuid4().hex
-    deps.publish(
-        Message(
-            stages.EVENTS,
-            export_job,
-            f"{export_job}:submit",
-            {
-                "kind": stages.SUBMIT_EXPORT,
-                "project": project.id,
-                "discovery_job": job_id,
-                **request.model_dump(),
-            },
-        )
-    )
-    return {"job_id": export_job, "status": "submitted"}
+    command = SubmitExport(project=job.project, discovery_job=job.id, options=request)
+    return {"job_id": commands.submit(deps, command), "status": "submitted"}
 
 
 @router.get("/clips")
-def clips(project: ProjectDep, deps: DepsDep, job_id: str, expires_s: int = 3600) -> dict[str, Any]:
+def clips(job: OwnedJob, deps: DepsDep, expires_s: int = 3600) -> dict[str, Any]:
     """The training set's manifest: every clip with its label, source recording, times and
     cluster, and a time-limited download link."""
-    _own_job(deps, project.id, job_id)
-    prefix = trainset_prefix(project.id, job_id)
+    job_id = job.id
+    prefix = trainset_prefix(job.project, job_id)
     try:
         text = deps.objects.get_bytes(prefix + MANIFEST).decode()
     except NotFound as exc:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import tempfile
-import uuid
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, UploadFile, status
-from pydantic import BaseModel, Field
 
-from bdisc.app import stages
 from bdisc.app.keys import files_prefix
-from bdisc.ports.message_bus import Message
+from bdisc.app.messages import EvaluationParams, SubmitEvaluation
 from bdisc.ports.object_store import check_key
+from gateway import commands
 from gateway.deps import DepsDep, ProjectDep
 from gateway.uploads import receive
 
@@ -37,31 +35,14 @@ def upload_file(
     return {"path": rel, "bytes": size}
 
 
-class EvaluationRequest(BaseModel):
-    detections: str = Field(description="uploaded file or folder, e.g. detections/")
-    truth: str = Field(description="uploaded file or folder of annotations")
-    species_map: str | None = Field(None, description="uploaded species map (code, names)")
-    granularity: Literal["file", "window", "sound", "minute"] = "file"
-    threshold: float = Field(0.25, ge=0.0, le=1.0)
-    min_overlap_s: float = Field(0.5, ge=0.0)
-
-
 @router.post("/evaluations", status_code=status.HTTP_202_ACCEPTED)
 def create_evaluation(
-    project: ProjectDep, deps: DepsDep, request: EvaluationRequest
+    project: ProjectDep, deps: DepsDep, request: EvaluationParams
 ) -> dict[str, str]:
     """Score uploaded detections against uploaded annotations; follow it as a job, its
     tables, plots and report appear under results/evaluation/."""
     for name in (request.detections, request.truth, request.species_map):
         if name:
             check_key(name.rstrip("/"))
-    job_id = uuid.uuid4().hex
-    deps.publish(
-        Message(
-            stages.EVENTS,
-            job_id,
-            f"{job_id}:submit",
-            {"kind": stages.SUBMIT_EVALUATION, "project": project.id, **request.model_dump()},
-        )
-    )
-    return {"job_id": job_id, "status": "submitted"}
+    command = SubmitEvaluation(project=project.id, request=request)
+    return {"job_id": commands.submit(deps, command), "status": "submitted"}

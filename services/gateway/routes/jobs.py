@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
 from bdisc.app import stages
+from bdisc.app.messages import SubmitDiscovery
 from bdisc.discovery.job_spec import DiscoverySpec
-from bdisc.errors import NotFound
-from bdisc.ports.job_store import JobRecord
-from bdisc.ports.message_bus import Message
 from bdisc.ports.object_store import check_key
-from gateway.deps import Deps, DepsDep, ProjectDep
+from gateway import commands
+from gateway.deps import DepsDep, OwnedJob, ProjectDep
 
 router = APIRouter(prefix="/v1/projects/{project}/jobs", tags=["jobs"])
 
@@ -67,41 +65,15 @@ class JobOut(BaseModel):
     failed: list[dict[str, str]] = []
 
 
-def _own_job(deps: Deps, project: str, job_id: str) -> JobRecord:
-    job = deps.jobs.job(job_id)
-    if job.project != project:
-        raise NotFound(f"no job {job_id}")  # do not reveal other projects' jobs
-    return job
-
-
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
 def create_job(project: ProjectDep, deps: DepsDep, request: JobRequest) -> JobOut:
     """Start a discovery job over the project's recordings (under ``prefix``). The job
     appears in GET .../jobs/{job_id} as soon as the orchestrator has planned it."""
-    job = request.model_dump(exclude={"prefix"})
-    spec = DiscoverySpec.from_dict(job)  # ConfigError -> 422
+    spec = DiscoverySpec.from_dict(request.model_dump(exclude={"prefix"}))  # ConfigError: 422
     if request.prefix:
         check_key(request.prefix.rstrip("/"))
-    job_id = uuid.uuid4().hex
-    deps.publish(
-        Message(
-            stages.EVENTS,
-            job_id,
-            f"{job_id}:submit",
-            {
-                "kind": stages.SUBMIT_DISCOVERY,
-                "project": project.id,
-                "prefix": request.prefix,
-                "analysis": spec.params.as_dict(),
-                "cluster": spec.cluster.as_dict(),
-                "subset": spec.subset.as_dict(),
-                "prune": request.prune,
-                "review": request.review,
-                "link": spec.link.as_dict(),
-            },
-        )
-    )
-    return JobOut(job_id=job_id, status="submitted")
+    command = SubmitDiscovery(project=project.id, prefix=request.prefix, spec=spec)
+    return JobOut(job_id=commands.submit(deps, command), status="submitted")
 
 
 class JobSummary(BaseModel):
@@ -125,39 +97,29 @@ def list_jobs(project: ProjectDep, deps: DepsDep) -> dict[str, list[JobSummary]]
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def job_status(project: ProjectDep, deps: DepsDep, job_id: str) -> JobOut:
-    job = _own_job(deps, project.id, job_id)
+def job_status(job: OwnedJob, deps: DepsDep) -> JobOut:
     failed = [
         {"recording": i.key.split("/audio/", 1)[-1], "error": i.error}
-        for i in deps.jobs.items(job_id, stages.EMBED)
+        for i in deps.jobs.items(job.id, stages.EMBED)
         if i.status == "failed"
     ]
     return JobOut(
-        job_id=job_id,
+        job_id=job.id,
         status=job.status,
         error=job.error,
-        progress=deps.jobs.progress(job_id),
+        progress=deps.jobs.progress(job.id),
         failed=failed,
     )
 
 
 @router.post("/{job_id}:cancel", status_code=status.HTTP_202_ACCEPTED)
-def cancel(project: ProjectDep, deps: DepsDep, job_id: str) -> dict[str, str]:
-    _own_job(deps, project.id, job_id)
-    deps.publish(Message(stages.EVENTS, job_id, f"{job_id}:cancel", {"kind": stages.CANCEL}))
-    return {"job_id": job_id, "status": "cancelling"}
+def cancel(job: OwnedJob, deps: DepsDep) -> dict[str, str]:
+    commands.cancel(deps, job.id)
+    return {"job_id": job.id, "status": "cancelling"}
 
 
 @router.post("/{job_id}:retry", status_code=status.HTTP_202_ACCEPTED)
-def retry_failed(project: ProjectDep, deps: DepsDep, job_id: str) -> dict[str, str]:
+def retry_failed(job: OwnedJob, deps: DepsDep) -> dict[str, str]:
     """Run the recordings that failed through embedding again."""
-    _own_job(deps, project.id, job_id)
-    deps.publish(
-        Message(
-            stages.EVENTS,
-            job_id,
-            f"{job_id}:retry:{uuid.uuid4().hex[:8]}",
-            {"kind": stages.RETRY_FAILED},
-        )
-    )
-    return {"job_id": job_id, "status": "retrying failed recordings"}
+    commands.retry_failed(deps, job.id)
+    return {"job_id": job.id, "status": "retrying failed recordings"}

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, Field
 
-from bdisc.errors import ConfigError
-from gateway.deps import DepsDep, ProjectDep, Unauthorized, api_key
+from bdisc.errors import ConfigError, Unauthorized
+from gateway.deps import DepsDep, ProjectDep, api_key
 
 router = APIRouter(prefix="/v1", tags=["projects"])
 

@@ -13,8 +13,7 @@ from pydantic import BaseModel
 from bdisc.app.keys import job_results_prefix, results_prefix
 from bdisc.discovery.sheets import REVIEW_FILE
 from bdisc.errors import ConfigError, NotFound
-from gateway.deps import DepsDep, ProjectDep
-from gateway.routes.jobs import _own_job
+from gateway.deps import DepsDep, OwnedJob
 
 router = APIRouter(prefix="/v1/projects/{project}/jobs/{job_id}", tags=["results"])
 
@@ -26,12 +25,9 @@ class ReviewRow(BaseModel):
 
 
 @router.get("/results")
-def results(
-    project: ProjectDep, deps: DepsDep, job_id: str, expires_s: int = 3600
-) -> dict[str, dict[str, str]]:
+def results(job: OwnedJob, deps: DepsDep, expires_s: int = 3600) -> dict[str, dict[str, str]]:
     """Every result file, per deployment, with a time-limited download link."""
-    _own_job(deps, project.id, job_id)
-    root = job_results_prefix(project.id, job_id)
+    root = job_results_prefix(job.project, job.id)
     return {
         "files": {k[len(root) :]: deps.objects.url(k, expires_s) for k in deps.objects.list(root)}
     }
@@ -43,15 +39,13 @@ def _review_key(project: str, job_id: str, folder: str) -> str:
 
 @router.get("/review/{folder}", response_model=None)
 def get_review(
-    project: ProjectDep,
+    job: OwnedJob,
     deps: DepsDep,
-    job_id: str,
     folder: str,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Response | list[dict[str, str]]:
     """The review sheet of one deployment (Folder, Cluster, Label, Size, TopLabels, ...)."""
-    _own_job(deps, project.id, job_id)
-    text = deps.objects.get_bytes(_review_key(project.id, job_id, folder)).decode()
+    text = deps.objects.get_bytes(_review_key(job.project, job.id, folder)).decode()
     if format == "csv":
         return PlainTextResponse(text, media_type="text/csv")
     return list(csv.DictReader(io.StringIO(text)))
@@ -59,15 +53,13 @@ def get_review(
 
 @router.put("/review/{folder}")
 def put_review(
-    project: ProjectDep,
+    job: OwnedJob,
     deps: DepsDep,
-    job_id: str,
     folder: str,
     labels: Annotated[list[ReviewRow], Body()],
 ) -> dict[str, int]:
     """Set the labels of one deployment's clusters (other columns are kept)."""
-    _own_job(deps, project.id, job_id)
-    key = _review_key(project.id, job_id, folder)
+    key = _review_key(job.project, job.id, folder)
     try:
         rows = list(csv.DictReader(io.StringIO(deps.objects.get_bytes(key).decode())))
     except NotFound as exc:

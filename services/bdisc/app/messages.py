@@ -1,0 +1,412 @@
+"""The typed contract between bdisc's services: every command, work item and event that
+travels on the message bus is one frozen model here, named for what it says.
+
+    gateway      --SubmitDiscovery-->  orchestrator --IngestWork-->  ingestion
+    ingestion    --Planned | PlanFailed-->                            orchestrator
+    orchestrator --EmbedWork-->   embedding   --Embedded | EmbedFailed-->   orchestrator
+    orchestrator --ClusterWork--> clustering  --Clustered | ClusterFailed--> orchestrator
+    orchestrator --LinkWork-->    clustering  --Linked | LinkFailed-->       orchestrator
+    gateway      --SubmitExport-->      orchestrator --ExportWork-->   export
+    export       --Exported | ExportFailed-->                          orchestrator
+    gateway      --SubmitEvaluation-->  orchestrator --EvaluateWork--> evaluation
+    evaluation   --Evaluated | EvaluateFailed-->                       orchestrator
+    gateway      --RetryFailed | Cancel-->                             orchestrator
+    a dead letter of any work --work.failed(error) | WorkUnreadable--> orchestrator
+
+On the wire a model is the payload of a bus ``Message`` (the envelope: stage, job id,
+idempotency key, schema version, attempt): ``{"kind": <its kind>, **its fields}``.
+``to_message`` and ``read`` are the only places that turn one into the other;
+parameters (``AnalysisParams``, ``DiscoverySpec``, ...) are checked when a model is built,
+so a request is validated once at the edge and every hop after that gets typed values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import ValidationError as PydanticValidationError
+
+from bdisc.app import stages
+from bdisc.discovery.job_spec import DiscoverySpec
+from bdisc.discovery.linking import LinkParams
+from bdisc.discovery.recordings import Subset
+from bdisc.errors import BdiscError
+from bdisc.pipeline.params import AnalysisParams
+from bdisc.ports.message_bus import MalformedMessage, Message
+
+T = TypeVar("T")
+
+
+def _parsed(cls: type[T], parse: Callable[[dict[str, Any]], T]) -> Callable[[object], T]:
+    """A pydantic before-validator: the value as it is, or parsed from its JSON dict."""
+
+    def validate(value: object) -> T:
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, Mapping):
+            raise ValueError(f"expected an object of {cls.__name__} fields")
+        return parse(dict(value))
+
+    return validate
+
+
+# Parameter records of the domain, carried typed and written as the domain writes them.
+Analysis = Annotated[
+    AnalysisParams,
+    BeforeValidator(_parsed(AnalysisParams, AnalysisParams.from_dict)),
+    PlainSerializer(AnalysisParams.as_dict),
+]
+Spec = Annotated[
+    DiscoverySpec,
+    BeforeValidator(_parsed(DiscoverySpec, DiscoverySpec.from_dict)),
+    PlainSerializer(DiscoverySpec.as_dict),
+]
+SubsetRule = Annotated[
+    Subset, BeforeValidator(_parsed(Subset, Subset.from_dict)), PlainSerializer(Subset.as_dict)
+]
+Link = Annotated[
+    LinkParams,
+    BeforeValidator(_parsed(LinkParams, LinkParams.from_dict)),
+    PlainSerializer(LinkParams.as_dict),
+]
+
+
+class Contract(BaseModel):
+    """One message of the contract. ``kind`` names it on the wire, ``stage`` is the queue
+    it travels on."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    kind: ClassVar[str]
+    stage: ClassVar[str]
+
+
+class Command(Contract):
+    """Asks the orchestrator (the one writer of job state) to do something."""
+
+    stage: ClassVar[str] = stages.EVENTS
+
+
+class Event(Contract):
+    """Tells the orchestrator what became of a work item."""
+
+    stage: ClassVar[str] = stages.EVENTS
+
+
+class Done(Event):
+    """A work item's success: where its result is."""
+
+    output: str
+
+
+class Failed(Event):
+    """A work item's failure: why (shown to the user, per recording or deployment)."""
+
+    error: str
+
+
+class Work(Contract):
+    """One item of work for a stage's workers."""
+
+    project: str
+
+    def failed(self, error: str) -> Failed:
+        """The event that settles this item as failed (also for its dead letter)."""
+        raise NotImplementedError
+
+
+# -- shared records -------------------------------------------------------------------
+
+
+class PlannedRecording(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    key: str  # object key of the audio
+    group: str  # its deployment
+
+
+class RefusedRecording(PlannedRecording):
+    error: str
+
+
+class EmbeddedRecording(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    rel: str  # path below the project's audio, e.g. siteA/r1.wav
+    embeddings: str  # object key of its embeddings Parquet
+
+
+class EvaluationParams(BaseModel):
+    """What an evaluation job scores (uploaded files of the project)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    detections: str = Field(description="uploaded file or folder, e.g. detections/")
+    truth: str = Field(description="uploaded file or folder of annotations")
+    species_map: str | None = Field(default=None, description="uploaded species map (code, names)")
+    granularity: Literal["file", "window", "sound", "minute"] = "file"
+    threshold: float = Field(default=0.25, ge=0.0, le=1.0)
+    min_overlap_s: float = Field(default=0.5, ge=0.0)
+
+
+class ExportParams(BaseModel):
+    """How labelled clusters become training clips."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    pad_s: float = Field(default=0.0, ge=0.0, le=10.0, description="seconds added to both ends")
+    sample_rate: int | None = Field(
+        default=None,
+        ge=8000,
+        le=384_000,
+        description="resample the clips; default: the recording's",
+    )
+
+
+# -- commands (gateway -> orchestrator) ------------------------------------------------
+
+
+class SubmitDiscovery(Command):
+    kind: ClassVar[str] = "submit_discovery"
+    project: str
+    prefix: str = ""  # only recordings under this folder
+    spec: Spec
+
+
+class SubmitEvaluation(Command):
+    kind: ClassVar[str] = "submit_evaluation"
+    project: str
+    request: EvaluationParams
+
+
+class SubmitExport(Command):
+    kind: ClassVar[str] = "submit_export"
+    project: str
+    discovery_job: str
+    options: ExportParams = ExportParams()
+
+
+class RetryFailed(Command):
+    kind: ClassVar[str] = "retry_failed"
+
+
+class Cancel(Command):
+    kind: ClassVar[str] = "cancel"
+
+
+# -- events (workers -> orchestrator) ---------------------------------------------------
+
+
+class Planned(Event):
+    kind: ClassVar[str] = "planned"
+    items: tuple[PlannedRecording, ...]
+    refused: tuple[RefusedRecording, ...] = ()
+    subset: dict[str, Any] = {}  # what the subset rules kept and dropped
+    manifest: str = ""  # object key of the table of every recording
+
+
+class PlanFailed(Failed):
+    kind: ClassVar[str] = "plan_failed"
+
+
+class Embedded(Done):
+    kind: ClassVar[str] = "embedded"
+    key: str
+    group: str
+
+
+class EmbedFailed(Failed):
+    kind: ClassVar[str] = "embed_failed"
+    key: str
+    group: str
+
+
+class Clustered(Done):
+    kind: ClassVar[str] = "clustered"
+    group: str
+
+
+class ClusterFailed(Failed):
+    kind: ClassVar[str] = "cluster_failed"
+    group: str
+
+
+class Linked(Done):
+    kind: ClassVar[str] = "linked"
+    round: str
+
+
+class LinkFailed(Failed):
+    kind: ClassVar[str] = "link_failed"
+    round: str
+
+
+class Exported(Done):
+    kind: ClassVar[str] = "exported"
+    report: dict[str, Any] = {}
+
+
+class ExportFailed(Failed):
+    kind: ClassVar[str] = "export_failed"
+
+
+class Evaluated(Done):
+    kind: ClassVar[str] = "evaluated"
+
+
+class EvaluateFailed(Failed):
+    kind: ClassVar[str] = "evaluate_failed"
+
+
+class WorkUnreadable(Failed):
+    """A dead letter that no longer reads as work of its stage: its job cannot go on."""
+
+    kind: ClassVar[str] = "work_unreadable"
+    dead_stage: str
+
+
+# -- work (orchestrator -> stages) --------------------------------------------------------
+
+
+class IngestWork(Work):
+    kind: ClassVar[str] = "ingest"
+    stage: ClassVar[str] = stages.INGEST
+    prefix: str = ""
+    subset: SubsetRule = Subset()
+
+    def failed(self, error: str) -> Failed:
+        return PlanFailed(error=error)
+
+
+class EmbedWork(Work):
+    kind: ClassVar[str] = "embed"
+    stage: ClassVar[str] = stages.EMBED
+    audio_key: str
+    rel: str
+    group: str
+    params: Analysis
+
+    def failed(self, error: str) -> Failed:
+        return EmbedFailed(key=self.audio_key, group=self.group, error=error)
+
+
+class ClusterWork(Work):
+    kind: ClassVar[str] = "cluster"
+    stage: ClassVar[str] = stages.CLUSTER
+    group: str
+    recordings: tuple[EmbeddedRecording, ...]
+    spec: Spec
+
+    def failed(self, error: str) -> Failed:
+        return ClusterFailed(group=self.group, error=error)
+
+
+class LinkWork(Work):
+    """The fan-in step, served by the clustering service: every clustered deployment's
+    clusters -> sound types."""
+
+    kind: ClassVar[str] = "link"
+    stage: ClassVar[str] = stages.CLUSTER
+    groups: tuple[str, ...]
+    link: Link = LinkParams()
+    round: str
+
+    def failed(self, error: str) -> Failed:
+        return LinkFailed(round=self.round, error=error)
+
+
+class ExportWork(Work):
+    kind: ClassVar[str] = "export"
+    stage: ClassVar[str] = stages.EXPORT
+    discovery_job: str
+    options: ExportParams = ExportParams()
+    groups: tuple[str, ...]  # the clustered deployments
+    recordings: tuple[PlannedRecording, ...]  # the embedded recordings (clip sources)
+
+    def failed(self, error: str) -> Failed:
+        return ExportFailed(error=error)
+
+
+class EvaluateWork(Work):
+    kind: ClassVar[str] = "evaluate"
+    stage: ClassVar[str] = stages.EVALUATE
+    request: EvaluationParams
+
+    def failed(self, error: str) -> Failed:
+        return EvaluateFailed(error=error)
+
+
+CONTRACT: tuple[type[Contract], ...] = (
+    SubmitDiscovery,
+    SubmitEvaluation,
+    SubmitExport,
+    RetryFailed,
+    Cancel,
+    Planned,
+    PlanFailed,
+    Embedded,
+    EmbedFailed,
+    Clustered,
+    ClusterFailed,
+    Linked,
+    LinkFailed,
+    Exported,
+    ExportFailed,
+    Evaluated,
+    EvaluateFailed,
+    WorkUnreadable,
+    IngestWork,
+    EmbedWork,
+    ClusterWork,
+    LinkWork,
+    ExportWork,
+    EvaluateWork,
+)
+KINDS: dict[str, type[Contract]] = {c.kind: c for c in CONTRACT}
+assert len(KINDS) == len(CONTRACT), "two messages of the contract share a kind"
+
+C = TypeVar("C", bound=Contract)
+
+
+def payload(body: Contract) -> dict[str, Any]:
+    """A model as JSON: its kind and its fields."""
+    return {"kind": body.kind, **body.model_dump(mode="json")}
+
+
+def to_message(job_id: str, idempotency_key: str, body: Contract) -> Message:
+    """The envelope for ``body`` on its stage's queue."""
+    return Message(body.stage, job_id, idempotency_key, payload(body))
+
+
+def reply(message: Message, event: Event) -> Message:
+    """A worker's event about ``message``, keyed by the message and the outcome (a
+    redelivered message reports under the same key)."""
+    return to_message(message.job_id, f"{message.idempotency_key}:{event.kind}", event)
+
+
+def read(message: Message) -> Contract:
+    """The model a message carries; MalformedMessage (the bus dead-letters it) when the
+    kind is unknown, the message is on another stage's queue, or a field is wrong."""
+    data = dict(message.payload)
+    kind = data.pop("kind", None)
+    cls = KINDS.get(str(kind))
+    if cls is None:
+        raise MalformedMessage(f"unknown message kind {kind!r}")
+    if cls.stage != message.stage:
+        raise MalformedMessage(f"a {kind} message on the {message.stage} queue")
+    try:
+        return cls.model_validate(data)
+    except PydanticValidationError as exc:
+        raise MalformedMessage(f"invalid {kind} message: {_first_error(exc)}") from exc
+    except BdiscError as exc:  # a parameter record refused its values
+        raise MalformedMessage(f"invalid {kind} message: {exc.message}") from exc
+
+
+def read_as(message: Message, cls: type[C]) -> C:
+    body = read(message)
+    if not isinstance(body, cls):
+        raise MalformedMessage(f"expected {cls.__name__}, got {body.kind}")
+    return body
+
+
+def _first_error(exc: PydanticValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    return f"{where}: {first.get('msg', '')}" if where else str(first.get("msg", ""))

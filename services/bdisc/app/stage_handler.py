@@ -1,0 +1,52 @@
+"""How every stage serves its queue: read the message as the work it carries, run the
+stage's function for that type of work, and publish the event it returns.
+
+A stage is a set of ``Route``s: ``(job_id, work) -> Event``. The plumbing every stage
+shares lives here once: an error the caller could fix or a bug becomes the work's
+failure event (``work.failed``, with the error), so the job goes on; transient
+infrastructure trouble (``Retryable``) propagates and the bus retries with backoff; a
+message that is not work of this stage is refused (the bus dead-letters it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from bdisc.app.messages import Event, Work, read, reply
+from bdisc.errors import describe, is_retryable
+from bdisc.logs import fields
+from bdisc.ports.message_bus import Handler, MalformedMessage, Message, MessageBus
+
+log = logging.getLogger(__name__)
+
+Route = Callable[[str, Any], Event]  # (job id, work of the route's type) -> its outcome
+Routes = Mapping[type[Work], Route]
+
+
+def run_work(job_id: str, work: Work, route: Route) -> Event:
+    """The outcome of one work item: the route's event, or the item's failure."""
+    try:
+        return route(job_id, work)
+    except Exception as exc:
+        if is_retryable(exc):
+            raise  # the bus retries with backoff
+        kind, text = describe(exc)
+        log.warning(
+            "work failed", extra=fields(job_id=job_id, work=work.kind, error=f"{kind}: {text}")
+        )
+        return work.failed(f"{kind}: {text}")
+
+
+def stage_handler(bus: MessageBus, routes: Routes) -> Handler:
+    """The bus handler of a stage whose events go out on ``bus``."""
+
+    def handle(message: Message) -> None:
+        work = read(message)
+        route = routes.get(type(work)) if isinstance(work, Work) else None
+        if route is None or not isinstance(work, Work):
+            raise MalformedMessage(f"this stage does not do {work.kind} work")
+        bus.publish(reply(message, run_work(message.job_id, work, route)))
+
+    return handle

@@ -1,0 +1,1 @@
+"""Development tooling: the whole system as local processes (see ``stack.py``)."""
