@@ -224,9 +224,7 @@ class Stack:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m devstack", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["up", "down", "status"])
     parser.add_argument("--home", type=Path, default=Path(".stack"))
     parser.add_argument(
@@ -252,4 +250,3 @@ def main(argv: list[str] | None = None) -> int:
         for name, pid in stack.running().items():
             sys.stdout.write(f"{name}\t{pid}\n")
     return 0
-
