@@ -93,6 +93,34 @@ def test_fan_in_per_group_and_progress(store: JobStore) -> None:
     assert failed == []
 
 
+def test_plans_add_items_once_and_retries_discard_them(store: JobStore) -> None:
+    job = new_job(store, items=2)
+    plan = [
+        ("siteC/a.wav", "siteC", "pending", ""),
+        ("siteC/b.wav", "siteC", "failed", "CorruptAudio: bad header"),
+    ]
+    assert store.add_items(job, "ingest-plan", plan) == 2
+    assert store.add_items(job, "ingest-plan", plan) == 0  # a redelivered plan adds nothing
+    added = {i.key: i for i in store.items(job, "ingest-plan")}
+    assert (added["siteC/b.wav"].status, added["siteC/b.wav"].error) == (
+        "failed",
+        "CorruptAudio: bad header",
+    )
+    assert added["siteC/a.wav"].group == "siteC"
+    with pytest.raises(ConfigError):
+        store.add_items(job, "ingest-plan", [("x.wav", "x", "exploded", "")])
+    # Clustering again after a retry: the deployment's cluster item is forgotten ...
+    store.set_item(job, "siteA", "cluster", "done", group="siteA", output="results/siteA/")
+    store.set_item(job, "siteB", "cluster", "done", group="siteB", output="results/siteB/")
+    store.discard_items(job, "cluster", ["siteA"])
+    assert [i.key for i in store.items(job, "cluster")] == ["siteB"]
+    # ... and can be asked for again, from pending.
+    assert store.set_item(job, "siteA", "cluster", "pending", group="siteA")
+    assert store.progress(job)["cluster"] == {"pending": 1, "done": 1}
+    store.discard_items(job, "cluster", [])  # nothing to forget: nothing changes
+    assert len(store.items(job, "cluster")) == 2
+
+
 def test_schema_is_owned_by_migrations(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fresh.sqlite'}"
     with pytest.raises(ConfigError, match="migrations"):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from bdisc import errors
 
 
@@ -33,3 +35,12 @@ def test_describe_carries_kind_and_context() -> None:
     assert errors.describe(exc) == ("TooShort", "0.3 s")
     assert exc.context == {"path": "/a.wav"}
     assert errors.describe(KeyError("k"))[0] == "KeyError"
+
+
+@pytest.mark.parametrize(
+    "error", [errors.NotFound("x"), errors.ConfigError("x"), errors.Retryable("x")]
+)
+def test_grpc_codes_map_back_to_the_same_errors(error: Exception) -> None:
+    again = errors.from_grpc_code(errors.grpc_code(error), "x")
+    assert errors.grpc_code(again) == errors.grpc_code(error)
+    assert type(again).http_status == type(error).http_status  # type: ignore[attr-defined]

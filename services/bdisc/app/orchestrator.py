@@ -192,7 +192,7 @@ class Orchestrator:
         if not self.jobs.group_settled(job_id, stages.EMBED, group):
             return
         job = self.jobs.job(job_id)
-        if job.status == "cancelled":
+        if job.status != "running":  # cancelled, or failed (unreadable work): no more work
             return
         asked = self.jobs.items(job_id, stages.CLUSTER, group)
         if asked and asked[0].status != "pending":
@@ -222,7 +222,7 @@ class Orchestrator:
     def _maybe_finish(self, job_id: str) -> None:
         """When every deployment is clustered: link them into sound types (the fan-in
         step, once), then end the job."""
-        if self.jobs.job(job_id).status == "cancelled":
+        if self.jobs.job(job_id).status != "running":  # cancelled, or failed already
             return
         groups = {i.group for i in self.jobs.items(job_id, stages.EMBED)}
         clustered = {i.group: i.status for i in self.jobs.items(job_id, stages.CLUSTER)}

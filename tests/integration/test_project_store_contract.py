@@ -1,0 +1,68 @@
+"""One contract, two databases: projects, API keys and webhooks on SQLite (embedded) and
+on the machine's PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from bdisc.adapters.sql_job_store import SqlJobStore, migrate
+from bdisc.adapters.sql_project_store import SqlProjectStore
+from bdisc.errors import ConfigError, IncompatibleArtifact, NotFound
+from bdisc.ports.project_store import ProjectStore
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'projects.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    migrate(url)
+    return url
+
+
+@pytest.fixture
+def store(database: str) -> Iterator[ProjectStore]:
+    yield SqlProjectStore(SqlJobStore(database).engine)
+
+
+def new_id() -> str:
+    return f"proj-{uuid.uuid4().hex[:8]}"
+
+
+def test_a_key_opens_its_project_only(store: ProjectStore) -> None:
+    first, key = store.create(new_id())
+    second, other_key = store.create(new_id(), "https://example.org/hook")
+    assert key.startswith("bd_") and key != other_key
+    assert store.by_key(key) == first
+    assert store.by_key(other_key) == second
+    assert store.by_key("bd_not-a-key") is None
+    assert store.by_key(key[:-1]) is None
+
+
+def test_ids_are_checked_and_unique(store: ProjectStore) -> None:
+    project_id = new_id()
+    store.create(project_id)
+    with pytest.raises(IncompatibleArtifact):
+        store.create(project_id)
+    for bad in ("", "A", "Upper-case", "x" * 64, "under_score", "-lead", "a/b"):
+        with pytest.raises(ConfigError):
+            store.create(bad)
+
+
+def test_webhooks_are_set_and_signed_with_the_projects_secret(store: ProjectStore) -> None:
+    project, key = store.create(new_id())
+    assert store.webhook(project.id) is None  # none yet
+    updated = store.set_webhook(project.id, "https://example.org/hook")
+    assert updated.webhook_url == "https://example.org/hook"
+    assert store.webhook(project.id) == ("https://example.org/hook", project.webhook_secret)
+    assert store.by_key(key) == updated
+    store.set_webhook(project.id, "")
+    assert store.webhook(project.id) is None  # removed
+    with pytest.raises(NotFound):
+        store.set_webhook("no-such-project", "https://example.org")
+    other, _ = store.create(new_id())
+    assert other.webhook_secret != project.webhook_secret

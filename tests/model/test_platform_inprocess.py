@@ -1,0 +1,225 @@
+"""The platform's job logic, every stage included, in one process: the orchestrator and the
+ingestion, embedding (real BirdNET), clustering, export and evaluation stages on the
+in-process bus, the local object store and SQLite. Real jobs on a few seconds of bundled
+audio run to completion, and so do cancel, retry and failure paths; the RabbitMQ,
+S3 and PostgreSQL suites cover delivery and faults of the real infrastructure."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from bdisc.app import stages
+from bdisc.app.keys import files_prefix, job_results_prefix, results_prefix, trainset_prefix
+from bdisc.app.messages import (
+    Cancel,
+    ClusterWork,
+    EmbedWork,
+    EvaluationParams,
+    ExportParams,
+    RetryFailed,
+    SubmitEvaluation,
+    SubmitExport,
+    read_as,
+    to_message,
+)
+from bdisc.discovery.sheets import REVIEW_FILE
+from bdisc.model.birdnet import BirdNetV24
+from bdisc.ports.message_bus import Message
+
+from ..commands import discovery
+from ..inprocess_platform import InProcessPlatform
+from .helpers import CountingModel, write_clip
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture
+def platform(tmp_path: Path, model: BirdNetV24, audio_dir: Path) -> InProcessPlatform:
+    """Two deployments of short real recordings, and one file that is not audio."""
+    counting = CountingModel(model)
+    p = InProcessPlatform(tmp_path, counting)
+    clips = tmp_path / "clips"
+    for rel, src, seconds in (
+        ("north/n1.wav", "soundscape.flac", 9.0),
+        ("north/n2.wav", "pica_pica_30s.flac", 6.0),
+        ("south/s1.wav", "soundscape.flac", 6.0),
+    ):
+        p.upload("proj", rel, write_clip(audio_dir / src, clips / rel, seconds))
+    (clips / "broken.wav").write_bytes(b"RIFF" + b"\x00" * 200)
+    p.upload("proj", "south/broken.wav", clips / "broken.wav")
+    return p
+
+
+def counted(p: InProcessPlatform) -> int:
+    model = p.stages[stages.EMBED].model  # type: ignore[attr-defined]
+    assert isinstance(model, CountingModel)
+    return model.windows
+
+
+def test_a_discovery_job_runs_to_its_sound_types(platform: InProcessPlatform) -> None:
+    p = platform
+    job = p.orchestrator.submit_discovery(None, discovery("proj", cluster={"min_cluster_size": 2}))
+    p.run()
+    record = p.jobs.job(job)
+    assert (record.status, record.error) == ("done", "")
+    assert p.jobs.progress(job) == {
+        "ingest": {"done": 1},
+        "embed": {"done": 3, "failed": 1},
+        "cluster": {"done": 2},
+        "link": {"done": 1},
+    }
+    broken = next(i for i in p.jobs.items(job, stages.EMBED) if i.key.endswith("broken.wav"))
+    assert broken.error.startswith("CorruptAudio")
+    assert counted(p) == 3 + 2 + 2  # windows of 9 s, 6 s and 6 s, no overlap
+    # every hop was one message: ingest, 3 embeds, 2 clusters, 1 link
+    assert {k: v for k, v in p.delivered.items() if k != stages.EVENTS} == {
+        stages.INGEST: 1,
+        stages.EMBED: 3,
+        stages.CLUSTER: 3,
+        stages.EXPORT: 0,
+        stages.EVALUATE: 0,
+    }
+    stored = set(p.objects.list(job_results_prefix("proj", job)))
+    for group in ("north", "south"):
+        for name in ("clusters.csv", REVIEW_FILE, "map.png", "index.html", "prototypes.npz"):
+            assert results_prefix("proj", job, group) + name in stored, (group, name)
+    assert job_results_prefix("proj", job) + "sound_types.csv" in stored
+    assert job_results_prefix("proj", job) + "recordings.csv" in stored
+    # The same job again (another id, same audio and parameters): nothing is embedded twice.
+    again = p.orchestrator.submit_discovery(
+        None, discovery("proj", cluster={"min_cluster_size": 2})
+    )
+    p.run()
+    assert p.jobs.job(again).status == "done" and counted(p) == 7
+
+
+def test_labelled_clusters_export_to_training_clips(platform: InProcessPlatform) -> None:
+    p = platform
+    job = p.orchestrator.submit_discovery(None, discovery("proj", prefix="north/"))
+    p.run()
+    assert p.jobs.job(job).status == "done"
+    sheet_key = results_prefix("proj", job, "north") + REVIEW_FILE
+    rows = list(csv.DictReader(io.StringIO(p.objects.get_bytes(sheet_key).decode())))
+    rows[0]["Label"] = "magpie"
+    out = io.StringIO()
+    writer = csv.DictWriter(out, list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    p.objects.put_bytes(sheet_key, out.getvalue().encode())
+
+    command = SubmitExport(
+        project="proj", discovery_job=job, options=ExportParams(pad_s=0.5, sample_rate=24_000)
+    )
+    p.bus.publish(to_message("exp1", "exp1:submit", command))
+    p.run()
+    assert p.jobs.job("exp1").status == "done", p.jobs.job("exp1").error
+    clips = [k for k in p.objects.list(trainset_prefix("proj", job)) if k.endswith(".wav")]
+    assert len(clips) == int(rows[0]["Size"])
+    assert all("/magpie/" in k for k in clips)
+    # An export of a job of another project is refused, as a failed job with the reason.
+    stranger = SubmitExport(project="other", discovery_job=job)
+    p.bus.publish(to_message("exp2", "exp2:submit", stranger))
+    p.run()
+    assert p.jobs.job("exp2").status == "failed"
+    assert f"no discovery job {job}" in p.jobs.job("exp2").error
+
+
+def test_evaluation_job_and_its_failure(platform: InProcessPlatform, data_dir: Path) -> None:
+    p = platform
+    table = data_dir / "evaluation" / "base_bnet_labels_CHECKED_300_performance_data.csv"
+    p.objects.put_file(files_prefix("proj") + "paper/perf.csv", table)
+    for job_id, detections in (("ev1", "paper/perf.csv"), ("ev2", "nothing/")):
+        request = EvaluationParams(detections=detections, truth="paper/perf.csv")
+        command = SubmitEvaluation(project="proj", request=request)
+        p.bus.publish(to_message(job_id, f"{job_id}:submit", command))
+    p.run()
+    assert p.jobs.job("ev1").status == "done", p.jobs.job("ev1").error
+    assert results_prefix("proj", "ev1", "evaluation") + "per_species.csv" in set(
+        p.objects.list(job_results_prefix("proj", "ev1"))
+    )
+    failed = p.jobs.job("ev2")
+    assert failed.status == "failed" and "ConfigError: nothing uploaded at files/nothing/" in (
+        failed.error
+    )
+
+
+def test_retry_embeds_the_fixed_recording_and_clusters_its_deployment_again(
+    platform: InProcessPlatform, audio_dir: Path, tmp_path: Path
+) -> None:
+    p = platform
+    job = p.orchestrator.submit_discovery(None, discovery("proj", cluster={"min_cluster_size": 2}))
+    p.run()
+    assert p.delivered[stages.CLUSTER] == 3  # two deployments, then linking
+    fixed = write_clip(audio_dir / "soundscape.flac", tmp_path / "fixed.wav", 6.0)
+    p.upload("proj", "south/broken.wav", fixed)
+    p.bus.publish(to_message(job, f"{job}:retry:1", RetryFailed()))
+    p.step(stages.EVENTS)
+    assert p.jobs.job(job).status == "running"
+    asked: list[Message] = []
+    p.bus.consume(stages.EMBED, asked.append, idle_timeout_s=0.0)
+    assert [read_as(m, EmbedWork).rel for m in asked] == ["south/broken.wav"]
+    for m in asked:
+        p.bus.publish(m)  # back in the queue, for the stage
+    p.run()
+    assert p.jobs.job(job).status == "done"
+    assert p.jobs.progress(job)["embed"] == {"done": 4}
+    assert p.delivered[stages.CLUSTER] == 5  # south clustered again, then linked again
+    south = p.objects.get_bytes(results_prefix("proj", job, "south") + "clusters.csv").decode()
+    assert "broken.wav" in south
+
+
+def test_a_cancelled_job_stops_fanning_out(platform: InProcessPlatform) -> None:
+    p = platform
+    job = p.orchestrator.submit_discovery(None, discovery("proj"))
+    p.step(stages.INGEST)
+    p.step(stages.EVENTS)  # planned: three embed messages wait
+    p.bus.publish(to_message(job, f"{job}:cancel", Cancel()))
+    p.step(stages.EVENTS)
+    assert p.jobs.job(job).status == "cancelled"
+    p.run()  # the embeds in flight finish, their outcomes are recorded ...
+    assert p.jobs.progress(job)["embed"] == {"done": 3, "failed": 1}
+    assert "cluster" not in p.jobs.progress(job)  # ... and nothing is clustered
+    assert p.jobs.job(job).status == "cancelled"
+
+
+def test_plan_failure_and_unreadable_work_end_their_jobs(platform: InProcessPlatform) -> None:
+    p = platform
+    nothing = p.orchestrator.submit_discovery(None, discovery("proj", prefix="nowhere/"))
+    job = p.orchestrator.submit_discovery(None, discovery("proj", prefix="north/"))
+    p.step(stages.INGEST)
+    p.step(stages.EVENTS)
+    assert p.jobs.job(nothing).status == "failed"
+    assert p.jobs.job(nothing).error == "no recordings under 'nowhere/'"
+    # A cluster message that lost its fields (a bug, a half-upgraded sender) is
+    # dead-lettered by the stage and fails its job with the reason, not silently.
+    broken = Message(stages.CLUSTER, job, f"{job}:bad", {"kind": "cluster", "group": "north"})
+    p.bus.publish(broken)
+    # A message of the wrong kind for its queue is refused the same way.
+    wrong = to_message(job, f"{job}:wrong", Cancel())
+    p.bus.publish(Message(stages.EMBED, job, wrong.idempotency_key, wrong.payload))
+    p.run()
+    record = p.jobs.job(job)
+    assert record.status == "failed"
+    assert "dead-lettered: MalformedMessage: invalid cluster message" in record.error
+
+
+def test_cluster_work_carries_what_the_stage_needs(platform: InProcessPlatform) -> None:
+    p = platform
+    command = discovery("proj", prefix="north/", review={"montage_cap": 4, "fmax": 8000})
+    job = p.orchestrator.submit_discovery(None, command)
+    for stage in (stages.INGEST, stages.EVENTS, stages.EMBED, stages.EVENTS):
+        p.step(stage)
+    asked: list[Message] = []
+    p.bus.consume(stages.CLUSTER, asked.append, idle_timeout_s=0.0)
+    (work,) = [read_as(m, ClusterWork) for m in asked]
+    assert work.group == "north" and work.spec == command.spec
+    assert [r.rel for r in work.recordings] == ["north/n1.wav", "north/n2.wav"]
+    embedded = {i.key: i.output for i in p.jobs.items(job, stages.EMBED)}
+    assert [r.embeddings for r in work.recordings] == [
+        embedded["projects/proj/audio/north/n1.wav"],
+        embedded["projects/proj/audio/north/n2.wav"],
+    ]

@@ -1,0 +1,180 @@
+"""The typed contract between services: every message round-trips through the wire
+format, is refused when it is not what its queue carries, and every work item names its
+own failure."""
+
+from __future__ import annotations
+
+import pytest
+
+from bdisc.app import messages as m
+from bdisc.app import stages
+from bdisc.discovery.job_spec import DiscoverySpec
+from bdisc.discovery.linking import LinkParams
+from bdisc.discovery.recordings import Subset
+from bdisc.pipeline.params import AnalysisParams
+from bdisc.ports.message_bus import SCHEMA_VERSION, MalformedMessage, Message
+
+SPEC = DiscoverySpec.from_dict(
+    {
+        "analysis": {"overlap_s": 1.5, "species": ["Pica pica_Eurasian Magpie"], "top_k": 3},
+        "subset": {"hours": "6-9", "start_date": "2023-06-01", "sample": 0.5},
+        "prune": {"drop_silence_db": -60, "labels": ["*Engine*"]},
+        "cluster": {"min_cluster_size": 4, "selection": "leaf"},
+        "link": {"threshold": 0.3},
+        "review": {"montage_cap": 12, "fmax": 8000, "audio_per_cluster": 2},
+    }
+)
+RECORDING = m.PlannedRecording(key="projects/p/audio/north/a.wav", group="north")
+EVALUATION = m.EvaluationParams(detections="det/", truth="truth.csv", granularity="sound")
+
+EXAMPLES: list[m.Contract] = [
+    m.SubmitDiscovery(project="p", prefix="north/", spec=SPEC),
+    m.SubmitEvaluation(project="p", request=EVALUATION),
+    m.SubmitExport(project="p", discovery_job="j1", options=m.ExportParams(pad_s=0.5)),
+    m.RetryFailed(),
+    m.Cancel(),
+    m.Planned(
+        items=(RECORDING,),
+        refused=(m.RefusedRecording(key="k", group="south", error="CorruptAudio: x"),),
+        subset={"kept": 1},
+        manifest="projects/p/jobs/j/results/recordings.csv",
+    ),
+    m.PlanFailed(error="no recordings under 'x/'"),
+    m.Embedded(key=RECORDING.key, group="north", output="embeddings/a.parquet"),
+    m.EmbedFailed(key=RECORDING.key, group="north", error="TooShort: 0.3 s"),
+    m.Clustered(group="north", output="projects/p/jobs/j/results/north/"),
+    m.ClusterFailed(group="north", error="NotFound: no windows"),
+    m.Linked(round="r1", output="projects/p/jobs/j/results/sound_types.csv"),
+    m.LinkFailed(round="r1", error="boom"),
+    m.Exported(output="projects/p/jobs/j/trainset/manifest.csv", report={"clips": 3}),
+    m.ExportFailed(error="NotFound: no sheets"),
+    m.Evaluated(output="projects/p/jobs/e/results/evaluation/"),
+    m.EvaluateFailed(error="ConfigError: nothing uploaded"),
+    m.WorkUnreadable(dead_stage=stages.EMBED, error="dead-lettered: x"),
+    m.IngestWork(project="p", prefix="north/", subset=SPEC.subset),
+    m.EmbedWork(
+        project="p", audio_key=RECORDING.key, rel="north/a.wav", group="north", params=SPEC.params
+    ),
+    m.ClusterWork(
+        project="p",
+        group="north",
+        recordings=(m.EmbeddedRecording(rel="north/a.wav", embeddings="embeddings/a.parquet"),),
+        spec=SPEC,
+    ),
+    m.LinkWork(project="p", groups=("north", "south"), link=LinkParams(0.3), round="r1"),
+    m.ExportWork(
+        project="p",
+        discovery_job="j1",
+        options=m.ExportParams(sample_rate=24_000),
+        groups=("north",),
+        recordings=(RECORDING,),
+    ),
+    m.EvaluateWork(project="p", request=EVALUATION),
+]
+
+
+def test_every_message_of_the_contract_has_an_example() -> None:
+    assert sorted(type(e).__name__ for e in EXAMPLES) == sorted(c.__name__ for c in m.CONTRACT)
+
+
+@pytest.mark.parametrize("body", EXAMPLES, ids=lambda b: type(b).__name__)
+def test_messages_round_trip_through_the_wire(body: m.Contract) -> None:
+    message = m.to_message("job1", "job1:x", body)
+    assert message.stage == body.stage
+    assert message.payload["kind"] == body.kind
+    received = Message.from_bytes(message.to_bytes())
+    assert received.version == SCHEMA_VERSION
+    assert m.read(received) == body
+
+
+def test_parameters_arrive_typed() -> None:
+    work = m.read(m.to_message("j", "k", EXAMPLES[0]))
+    assert isinstance(work, m.SubmitDiscovery)
+    assert isinstance(work.spec.params, AnalysisParams)
+    assert work.spec.params.species == ("Pica pica_Eurasian Magpie",)
+    assert isinstance(work.spec.subset, Subset) and work.spec.subset.hours == (6, 9)
+    assert work.spec.cluster.selection == "leaf" and work.spec.montage_cap == 12
+
+
+def test_work_travels_on_its_stage_and_fails_as_its_own_event() -> None:
+    failures = {
+        m.IngestWork: m.PlanFailed,
+        m.EmbedWork: m.EmbedFailed,
+        m.ClusterWork: m.ClusterFailed,
+        m.LinkWork: m.LinkFailed,
+        m.ExportWork: m.ExportFailed,
+        m.EvaluateWork: m.EvaluateFailed,
+    }
+    works = [e for e in EXAMPLES if isinstance(e, m.Work)]
+    assert {type(w) for w in works} == set(failures)
+    for work in works:
+        assert work.stage in stages.WORK_STAGES
+        failed = work.failed("why")
+        assert type(failed) is failures[type(work)] and failed.error == "why"
+    embed = next(w for w in works if isinstance(w, m.EmbedWork))
+    assert embed.failed("x") == m.EmbedFailed(key=embed.audio_key, group="north", error="x")
+    commands_and_events = [e for e in EXAMPLES if not isinstance(e, m.Work)]
+    assert {e.stage for e in commands_and_events} == {stages.EVENTS}
+
+
+def test_reply_is_keyed_by_the_work_and_the_outcome() -> None:
+    work = m.to_message("j", "j:key", EXAMPLES[-1])
+    event = m.reply(work, m.Evaluated(output="o"))
+    assert (event.stage, event.job_id, event.idempotency_key) == (
+        stages.EVENTS,
+        "j",
+        "j:key:evaluated",
+    )
+
+
+@pytest.mark.parametrize(
+    ("stage", "payload", "why"),
+    [
+        (stages.EMBED, {"kind": "teleport"}, "unknown message kind 'teleport'"),
+        (stages.EMBED, {}, "unknown message kind None"),
+        (stages.EMBED, {"kind": "cancel"}, "a cancel message on the embed queue"),
+        (stages.CLUSTER, {"kind": "cluster", "project": "p"}, "invalid cluster message: group"),
+        (
+            stages.EVENTS,
+            {"kind": "cancel", "surprise": 1},
+            "invalid cancel message: surprise: Extra inputs are not permitted",
+        ),
+        (
+            stages.EMBED,
+            {
+                "kind": "embed",
+                "project": "p",
+                "audio_key": "k",
+                "rel": "a.wav",
+                "group": "g",
+                "params": {"sensitivity": 5},
+            },
+            "invalid embed message: sensitivity must be in [0.5, 1.5], got 5",
+        ),
+        (
+            stages.EVENTS,
+            {"kind": "submit_discovery", "project": "p", "spec": {"cluster": {"nope": 1}}},
+            "invalid submit_discovery message: invalid parameters",
+        ),
+    ],
+)
+def test_what_is_not_the_contract_is_refused_with_the_reason(
+    stage: str, payload: dict[str, object], why: str
+) -> None:
+    with pytest.raises(MalformedMessage) as refused:
+        m.read(Message(stage, "j", "k", payload))
+    assert why in refused.value.message
+
+
+def test_read_as_refuses_another_type() -> None:
+    message = m.to_message("j", "k", m.Cancel())
+    assert m.read_as(message, m.Cancel) == m.Cancel()
+    with pytest.raises(MalformedMessage, match="expected RetryFailed, got cancel"):
+        m.read_as(message, m.RetryFailed)
+
+
+def test_an_older_envelope_is_refused_but_can_be_attributed() -> None:
+    old = Message(stages.EMBED, "j", "k", {"kind": "embed"}, version=1).to_bytes()
+    with pytest.raises(MalformedMessage, match="schema version 1"):
+        Message.from_bytes(old)
+    assert Message.from_bytes(old, any_version=True).job_id == "j"
