@@ -42,7 +42,7 @@ from bdisc.discovery.linking import SOUND_TYPES_FILE, LinkParams, read_sound_typ
 from bdisc.discovery.mixture import MixtureSpec, build, read_events, window_truth, write_events
 from bdisc.discovery.quality import BASELINES, score, v_measure
 from bdisc.discovery.sheets import read_clusters
-from bdisc.pipeline.params import AnalysisParams
+from bdisc.params import AnalysisParams
 from discovery_sources import SHARED, background_beds, sound_types
 
 

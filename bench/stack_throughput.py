@@ -30,7 +30,7 @@ from bdisc.app.keys import audio_prefix
 from bdisc.app.messages import SubmitDiscovery
 from bdisc.app.orchestrator import Orchestrator
 from bdisc.discovery.job_spec import DiscoverySpec
-from bdisc.pipeline.params import AnalysisParams
+from bdisc.params import AnalysisParams
 from devstack.stack import DEFAULT_ENV, Stack
 
 ROOT = Path(__file__).resolve().parents[1]

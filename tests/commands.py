@@ -6,7 +6,7 @@ from typing import Any
 
 from bdisc.app.messages import SubmitDiscovery
 from bdisc.discovery.job_spec import DiscoverySpec
-from bdisc.pipeline.params import AnalysisParams
+from bdisc.params import AnalysisParams
 
 
 def discovery(

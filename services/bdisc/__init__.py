@@ -5,13 +5,12 @@ Public API (everything else is internal and may change):
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from bdisc.audio.bandpass import Bandpass
 from bdisc.errors import BdiscError
+from bdisc.params import AnalysisParams
 from bdisc.pipeline.api import analyze, embed
-from bdisc.pipeline.params import AnalysisParams
 from bdisc.pipeline.recording_task import RunConfig
+from bdisc.version import __version__
 
 __all__ = [
     "AnalysisParams",

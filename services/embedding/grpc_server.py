@@ -16,8 +16,8 @@ import grpc
 
 from bdisc.audio.pcm import PcmFormat, pcm_blocks
 from bdisc.model.port import AcousticModel
+from bdisc.params import AnalysisParams
 from bdisc.pipeline.inference import StreamStats, infer_blocks
-from bdisc.pipeline.params import AnalysisParams
 from bdisc.pipeline.scoring import Scorer
 from bdisc.service.grpc_server import start
 from bdisc.v1 import inference_pb2, inference_pb2_grpc

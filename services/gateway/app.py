@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from bdisc import __version__
 from bdisc.errors import BdiscError, describe, http_status
+from bdisc.version import __version__
 from gateway.deps import Deps
 from gateway.routes import audio, export, files, health, jobs, me, results, tiles
 

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import io
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import grpc
 import numpy as np
 
-from bdisc.adapters.object_file import open_object
+from bdisc.app.object_file import open_object
 from bdisc.audio.segments import read_segment
-from bdisc.discovery.sheets import WindowRow
 from bdisc.errors import ConfigError
 from bdisc.ports.object_store import ObjectStore, check_key
-from bdisc.render.montage import render_montage
+from bdisc.render.montage import Span, montage_png
 from bdisc.render.spectrogram import SpectrogramStyle
 from bdisc.render.tile import tile_png
 from bdisc.service.grpc_server import start
@@ -39,23 +35,17 @@ class SpectrogramServicer(spectrogram_pb2_grpc.SpectrogramServicer):  # type: ig
     def _montage(self, r: Any) -> Any:
         if not 1 <= len(r.segments) <= MAX_TILES:
             raise ConfigError(f"a montage has 1 to {MAX_TILES} segments")
-        members = []
+        spans = []
         for s in r.segments:
             _check_segment(s)
-            members.append(WindowRow("", s.audio_key, s.start_s, s.end_s, 0, 1.0, 0, 0, "", 0))
+            spans.append(Span(s.audio_key, s.start_s, s.end_s))
 
-        def read(row: WindowRow) -> tuple[np.ndarray, int]:
-            with open_object(self.objects, row.file) as source:
-                return read_segment(source, row.start_s, row.end_s)
+        def read(key: str, start_s: float, end_s: float) -> tuple[np.ndarray, int]:
+            with open_object(self.objects, key) as source:
+                return read_segment(source, start_s, end_s)
 
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "montage.png"
-            render_montage(out, r.title, members, read, _style(r))  # a bad cmap: ConfigError
-            png = out.read_bytes()
-        from PIL import Image
-
-        width, height = Image.open(io.BytesIO(png)).size
-        return spectrogram_pb2.Image(png=png, width=width, height=height)
+        png = montage_png(r.title, spans, read, _style(r))  # a bad cmap: ConfigError
+        return spectrogram_pb2.Image(png=png.data, width=png.width, height=png.height)
 
     def _render(self, r: Any) -> Any:
         _check_segment(r)

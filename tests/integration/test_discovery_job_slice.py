@@ -27,8 +27,8 @@ from bdisc.app.messages import ClusterWork, EmbedWork, LinkWork, read_as, to_mes
 from bdisc.app.orchestrator import Orchestrator
 from bdisc.app.stage_handler import stage_handler
 from bdisc.model.birdnet import BirdNetV24
+from bdisc.params import AnalysisParams
 from bdisc.pipeline import api
-from bdisc.pipeline.params import AnalysisParams
 from bdisc.pipeline.recording_task import RunConfig
 from bdisc.ports.message_bus import Message
 

@@ -13,8 +13,8 @@ import soundfile as sf
 from bdisc.audio.reader import probe
 from bdisc.model.labels import Label
 from bdisc.model.port import AcousticModel, Inference, ModelInfo
+from bdisc.params import AnalysisParams
 from bdisc.pipeline.inference import StreamStats, infer_recording
-from bdisc.pipeline.params import AnalysisParams
 
 
 class CountingModel:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from bdisc.params import AnalysisParams
 from bdisc.pipeline import api
-from bdisc.pipeline.params import AnalysisParams
 from bdisc.pipeline.recording_task import ModelFactory, RunConfig
 
 from .helpers import copy, garble, truncate, write_clip

@@ -16,7 +16,7 @@ import pytest
 
 from bdisc.audio.bandpass import Bandpass
 from bdisc.model.birdnet import BirdNetV24
-from bdisc.pipeline.params import AnalysisParams
+from bdisc.params import AnalysisParams
 from bdisc.pipeline.scoring import Scorer
 
 from .helpers import run_windows

@@ -11,8 +11,8 @@ import pytest
 from bdisc.errors import IncompatibleArtifact
 from bdisc.model.birdnet import BirdNetV24
 from bdisc.outputs.embeddings import file_metadata, read_embeddings
+from bdisc.params import AnalysisParams
 from bdisc.pipeline import api
-from bdisc.pipeline.params import AnalysisParams
 from bdisc.pipeline.recording_task import ModelFactory, RunConfig
 
 from .helpers import run_windows, write_clip

@@ -13,7 +13,7 @@ import soxr
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bdisc.model.birdnet import BirdNetV24
-from bdisc.pipeline.params import AnalysisParams
+from bdisc.params import AnalysisParams
 from bdisc.pipeline.scoring import Scorer
 from bdisc.v1 import inference_pb2, inference_pb2_grpc
 from embedding.grpc_server import serve

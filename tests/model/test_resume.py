@@ -9,8 +9,8 @@ import pytest
 import soundfile as sf
 
 from bdisc.model.birdnet import BirdNetV24
+from bdisc.params import AnalysisParams
 from bdisc.pipeline import api
-from bdisc.pipeline.params import AnalysisParams
 from bdisc.pipeline.recording_task import RunConfig
 
 from .helpers import CountingModel, write_clip

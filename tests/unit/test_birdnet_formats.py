@@ -7,7 +7,7 @@ from pathlib import Path
 from bdisc.audio.bandpass import Bandpass
 from bdisc.model.labels import Label
 from bdisc.outputs import birdnet_formats as bf
-from bdisc.pipeline.params import AnalysisParams
+from bdisc.params import AnalysisParams
 
 CHICKADEE = Label("Poecile atricapillus", "Black-capped Chickadee")
 REC = bf.RecordingDetections(

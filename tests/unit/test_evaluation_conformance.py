@@ -20,8 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bdisc.evaluation.api import EvalConfig, EvalResult, SpeciesResult, evaluate
+from bdisc.evaluation.api import evaluate
+from bdisc.evaluation.config import EvalConfig
 from bdisc.evaluation.readers import read_truth
+from bdisc.evaluation.results import EvalResult, SpeciesResult
 from bdisc.evaluation.species_map import SpeciesMap
 
 ROUNDED_SWEEP = [round(float(t), 2) for t in np.linspace(0.0, 1.0, 20)]

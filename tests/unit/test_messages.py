@@ -11,7 +11,7 @@ from bdisc.app import stages
 from bdisc.discovery.job_spec import DiscoverySpec
 from bdisc.discovery.linking import LinkParams
 from bdisc.discovery.recordings import Subset
-from bdisc.pipeline.params import AnalysisParams
+from bdisc.params import AnalysisParams
 from bdisc.ports.message_bus import SCHEMA_VERSION, MalformedMessage, Message
 
 SPEC = DiscoverySpec.from_dict(

@@ -8,7 +8,7 @@ from bdisc.audio.bandpass import Bandpass
 from bdisc.errors import ConfigError, NotFound
 from bdisc.model.labels import Label, read_species_list, resolve_species
 from bdisc.model.port import ModelInfo
-from bdisc.pipeline.params import AnalysisParams
+from bdisc.params import AnalysisParams
 
 INFO = ModelInfo("BirdNET_GLOBAL_6K_V2.4", "2.4", "FP32", "abc", 48_000, 3.0, 1024, 3)
 LABELS = [

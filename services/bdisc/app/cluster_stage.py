@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bdisc.adapters.object_file import open_object
 from bdisc.app.keys import audio_prefix, job_results_prefix, results_prefix
 from bdisc.app.messages import Clustered, ClusterWork, Event, Linked, LinkWork
+from bdisc.app.object_file import open_object
 from bdisc.app.publish import publish_folder
 from bdisc.app.stage_handler import Routes
 from bdisc.audio.segments import read_segment

@@ -20,8 +20,8 @@ from bdisc.audio.reader import probe
 from bdisc.errors import AudioError, describe
 from bdisc.logs import fields
 from bdisc.model.port import AcousticModel
+from bdisc.params import AnalysisParams
 from bdisc.pipeline.jobs import EmbedJob
-from bdisc.pipeline.params import AnalysisParams
 from bdisc.pipeline.recording_task import FileTask, ModelWorker, RunConfig, process_file
 from bdisc.pipeline.resume import hash_file
 from bdisc.pipeline.scoring import Scorer

@@ -12,7 +12,8 @@ from bdisc.app.messages import Evaluated, EvaluateWork, Event
 from bdisc.app.publish import publish_folder
 from bdisc.app.stage_handler import Routes
 from bdisc.errors import ConfigError
-from bdisc.evaluation.api import EvalConfig, evaluate
+from bdisc.evaluation.api import evaluate
+from bdisc.evaluation.config import EvalConfig
 from bdisc.evaluation.units import UnitOptions
 from bdisc.logs import fields
 from bdisc.ports.object_store import ObjectStore

@@ -16,7 +16,6 @@ import logging
 from dataclasses import asdict
 from pathlib import Path, PurePosixPath
 
-from bdisc.adapters.object_file import open_object
 from bdisc.app.keys import audio_prefix, group_of, job_results_prefix, relative_to
 from bdisc.app.messages import (
     Event,
@@ -26,6 +25,7 @@ from bdisc.app.messages import (
     PlannedRecording,
     RefusedRecording,
 )
+from bdisc.app.object_file import open_object
 from bdisc.app.stage_handler import Routes
 from bdisc.audio.formats import is_audio_path
 from bdisc.audio.reader import AudioInfo, probe_file

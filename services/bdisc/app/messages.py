@@ -33,7 +33,7 @@ from bdisc.discovery.job_spec import DiscoverySpec
 from bdisc.discovery.linking import LinkParams
 from bdisc.discovery.recordings import Subset
 from bdisc.errors import BdiscError
-from bdisc.pipeline.params import AnalysisParams
+from bdisc.params import AnalysisParams
 from bdisc.ports.message_bus import MalformedMessage, Message
 
 T = TypeVar("T")

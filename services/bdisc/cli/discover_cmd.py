@@ -18,7 +18,7 @@ from bdisc.discovery.linking import LinkParams
 from bdisc.discovery.prune import PruneRules
 from bdisc.discovery.recordings import Subset, parse_hours
 from bdisc.logs import fields
-from bdisc.pipeline.params import AnalysisParams
+from bdisc.params import AnalysisParams
 from bdisc.settings import CliSettings
 
 log = logging.getLogger("bdisc.cli")

@@ -6,7 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from bdisc.evaluation.api import BEST_BY, DEFAULT_NON_TARGET, EvalConfig, evaluate
+from bdisc.evaluation.api import evaluate
+from bdisc.evaluation.config import BEST_BY, DEFAULT_NON_TARGET, EvalConfig
 from bdisc.evaluation.units import GRANULARITIES, UnitOptions
 from bdisc.logs import fields
 

@@ -8,18 +8,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bdisc import __version__
 from bdisc.audio.bandpass import MODEL_FMAX, Bandpass
 from bdisc.cli import discover_cmd, evaluate_cmd, submit_cmd
 from bdisc.errors import BdiscError
 from bdisc.logs import configure, fields
 from bdisc.model.labels import read_species_list
 from bdisc.outputs.birdnet_formats import FORMATS
+from bdisc.params import AnalysisParams
 from bdisc.pipeline import api
-from bdisc.pipeline.params import AnalysisParams
 from bdisc.pipeline.recording_task import RunConfig
 from bdisc.pipeline.summary import ERRORS_FILE, RunSummary
 from bdisc.settings import CliSettings
+from bdisc.version import __version__
 
 log = logging.getLogger("bdisc.cli")
 

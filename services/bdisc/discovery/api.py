@@ -28,8 +28,8 @@ from bdisc.discovery.windows import load_windows, prune_windows
 from bdisc.errors import ConfigError
 from bdisc.fsutil import atomic_write_text
 from bdisc.logs import fields
+from bdisc.params import AnalysisParams
 from bdisc.pipeline import api
-from bdisc.pipeline.params import AnalysisParams
 from bdisc.pipeline.recording_task import ModelFactory, RunConfig
 from bdisc.pipeline.summary import RunSummary
 from bdisc.render.page import write_index

@@ -16,7 +16,7 @@ from bdisc.discovery.linking import LinkParams
 from bdisc.discovery.prune import PruneRules
 from bdisc.discovery.recordings import Subset
 from bdisc.errors import ConfigError
-from bdisc.pipeline.params import AnalysisParams
+from bdisc.params import AnalysisParams
 from bdisc.render.spectrogram import SpectrogramStyle
 
 SECTIONS = ("analysis", "subset", "prune", "cluster", "link", "review")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,16 +38,14 @@ from bdisc.discovery.windows import Windows
 from bdisc.errors import BdiscError
 from bdisc.fsutil import atomic_write_text
 from bdisc.logs import fields
-from bdisc.pipeline.params import stable_hash
-from bdisc.render.montage import pick_members, render_map, render_montage
+from bdisc.params import stable_hash
+from bdisc.render.montage import Span, SpanReader, montage_png, render_map
 from bdisc.render.page import ClipLink, ClusterSection, write_group_page
 
 log = logging.getLogger(__name__)
 
 SNIPPET_FORMAT = ("OGG", "VORBIS")
 SNIPPET_MAX_RATE = 48_000
-
-SpanReader = Callable[[str, float, float], tuple[np.ndarray, int]]
 
 
 @dataclass
@@ -138,8 +136,8 @@ def cluster_group(
 
     rel_of = {(str(w.folder[i]), str(w.file[i])): str(w.rel[i]) for i in range(len(w))}
 
-    def read(row: WindowRow) -> tuple[np.ndarray, int]:
-        return read_span(rel_of[(row.folder, row.file)], row.start_s, row.end_s)
+    def span(row: WindowRow) -> Span:
+        return Span(rel_of[(row.folder, row.file)], row.start_s, row.end_s)
 
     sections = []
     for k in sorted({r.cluster for r in rows}):
@@ -150,13 +148,16 @@ def cluster_group(
         if result.background and k == BACKGROUND_CLUSTER:
             kind = "background (0)"
         title = f"{name} - {kind}: {len(members)} windows"
-        render_montage(folder_dir / montage, title, tiles, read, options.style)
+        png = montage_png(title, [span(t) for t in tiles], read_span, options.style)
+        (folder_dir / "montages").mkdir(parents=True, exist_ok=True)
+        (folder_dir / montage).write_bytes(png.data)
         clips = []
         n_audio = len(tiles) if options.audio_per_cluster is None else options.audio_per_cluster
         for i, row in enumerate(tiles[:n_audio]):
             src = f"audio/cluster_{k}_{i:02d}.ogg"
             try:
-                samples, rate = read(row)
+                where = span(row)
+                samples, rate = read_span(where.source, where.start_s, where.end_s)
                 if rate > SNIPPET_MAX_RATE:  # Vorbis tops out below ultrasonic rates
                     samples, rate = soxr.resample(samples, rate, SNIPPET_MAX_RATE), SNIPPET_MAX_RATE
                 (folder_dir / "audio").mkdir(parents=True, exist_ok=True)
@@ -220,3 +221,22 @@ def _clear_generated(folder_dir: Path, name: str) -> None:
             f.unlink()
     for f in folder_dir.glob(f"{name}_Cluster*_times.txt"):
         f.unlink()
+
+
+def pick_members(rows: Sequence[WindowRow], cap: int) -> list[WindowRow]:
+    """Half the tiles: the most typical members (highest membership, taking recordings in
+    turn within each 0.05 band of membership); the other half spread evenly over the rest
+    in recording order, to show the cluster's range."""
+    ranked = sorted(rows, key=lambda r: (-r.probability, r.file, r.start_s))
+    turn: dict[str, int] = {}
+    order = []
+    for r in ranked:
+        turn[r.file] = turn.get(r.file, -1) + 1
+        order.append((-round(r.probability * 20), turn[r.file], r.file, r.start_s, r))
+    by_prob = [item[-1] for item in sorted(order, key=lambda t: t[:4])]
+    if len(by_prob) <= cap:
+        return by_prob
+    head = by_prob[: cap // 2]
+    rest = sorted(by_prob[cap // 2 :], key=lambda r: (r.file, r.start_s))
+    picks = np.linspace(0, len(rest) - 1, cap - len(head)).round().astype(int)
+    return head + [rest[i] for i in picks]

@@ -15,70 +15,18 @@ import fnmatch
 import io
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from bdisc.errors import ConfigError
 from bdisc.evaluation import metrics as m
+from bdisc.evaluation.config import EvalConfig
 from bdisc.evaluation.readers import read_detections, read_truth
+from bdisc.evaluation.results import EvalResult, SpeciesResult
 from bdisc.evaluation.species_map import SpeciesMap
-from bdisc.evaluation.units import UnitOptions, UnitTable, build
+from bdisc.evaluation.units import UnitTable, build
 from bdisc.fsutil import atomic_write_text
-
-DEFAULT_THRESHOLDS = tuple(float(t) for t in np.linspace(0.0, 1.0, 20))
-DEFAULT_NON_TARGET = ("nan", "na", "unknown*", "unk*")
-BEST_BY = ("f1", "f0.5", "f0.25", "f0.1", "precision", "recall", "accuracy")
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    detections: Sequence[Path]
-    truth: Sequence[Path]
-    out: Path
-    granularity: str = "file"
-    threshold: float = 0.25
-    thresholds: Sequence[float] = DEFAULT_THRESHOLDS
-    species_map: Path | None = None
-    units: UnitOptions = field(default_factory=UnitOptions)
-    min_truth: int = 1  # species with fewer positive units are left out of macro averages
-    non_target: Sequence[str] = DEFAULT_NON_TARGET  # patterns, left out of averages
-    best_by: str = "f1"
-    plots: bool = True
-
-    def __post_init__(self) -> None:
-        if self.best_by not in BEST_BY:
-            raise ConfigError(f"--best-by must be one of {', '.join(BEST_BY)}")
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ConfigError(f"threshold must be in [0, 1], got {self.threshold}")
-
-
-@dataclass
-class SpeciesResult:
-    species: str
-    at: m.Confusion
-    n_truth: int
-    n_detected: int
-    roc_auc: float
-    pr_auc: float
-    average_precision: float
-    sweep: list[tuple[float, m.Confusion]]
-    excluded: str = ""
-
-    def value(self, name: str, c: m.Confusion | None = None) -> float:
-        c = c or self.at
-        if name.startswith("f") and name[1:].replace(".", "").isdigit():
-            return c.f_beta(float(name[1:]))
-        return float(getattr(c, name))
-
-
-@dataclass
-class EvalResult:
-    species: list[SpeciesResult]
-    summary: dict[str, float | str]
-    unmapped: list[str]
-    ignored_detections: int
 
 
 def _confusions(table: UnitTable, j: int, threshold: float) -> m.Confusion:

@@ -15,7 +15,8 @@ from bdisc.fsutil import atomic_write_text
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from bdisc.evaluation.api import EvalConfig, SpeciesResult
+    from bdisc.evaluation.config import EvalConfig
+    from bdisc.evaluation.results import SpeciesResult
 
 MAX_CURVES = 12
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from bdisc.audio.bandpass import MODEL_FMAX, MODEL_FMIN
 from bdisc.fsutil import atomic_write_text
 from bdisc.model.labels import Label
-from bdisc.pipeline.params import AnalysisParams
+from bdisc.params import AnalysisParams
 
 FORMATS = ("csv", "table", "audacity", "kaleidoscope")
 SUFFIX = {

@@ -12,7 +12,7 @@ from bdisc.audio.bandpass import WindowFilter
 from bdisc.audio.reader import AudioInfo, DecodeStats, stream_mono
 from bdisc.audio.windows import Window, frame_windows
 from bdisc.model.port import AcousticModel
-from bdisc.pipeline.params import AnalysisParams
+from bdisc.params import AnalysisParams
 from bdisc.prefetch import prefetch
 
 # Called with the number of seconds of the recording just processed.

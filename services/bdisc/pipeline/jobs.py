@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from bdisc import __version__ as VERSION
 from bdisc.audio.reader import AudioInfo
 from bdisc.model.labels import Label
 from bdisc.model.port import AcousticModel
 from bdisc.outputs import birdnet_formats as bf
 from bdisc.outputs import embeddings as emb
+from bdisc.params import AnalysisParams
 from bdisc.pipeline.inference import StreamStats, WindowBatch
-from bdisc.pipeline.params import AnalysisParams
 from bdisc.pipeline.scoring import Scorer
+from bdisc.version import __version__ as VERSION
 
 
 @dataclass(frozen=True)

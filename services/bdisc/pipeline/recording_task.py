@@ -16,9 +16,9 @@ from bdisc.audio.reader import AudioInfo
 from bdisc.errors import BdiscError, TooShort, describe
 from bdisc.logs import fields
 from bdisc.model.port import AcousticModel
+from bdisc.params import AnalysisParams
 from bdisc.pipeline.inference import ProgressFn, StreamStats, infer_recording
 from bdisc.pipeline.jobs import FileContext, Job
-from bdisc.pipeline.params import AnalysisParams
 from bdisc.pipeline.resume import hash_file, load_state, save_state, state_path
 from bdisc.pipeline.scoring import Scorer
 from bdisc.pipeline.summary import FileOutcome

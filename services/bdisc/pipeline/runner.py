@@ -30,8 +30,8 @@ from bdisc.audio.formats import iter_inputs
 from bdisc.audio.reader import probe
 from bdisc.errors import InternalError, describe
 from bdisc.logs import fields
+from bdisc.params import AnalysisParams
 from bdisc.pipeline.jobs import Job
-from bdisc.pipeline.params import AnalysisParams
 from bdisc.pipeline.recording_task import (
     FileTask,
     ModelFactory,

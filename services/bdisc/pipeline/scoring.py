@@ -11,7 +11,7 @@ import numpy as np
 from bdisc.errors import ConfigError
 from bdisc.model.labels import Label, resolve_species
 from bdisc.model.location import location_scores
-from bdisc.pipeline.params import AnalysisParams
+from bdisc.params import AnalysisParams
 
 LOGIT_CLIP = 15.0
 

@@ -2,60 +2,55 @@
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from bdisc.discovery.sheets import WindowRow
 from bdisc.render.spectrogram import SpectrogramStyle
 from bdisc.render.tile import check_colour_map, draw
 
 COLUMNS = 6
 
-# (window) -> (mono samples, sample rate); supplied by the caller (reads the recording).
-SegmentReader = Callable[[WindowRow], tuple[np.ndarray, int]]
+# (source, start_s, end_s) -> (mono samples, sample rate); the caller reads the recording
+# (a local file, ranged reads of an object), ``source`` names it as the caller knows it.
+SpanReader = Callable[[str, float, float], tuple[np.ndarray, int]]
 
 
-def pick_members(rows: Sequence[WindowRow], cap: int) -> list[WindowRow]:
-    """Half the tiles: the most typical members (highest membership, taking recordings in
-    turn within each 0.05 band of membership); the other half spread evenly over the rest
-    in recording order, to show the cluster's range."""
-    ranked = sorted(rows, key=lambda r: (-r.probability, r.file, r.start_s))
-    turn: dict[str, int] = {}
-    order = []
-    for r in ranked:
-        turn[r.file] = turn.get(r.file, -1) + 1
-        order.append((-round(r.probability * 20), turn[r.file], r.file, r.start_s, r))
-    by_prob = [item[-1] for item in sorted(order, key=lambda t: t[:4])]
-    if len(by_prob) <= cap:
-        return by_prob
-    head = by_prob[: cap // 2]
-    rest = sorted(by_prob[cap // 2 :], key=lambda r: (r.file, r.start_s))
-    picks = np.linspace(0, len(rest) - 1, cap - len(head)).round().astype(int)
-    return head + [rest[i] for i in picks]
+@dataclass(frozen=True)
+class Span:
+    source: str
+    start_s: float
+    end_s: float
 
 
-def render_montage(
-    path: Path,
-    title: str,
-    members: Sequence[WindowRow],
-    read: SegmentReader,
-    style: SpectrogramStyle,
-) -> None:
+@dataclass(frozen=True)
+class Png:
+    data: bytes
+    width: int
+    height: int
+
+
+def montage_png(
+    title: str, spans: Sequence[Span], read: SpanReader, style: SpectrogramStyle
+) -> Png:
+    """A grid of spectrogram tiles, one per span, each captioned with its recording and
+    start time; an unreadable span is drawn as a captioned blank, not an error."""
     check_colour_map(style.cmap)  # a wrong name is the caller's error, not N broken tiles
-    rows = max(1, math.ceil(len(members) / COLUMNS))
-    cols = min(COLUMNS, max(1, len(members)))
+    rows = max(1, math.ceil(len(spans) / COLUMNS))
+    cols = min(COLUMNS, max(1, len(spans)))
     fig = Figure(figsize=(2.6 * cols, 2.0 * rows + 0.6), dpi=80)
     FigureCanvasAgg(fig)
     fig.suptitle(title, fontsize=13, fontweight="bold")
-    for i, member in enumerate(members):
+    for i, span in enumerate(spans):
         ax = fig.add_subplot(rows, cols, i + 1)
         try:
-            samples, rate = read(member)
+            samples, rate = read(span.source, span.start_s, span.end_s)
             draw(ax, samples, rate, style)
         except Exception as exc:  # one unreadable tile must not sink the montage
             ax.text(
@@ -67,16 +62,18 @@ def render_montage(
                 transform=ax.transAxes,
                 fontsize=7,
             )
-        name = Path(member.file).stem
-        ax.set_title(f"{name[:22]} @{member.start_s:g}s", fontsize=7)
+        name = PurePosixPath(span.source).stem
+        ax.set_title(f"{name[:22]} @{span.start_s:g}s", fontsize=7)
         ax.tick_params(labelsize=6)
         if i % cols:
             ax.set_yticklabels([])
         else:
             ax.set_ylabel("kHz", fontsize=6)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    out = io.BytesIO()
+    fig.savefig(out, format="png")
+    width, height = (round(float(v)) for v in fig.get_size_inches() * fig.dpi)
+    return Png(out.getvalue(), width, height)
 
 
 def render_map(path: Path, title: str, xy: np.ndarray, clusters: np.ndarray) -> None:
