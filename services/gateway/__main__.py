@@ -6,6 +6,7 @@ import sys
 
 import sqlalchemy as sa
 
+from bdisc import tracing
 from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.adapters.spectrogram_client import SpectrogramClient
 from bdisc.adapters.sql_job_store import SqlJobStore, migrate
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         s = load(GatewaySettings)
         configure(s.log_level, s.log_format)
+        tracing.setup("gateway", s.otlp_endpoint)
         deps = build(s)
         if args[:1] == ["create-project"] and len(args) == 2:
             project, key = deps.projects.create(args[1])

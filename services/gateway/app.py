@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
+from bdisc import tracing
 from bdisc.errors import BdiscError, describe, http_status
 from bdisc.version import __version__
 from gateway.deps import Deps
@@ -38,6 +41,19 @@ def create_app(deps: Deps) -> FastAPI:
         tiles.router,
     ):
         app.include_router(router)
+
+    @app.middleware("http")
+    async def traced(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """One span per request, continuing the caller's ``traceparent`` if it sent one;
+        the commands a request publishes carry it on to the orchestrator."""
+        with tracing.span(f"{request.method} {request.url.path}", dict(request.headers), "server"):
+            response = await call_next(request)
+            route = request.scope.get("route")  # known once routed: name the span by it
+            if route is not None:
+                tracing.rename(f"{request.method} {route.path}")
+            return response
 
     @app.exception_handler(BdiscError)
     def bdisc_error(_request: Request, exc: BdiscError) -> JSONResponse:

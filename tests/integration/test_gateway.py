@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 from fastapi.testclient import TestClient
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from PIL import Image
 
+from bdisc import tracing
 from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.adapters.s3_store import S3Store
 from bdisc.adapters.spectrogram_client import SpectrogramClient
@@ -385,3 +387,88 @@ def test_evaluation_job_reproduces_the_paper_through_the_api(
         deps.bus.consume(stage, handler, idle_timeout_s=1.0)
     failed = client.get(f"/v1/projects/{a}/jobs/{bad}", headers=auth).json()
     assert failed["status"] == "failed" and "nothing uploaded" in failed["error"]
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """Every span of this process, kept in memory (as an OTLP collector would get them)."""
+    exporter = InMemorySpanExporter()
+    assert tracing.setup("bdisc-test", exporter=exporter)
+    yield exporter
+    tracing.setup("bdisc-test")  # off again
+
+
+@pytest.mark.integration
+def test_one_job_is_one_trace_across_gateway_orchestrator_and_workers(
+    gateway: tuple[TestClient, Deps, dict[str, str]],
+    spans: InMemorySpanExporter,
+    model: BirdNetV24,
+    audio_dir: Path,
+    tmp_path: Path,
+) -> None:
+    client, deps, k = gateway
+    a, auth = k["alpha"], {"X-API-Key": k["alpha-key"]}
+    for site in ("north", "south"):
+        clip = write_clip(audio_dir / "soundscape.flac", tmp_path / f"{site}.wav", 6.0)
+        assert upload(client, a, k["alpha-key"], f"{site}/r.wav", clip.read_bytes()) == 201
+    spans.clear()
+    job = client.post(f"/v1/projects/{a}/jobs", headers=auth, json={}).json()["job_id"]
+    orchestrator = Orchestrator(deps.jobs, deps.bus, deps.objects)
+    ingestion = stage_handler(deps.bus, IngestStage(deps.objects).routes)
+    embedder = stage_handler(deps.bus, EmbedStage(model, deps.objects).routes)
+    clusterer = stage_handler(deps.bus, ClusterStage(deps.objects).routes)
+    for stage, handler in (
+        (stages.EVENTS, orchestrator.handle_event),
+        (stages.INGEST, ingestion),
+        (stages.EVENTS, orchestrator.handle_event),
+        (stages.EMBED, embedder),
+        (stages.EVENTS, orchestrator.handle_event),
+        (stages.CLUSTER, clusterer),
+        (stages.EVENTS, orchestrator.handle_event),
+        (stages.CLUSTER, clusterer),
+        (stages.EVENTS, orchestrator.handle_event),
+    ):
+        deps.bus.consume(stage, handler, idle_timeout_s=1.0)
+    assert deps.jobs.job(job).status == "done"
+
+    finished = spans.get_finished_spans()
+    request = next(s for s in finished if s.name == "POST /v1/projects/{project}/jobs")
+    trace_id = request.context.trace_id
+    in_trace = [s for s in finished if s.context.trace_id == trace_id]
+    names = sorted(s.name for s in in_trace)
+    assert names == sorted(
+        [
+            "POST /v1/projects/{project}/jobs",  # the gateway
+            "orchestrator submit_discovery",
+            "ingest ingest",
+            "orchestrator planned",
+            *["embed embed", "orchestrator embedded"] * 2,  # two recordings
+            *["cluster cluster", "orchestrator clustered"] * 2,  # two deployments
+            "cluster link",
+            "orchestrator linked",
+        ]
+    )
+    by_id = {s.context.span_id: s for s in in_trace}
+    for s in in_trace:  # one tree: every span but the request has its parent in the trace
+        if s is not request:
+            assert s.parent is not None and s.parent.span_id in by_id, s.name
+    assert {s.attributes["job_id"] for s in in_trace if s is not request} == {job}
+    assert {s.resource.attributes["service.name"] for s in in_trace} == {"bdisc-test"}
+
+    # A tile: the caller's traceparent -> the gateway -> gRPC metadata -> the service.
+    caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    spans.clear()
+    tile = client.get(
+        f"/v1/projects/{a}/spectrogram",
+        params={"path": "north/r.wav", "start_s": 0, "end_s": 3},
+        headers={**auth, "traceparent": caller},
+    )
+    assert tile.status_code == 200
+    rendered = {s.name: s for s in spans.get_finished_spans()}
+    server = rendered["bdisc.v1.Spectrogram/RenderTile"]
+    client_span = rendered["Spectrogram/RenderTile"]
+    assert {format(s.context.trace_id, "032x") for s in rendered.values()} == {caller[3:35]}
+    assert server.parent is not None and server.parent.span_id == client_span.context.span_id
+    assert rendered["GET /v1/projects/{project}/spectrogram"].parent.span_id == int(
+        caller[36:52], 16
+    )

@@ -11,7 +11,7 @@ import bdisc
 
 ROOT = Path(bdisc.__file__).parent
 LAYERS: list[set[str]] = [
-    {"errors", "fsutil", "logs", "version", "settings", "prefetch"},
+    {"errors", "fsutil", "logs", "version", "settings", "prefetch", "tracing"},
     {"audio", "model", "ports"},
     {"params"},  # what a run computes: above audio and model, below everything that runs
     {"outputs", "render"},

@@ -62,16 +62,7 @@ class InProcessBus:
                 kind, text = describe(exc)
                 if is_retryable(exc) and message.attempt < self.max_retries:
                     time.sleep(self.backoff_s * 2**message.attempt)
-                    self.publish(
-                        Message(
-                            message.stage,
-                            message.job_id,
-                            message.idempotency_key,
-                            message.payload,
-                            message.version,
-                            message.attempt + 1,
-                        )
-                    )
+                    self.publish(message.retried())
                 else:
                     self._dead[stage].append(DeadLetter(body, f"{kind}: {text}", stage))
                     settled += 1

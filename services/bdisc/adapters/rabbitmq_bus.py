@@ -161,7 +161,11 @@ class RabbitBus:
             EXCHANGE,
             message.stage,
             message.to_bytes(),
-            {"job_id": message.job_id, "idempotency_key": message.idempotency_key},
+            {
+                "job_id": message.job_id,
+                "idempotency_key": message.idempotency_key,
+                **message.trace,  # traceparent: seen by broker-side tools too
+            },
         )
 
     def publish_raw(self, stage: str, body: bytes) -> None:
@@ -247,14 +251,7 @@ class RabbitBus:
         kind, text = describe(failure)
         if is_retryable(failure) and message.attempt < self.max_retries:
             delay = min(self.max_backoff_s, self.backoff_s * 2**message.attempt)
-            retry = Message(
-                message.stage,
-                message.job_id,
-                message.idempotency_key,
-                message.payload,
-                message.version,
-                message.attempt + 1,
-            )
+            retry = message.retried()
             self._send(
                 RETRY_EXCHANGE,
                 stage,

@@ -2,7 +2,8 @@
 
 gRPC status codes come back as the exception tree (NOT_FOUND -> NotFound, ...), so the
 gateway answers a missing recording with 404 as if it had rendered the tile itself. The
-caller's job id travels as ``x-job-id`` metadata, for the server's logs.
+caller's job id travels as ``x-job-id`` metadata, for the server's logs, and its trace as
+``traceparent``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 import grpc
 
+from bdisc import tracing
 from bdisc.errors import from_grpc_code
 from bdisc.ports.tiles import TileSpec
 
@@ -60,12 +62,16 @@ class SpectrogramClient:
         return self._call(self._stub.RenderMontage, request, job_id)
 
     def _call(self, method: Any, request: Any, job_id: str) -> bytes:
-        metadata = (("x-job-id", job_id),) if job_id else ()
-        try:
-            image = method(request, timeout=self.timeout_s, metadata=metadata)
-        except grpc.RpcError as exc:
-            code = exc.code().name if exc.code() else "UNKNOWN"
-            raise from_grpc_code(code, f"spectrogram service: {exc.details()}") from exc
+        name = type(request).__name__.removesuffix("Request")
+        with tracing.span(f"Spectrogram/Render{name}", kind="client", job_id=job_id):
+            metadata = ((("x-job-id", job_id),) if job_id else ()) + tuple(
+                tracing.carrier().items()  # traceparent: the server's span joins the trace
+            )
+            try:
+                image = method(request, timeout=self.timeout_s, metadata=metadata)
+            except grpc.RpcError as exc:
+                code = exc.code().name if exc.code() else "UNKNOWN"
+                raise from_grpc_code(code, f"spectrogram service: {exc.details()}") from exc
         return bytes(image.png)
 
     def close(self) -> None:

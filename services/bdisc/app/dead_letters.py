@@ -9,6 +9,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 
+from bdisc import tracing
 from bdisc.app import stages
 from bdisc.app.messages import Event, Work, WorkUnreadable, read, to_message
 from bdisc.errors import Retryable
@@ -31,8 +32,9 @@ def report_dead_letters(bus: MessageBus, watched: Sequence[str] = stages.WORK_ST
                     extra=fields(stage=stage, error=dead.error, body=dead.body[:200]),
                 )
                 continue
-            event = _failure(message, dead)
-            bus.publish(to_message(message.job_id, f"{message.idempotency_key}:dead", event))
+            with tracing.span(f"{stage} dead letter", message.trace, job_id=message.job_id):
+                event = _failure(message, dead)
+                bus.publish(to_message(message.job_id, f"{message.idempotency_key}:dead", event))
             reported += 1
     return reported
 

@@ -28,6 +28,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 from pydantic import ValidationError as PydanticValidationError
 
+from bdisc import tracing
 from bdisc.app import stages
 from bdisc.discovery.job_spec import DiscoverySpec
 from bdisc.discovery.linking import LinkParams
@@ -371,8 +372,8 @@ def payload(body: Contract) -> dict[str, Any]:
 
 
 def to_message(job_id: str, idempotency_key: str, body: Contract) -> Message:
-    """The envelope for ``body`` on its stage's queue."""
-    return Message(body.stage, job_id, idempotency_key, payload(body))
+    """The envelope for ``body`` on its stage's queue, carrying the current trace."""
+    return Message(body.stage, job_id, idempotency_key, payload(body), trace=tracing.carrier())
 
 
 def reply(message: Message, event: Event) -> Message:

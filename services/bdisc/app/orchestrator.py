@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bdisc import tracing
 from bdisc.app import stages
 from bdisc.app.keys import audio_prefix, relative_to
 from bdisc.app.messages import (
@@ -113,7 +114,10 @@ class Orchestrator:
         route = self._routes.get(type(body))
         if route is None:
             raise MalformedMessage(f"the orchestrator does not take {body.kind} messages")
-        route(message.job_id, body)
+        with tracing.span(
+            f"orchestrator {body.kind}", message.trace, "consumer", job_id=message.job_id
+        ):
+            route(message.job_id, body)
 
     def _send(self, job_id: str, key: str, work: Contract) -> None:
         self.bus.publish(to_message(job_id, key, work))

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bdisc import tracing
 from bdisc.app.messages import Event, Work, read, reply
 from bdisc.errors import describe, is_retryable
 from bdisc.logs import fields
@@ -47,6 +48,13 @@ def stage_handler(bus: MessageBus, routes: Routes) -> Handler:
         route = routes.get(type(work)) if isinstance(work, Work) else None
         if route is None or not isinstance(work, Work):
             raise MalformedMessage(f"this stage does not do {work.kind} work")
-        bus.publish(reply(message, run_work(message.job_id, work, route)))
+        with tracing.span(
+            f"{work.stage} {work.kind}",
+            message.trace,
+            "consumer",
+            job_id=message.job_id,
+            attempt=message.attempt,
+        ):
+            bus.publish(reply(message, run_work(message.job_id, work, route)))
 
     return handle

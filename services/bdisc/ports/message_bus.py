@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from bdisc.errors import UserError
@@ -33,6 +33,11 @@ class Message:
     payload: dict[str, Any] = field(default_factory=dict)
     version: int = SCHEMA_VERSION
     attempt: int = 0
+    trace: dict[str, str] = field(default_factory=dict)  # W3C traceparent of the sender
+
+    def retried(self) -> Message:
+        """The same message, for its next attempt."""
+        return replace(self, attempt=self.attempt + 1)
 
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
@@ -50,6 +55,7 @@ class Message:
                 payload=dict(data.get("payload") or {}),
                 version=int(data.get("version", 0)),
                 attempt=int(data.get("attempt", 0)),
+                trace={str(k): str(v) for k, v in (data.get("trace") or {}).items()},
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise MalformedMessage(f"not a bdisc message: {exc}") from exc

@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from bdisc import tracing
 from bdisc.adapters.s3_store import S3Store
 from bdisc.errors import ConfigError
 from bdisc.logs import configure
@@ -44,6 +45,7 @@ def boot(name: str, settings_cls: type[S]) -> Booted[S] | None:
     try:
         settings = load(settings_cls)
         configure(settings.log_level, settings.log_format)
+        tracing.setup(name, settings.otlp_endpoint)
         metrics = Metrics.create(settings.metrics_port)
     except ConfigError as exc:
         sys.stderr.write(f"{name}: {exc.message}\n")

@@ -1,13 +1,14 @@
 """Start a gRPC server with ``grpc.health.v1`` reporting SERVING for its services.
 
 Every call runs inside ``job_context`` of its ``x-job-id`` metadata (so each log line of
-it names the job), a BdiscError it raises becomes its status code (``grpc_code``: the
-one mapping; servicers only raise), and it ends with one log line: method, duration,
-outcome.
+it names the job) and in a span that continues the caller's ``traceparent``; a
+BdiscError it raises becomes its status code (``grpc_code``: the one mapping; servicers
+only raise), and it ends with one log line: method, duration, outcome.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from bdisc import tracing
 from bdisc.errors import BdiscError, grpc_code
 from bdisc.logs import fields, job_context
 
@@ -24,8 +26,13 @@ log = logging.getLogger(__name__)
 JOB_ID_METADATA = "x-job-id"
 
 
-def _job_id(context: grpc.ServicerContext) -> str:
-    return next((v for k, v in context.invocation_metadata() if k == JOB_ID_METADATA), "")
+@contextlib.contextmanager
+def _call_context(method: str, context: grpc.ServicerContext) -> Iterator[None]:
+    """The caller's job (for the logs) and trace (this call's span is its child)."""
+    metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
+    job_id = metadata.get(JOB_ID_METADATA, "")
+    with job_context(job_id), tracing.span(method.lstrip("/"), metadata, "server", job_id=job_id):
+        yield
 
 
 def _logged(method: str, behavior: Callable[..., Any], streams_out: bool) -> Callable[..., Any]:
@@ -38,7 +45,7 @@ def _logged(method: str, behavior: Callable[..., Any], streams_out: bool) -> Cal
     if streams_out:
 
         def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            with job_context(_job_id(context)):
+            with _call_context(method, context):
                 started, failed = time.monotonic(), True
                 try:
                     yield from behavior(request, context)
@@ -51,7 +58,7 @@ def _logged(method: str, behavior: Callable[..., Any], streams_out: bool) -> Cal
         return stream
 
     def unary(request: Any, context: grpc.ServicerContext) -> Any:
-        with job_context(_job_id(context)):
+        with _call_context(method, context):
             started, failed = time.monotonic(), True
             try:
                 result = behavior(request, context)

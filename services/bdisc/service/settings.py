@@ -31,6 +31,10 @@ class ServiceSettings(BaseSettings):
     scratch_dir: Path | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "json"
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP collector for traces (http://otel-collector:4318); empty: off",
+    )
 
 
 class DatabaseSettings(ServiceSettings):
