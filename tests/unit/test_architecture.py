@@ -50,7 +50,10 @@ def imports(path: Path, known: dict[str, Path]) -> set[str]:
         if id(node) in typing_only:
             continue
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            candidates = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            submodules = [f"{node.module}.{a.name}" for a in node.names]
+            # ``from bdisc import tracing`` imports the module, not the package's API
+            named = [s for s in submodules if s in known]
+            candidates = named if len(named) == len(submodules) else [node.module, *named]
         elif isinstance(node, ast.Import):
             candidates = [a.name for a in node.names]
         else:
