@@ -97,3 +97,17 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated database of each kind a store runs on: SQLite (embedded) and the
+    machine's PostgreSQL; the contract suites run once on each."""
+    from bdisc.adapters.sql_job_store import migrate
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'bdisc.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    migrate(url)
+    return url

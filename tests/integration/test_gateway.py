@@ -77,6 +77,28 @@ def upload(client: TestClient, project: str, key: str, path: str, data: bytes) -
     return response.status_code
 
 
+def run_discovery(deps: Deps, model: BirdNetV24) -> Orchestrator:
+    """Deliver the submitted discovery jobs' messages through every stage (in-process
+    consumers of the real queues), in the order the services would."""
+    orchestrator = Orchestrator(deps.jobs, deps.bus, deps.objects)
+    ingestion = stage_handler(deps.bus, IngestStage(deps.objects).routes)
+    embedder = stage_handler(deps.bus, EmbedStage(model, deps.objects).routes)
+    clusterer = stage_handler(deps.bus, ClusterStage(deps.objects).routes)
+    for stage, handler in (
+        (stages.EVENTS, orchestrator.handle_event),
+        (stages.INGEST, ingestion),
+        (stages.EVENTS, orchestrator.handle_event),
+        (stages.EMBED, embedder),
+        (stages.EVENTS, orchestrator.handle_event),
+        (stages.CLUSTER, clusterer),
+        (stages.EVENTS, orchestrator.handle_event),
+        (stages.CLUSTER, clusterer),  # the fan-in: sound types of every deployment
+        (stages.EVENTS, orchestrator.handle_event),
+    ):
+        deps.bus.consume(stage, handler, idle_timeout_s=1.0)
+    return orchestrator
+
+
 @pytest.mark.integration
 def test_keys_isolation_and_bad_uploads(
     gateway: tuple[TestClient, Deps, dict[str, str]], audio_dir: Path, tmp_path: Path
@@ -227,22 +249,7 @@ def test_job_from_upload_to_labelled_review(
         f"/v1/projects/{a}/jobs", headers=auth, json={"subset": {"hours": "6-9"}}
     ).json()["job_id"]
 
-    orchestrator = Orchestrator(deps.jobs, deps.bus, deps.objects)
-    ingestion = stage_handler(deps.bus, IngestStage(deps.objects).routes)
-    embedder = stage_handler(deps.bus, EmbedStage(model, deps.objects).routes)
-    clusterer = stage_handler(deps.bus, ClusterStage(deps.objects).routes)
-    for stage, handler in (
-        (stages.EVENTS, orchestrator.handle_event),
-        (stages.INGEST, ingestion),
-        (stages.EVENTS, orchestrator.handle_event),
-        (stages.EMBED, embedder),
-        (stages.EVENTS, orchestrator.handle_event),
-        (stages.CLUSTER, clusterer),
-        (stages.EVENTS, orchestrator.handle_event),
-        (stages.CLUSTER, clusterer),  # the fan-in: sound types of both deployments
-        (stages.EVENTS, orchestrator.handle_event),
-    ):
-        deps.bus.consume(stage, handler, idle_timeout_s=1.0)
+    orchestrator = run_discovery(deps, model)
 
     status = client.get(f"/v1/projects/{a}/jobs/{job}", headers=auth).json()
     assert status["status"] == "done"
@@ -413,22 +420,7 @@ def test_one_job_is_one_trace_across_gateway_orchestrator_and_workers(
         assert upload(client, a, k["alpha-key"], f"{site}/r.wav", clip.read_bytes()) == 201
     spans.clear()
     job = client.post(f"/v1/projects/{a}/jobs", headers=auth, json={}).json()["job_id"]
-    orchestrator = Orchestrator(deps.jobs, deps.bus, deps.objects)
-    ingestion = stage_handler(deps.bus, IngestStage(deps.objects).routes)
-    embedder = stage_handler(deps.bus, EmbedStage(model, deps.objects).routes)
-    clusterer = stage_handler(deps.bus, ClusterStage(deps.objects).routes)
-    for stage, handler in (
-        (stages.EVENTS, orchestrator.handle_event),
-        (stages.INGEST, ingestion),
-        (stages.EVENTS, orchestrator.handle_event),
-        (stages.EMBED, embedder),
-        (stages.EVENTS, orchestrator.handle_event),
-        (stages.CLUSTER, clusterer),
-        (stages.EVENTS, orchestrator.handle_event),
-        (stages.CLUSTER, clusterer),
-        (stages.EVENTS, orchestrator.handle_event),
-    ):
-        deps.bus.consume(stage, handler, idle_timeout_s=1.0)
+    run_discovery(deps, model)
     assert deps.jobs.job(job).status == "done"
 
     finished = spans.get_finished_spans()

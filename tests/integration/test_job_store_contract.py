@@ -14,16 +14,6 @@ from bdisc.errors import ConfigError, NotFound
 from bdisc.ports.job_store import JobStore
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'jobs.sqlite'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    migrate(url)
-    return url
-
-
 @pytest.fixture
 def store(database: str) -> Iterator[JobStore]:
     yield SqlJobStore(database)

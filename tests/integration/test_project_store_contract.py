@@ -8,20 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from bdisc.adapters.sql_job_store import SqlJobStore, migrate
+from bdisc.adapters.sql_job_store import SqlJobStore
 from bdisc.adapters.sql_project_store import SqlProjectStore
 from bdisc.errors import ConfigError, IncompatibleArtifact, NotFound
 from bdisc.ports.project_store import ProjectStore
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'projects.sqlite'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    migrate(url)
-    return url
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@
 
 Messages are persistent and published with confirms. A consumer takes ``prefetch``
 messages at a time, runs the handler in a worker thread while the connection keeps
-serving heartbeats (a 24-h recording takes many minutes), and acknowledges only after
-the handler returned. Retryable failures are republished to the retry queue with a
-growing TTL; other failures and malformed bodies go to the dead-letter queue with the
-error in the ``x-error`` header. A connection lost while consuming or draining dead
-letters is raised as ``Retryable`` (callers reconnect with backoff): pika's exceptions
-do not leave this module.
+serving heartbeats (a 24-h recording takes many minutes), is woken the moment the
+handler returns, and acknowledges only after that. Retryable failures are republished
+to the retry queue with a growing TTL; other failures and malformed bodies go to the
+dead-letter queue with the error in the ``x-error`` header. A connection lost while
+consuming or draining dead letters is raised as ``Retryable`` (callers reconnect with
+backoff): pika's exceptions do not leave this module.
 """
 
 from __future__ import annotations
@@ -231,6 +231,8 @@ class RabbitBus:
         headers = (props.headers or {}) if props else {}
         job_id = str(headers.get("job_id") or message.job_id)
 
+        finished = threading.Event()
+
         def work() -> None:
             self._handler_local.outbox = outbox
             try:
@@ -238,11 +240,17 @@ class RabbitBus:
                     handler(message)
             except BaseException as exc:  # handed to the consumer thread
                 outcome.append(exc)
+            finally:
+                finished.set()
+                # wake the I/O loop now, not at its next tick: a fast handler costs
+                # milliseconds, not the tick
+                connection.add_callback_threadsafe(lambda: None)
 
         worker = threading.Thread(target=work, name=f"bdisc-{stage}-handler", daemon=True)
         worker.start()
-        while worker.is_alive():
-            connection.process_data_events(time_limit=0.5)
+        while not finished.is_set():  # heartbeats keep flowing while the handler runs
+            connection.process_data_events(time_limit=1.0)
+        worker.join()
         if not outcome:
             for produced in outbox:
                 self.publish(produced)

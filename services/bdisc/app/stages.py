@@ -21,4 +21,4 @@ LINK_ITEM = "sound-types"
 # (a recording, a deployment): one at a time, so N replicas share a queue evenly and a
 # crash returns one item. Events are tiny and handled in order by the one orchestrator.
 PREFETCH = {INGEST: 1, EMBED: 1, CLUSTER: 1, EXPORT: 1, EVALUATE: 1, EVENTS: 32}
-WORK_STAGES = (INGEST, EMBED, CLUSTER, EXPORT, EVALUATE)
+WORK_STAGES = tuple(stage for stage in PREFETCH if stage != EVENTS)  # the workers' queues

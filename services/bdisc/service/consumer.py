@@ -72,7 +72,8 @@ def consume_forever(
                 backoff = 1.0
         except Retryable as exc:
             log.warning(
-                "broker unavailable, retrying", extra=fields(error=exc.message, retry_in_s=backoff)
+                "broker connection lost or refused, reconnecting",
+                extra=fields(error=exc.message, retry_in_s=backoff),
             )
             stop.wait(backoff)
             backoff = min(60.0, backoff * 2)
