@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.adapters.s3_store import S3Store
 from bdisc.adapters.sql_job_store import SqlJobStore, migrate
+from bdisc.adapters.sql_label_store import SqlLabelStore
 from bdisc.app import stages
 from bdisc.app.keys import audio_prefix
 from bdisc.app.messages import SubmitDiscovery
@@ -92,7 +93,9 @@ def through_stack(src: Path, home: Path, replicas: int, env: dict[str, str]) -> 
             project=project,
             spec=DiscoverySpec.from_dict({"analysis": AnalysisParams().as_dict()}),
         )
-        job = Orchestrator(jobs, bus, objects).submit_discovery(None, command)
+        job = Orchestrator(jobs, bus, objects, labels=SqlLabelStore(jobs.engine)).submit_discovery(
+            None, command
+        )
         # the job is planned by ingestion first: wait for every recording, not for the
         # items that happen to exist yet
         while jobs.progress(job).get(stages.EMBED, {}).get("done", 0) < len(recordings):

@@ -10,6 +10,7 @@ from pathlib import Path
 from bdisc.adapters.inprocess_bus import InProcessBus
 from bdisc.adapters.local_store import LocalStore
 from bdisc.adapters.sql_job_store import SqlJobStore, migrate
+from bdisc.adapters.sql_label_store import SqlLabelStore
 from bdisc.app import stages
 from bdisc.app.cluster_stage import ClusterStage
 from bdisc.app.dead_letters import report_dead_letters
@@ -31,7 +32,8 @@ class InProcessPlatform:
         self.jobs = SqlJobStore(url)
         self.objects = LocalStore(root / "objects")
         self.bus = InProcessBus()
-        self.orchestrator = Orchestrator(self.jobs, self.bus, self.objects)
+        self.labels = SqlLabelStore(self.jobs.engine)
+        self.orchestrator = Orchestrator(self.jobs, self.bus, self.objects, labels=self.labels)
         self.stages = {
             stages.INGEST: IngestStage(self.objects),
             stages.EMBED: EmbedStage(model, self.objects, root / "scratch"),

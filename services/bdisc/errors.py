@@ -6,6 +6,7 @@
     │   ├── NotFound                404   NOT_FOUND            a named input does not exist
     │   ├── IncompatibleArtifact    409   FAILED_PRECONDITION  provenance differs: refuse to mix
     │   ├── TooLarge                413   RESOURCE_EXHAUSTED   an upload past the size limit
+    │   ├── Conflict                409   ABORTED              a write based on a stale revision
     │   └── AudioError              422   INVALID_ARGUMENT     one recording cannot be used
     │       ├── UnsupportedFormat   415                        not an audio format we read
     │       ├── CorruptAudio        422                        the decoder failed
@@ -67,6 +68,14 @@ class IncompatibleArtifact(UserError):
 class TooLarge(UserError):
     http_status = 413
     grpc_code = "RESOURCE_EXHAUSTED"
+
+
+class Conflict(UserError):
+    """A write that names a revision older than the current one (someone else saved
+    first); ``context`` holds the current revision."""
+
+    http_status = 409
+    grpc_code = "ABORTED"
 
 
 class AudioError(UserError):
@@ -131,6 +140,7 @@ def from_grpc_code(code: str, message: str) -> BdiscError:
         "NOT_FOUND": NotFound,
         "FAILED_PRECONDITION": IncompatibleArtifact,
         "RESOURCE_EXHAUSTED": TooLarge,
+        "ABORTED": Conflict,
         "UNAUTHENTICATED": Unauthorized,
         "PERMISSION_DENIED": Forbidden,
         "UNAVAILABLE": Retryable,

@@ -10,6 +10,7 @@ from bdisc import tracing
 from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.adapters.spectrogram_client import SpectrogramClient
 from bdisc.adapters.sql_job_store import SqlJobStore, migrate
+from bdisc.adapters.sql_label_store import SqlLabelStore
 from bdisc.adapters.sql_project_store import SqlProjectStore
 from bdisc.errors import BdiscError
 from bdisc.logs import configure
@@ -35,6 +36,7 @@ def build(s: GatewaySettings) -> Deps:
         jobs,
         SqlProjectStore(jobs.engine),
         bus,
+        SqlLabelStore(jobs.engine),
         s.max_upload_mb << 20,
         {
             "database": database,

@@ -11,7 +11,7 @@ from bdisc import tracing
 from bdisc.errors import BdiscError, describe, http_status
 from bdisc.version import __version__
 from gateway.deps import Deps
-from gateway.routes import audio, export, files, health, jobs, me, results, tiles
+from gateway.routes import audio, export, files, health, jobs, labels, me, results, tiles
 
 DESCRIPTION = """\
 Upload recordings, run birdnet-discovery jobs, read their results and label clusters.
@@ -37,6 +37,7 @@ def create_app(deps: Deps) -> FastAPI:
         files.router,
         jobs.router,
         results.router,
+        labels.router,
         export.router,
         tiles.router,
     ):

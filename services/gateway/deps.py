@@ -15,8 +15,9 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from bdisc.errors import Forbidden, NotFound, Unauthorized
+from bdisc.errors import ConfigError, Forbidden, NotFound, Unauthorized
 from bdisc.ports.job_store import JobRecord, JobStore
+from bdisc.ports.label_store import LabelStore
 from bdisc.ports.message_bus import Message, MessageBus
 from bdisc.ports.object_store import ObjectStore
 from bdisc.ports.project_store import Project, ProjectStore
@@ -29,6 +30,7 @@ class Deps:
     jobs: JobStore
     projects: ProjectStore
     bus: MessageBus
+    labels: LabelStore
     max_upload_bytes: int
     ready_checks: dict[str, Callable[[], object]] = field(default_factory=dict)
     tiles: TileRenderer | None = None  # the Spectrogram service (tiles on demand)
@@ -86,3 +88,26 @@ def owned_job(project: ProjectDep, deps: DepsDep, job_id: str) -> JobRecord:
 
 
 OwnedJob = Annotated[JobRecord, Depends(owned_job)]
+
+
+# Labels are written with the revision they were read at (optimistic concurrency).
+IfMatch = Annotated[
+    str | None, Header(description="the ETag of the labels you read (their revision)")
+]
+Author = Annotated[
+    str, Header(alias="X-Bdisc-Author", max_length=128, description="who labels (history)")
+]
+
+
+def revision_of(if_match: str | None) -> int:
+    """The revision an ``If-Match`` header names (``"3"``, ``W/"3"``, ``3``)."""
+    if if_match is None:
+        raise ConfigError("If-Match is required: the ETag of the labels you read")
+    text = if_match.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise ConfigError(f"If-Match must be a labels revision (the ETag), got {if_match!r}")
+    return int(text)
+
+
+def etag(revision: int) -> str:
+    return f'"{revision}"'

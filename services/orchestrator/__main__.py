@@ -7,6 +7,7 @@ import threading
 
 from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.adapters.sql_job_store import SqlJobStore, migrate
+from bdisc.adapters.sql_label_store import SqlLabelStore
 from bdisc.adapters.sql_project_store import SqlProjectStore
 from bdisc.app import stages
 from bdisc.app.dead_letters import report_dead_letters_forever
@@ -26,10 +27,11 @@ def main() -> int:
     migrate(s.database_url)
     jobs = SqlJobStore(s.database_url)
     notify = WebhookNotifier(SqlProjectStore(jobs.engine).webhook)
+    labels = SqlLabelStore(jobs.engine)
     objects = booted.object_store()
 
     def make_handler(bus: MessageBus) -> Handler:  # commands go out on the consuming bus
-        return Orchestrator(jobs, bus, objects, notify).handle_event
+        return Orchestrator(jobs, bus, objects, notify, labels=labels).handle_event
 
     def make_bus() -> RabbitBus:
         return RabbitBus(s.rabbitmq_url, prefetch=stages.PREFETCH[stages.EVENTS])

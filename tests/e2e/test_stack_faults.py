@@ -18,6 +18,7 @@ import pytest
 from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.adapters.s3_store import S3Store
 from bdisc.adapters.sql_job_store import SqlJobStore, migrate
+from bdisc.adapters.sql_label_store import SqlLabelStore
 from bdisc.app import stages
 from bdisc.app.keys import audio_prefix, results_prefix
 from bdisc.app.orchestrator import Orchestrator
@@ -71,7 +72,7 @@ def test_job_survives_killed_workers(
             objects.put_file(f"{audio_prefix(project)}{group}/{name}", clip)
     try:
         stack.start_services(embed_replicas=2, metrics_base=19100)
-        job = Orchestrator(jobs, bus, objects).submit_discovery(
+        job = Orchestrator(jobs, bus, objects, labels=SqlLabelStore(jobs.engine)).submit_discovery(
             None, discovery(project, cluster={"min_cluster_size": 3})
         )
         wait_until(
@@ -137,7 +138,7 @@ def test_job_survives_the_broker_dropping_every_connection(
         objects.put_file(f"{audio_prefix('drop')}site/r{i}.wav", clip)
     try:
         stack.start_services(embed_replicas=2, metrics_base=19300)
-        job = Orchestrator(jobs, bus, objects).submit_discovery(
+        job = Orchestrator(jobs, bus, objects, labels=SqlLabelStore(jobs.engine)).submit_discovery(
             None, discovery("drop", cluster={"min_cluster_size": 3})
         )
         wait_until(

@@ -17,6 +17,7 @@ import pytest
 from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.adapters.s3_store import S3Store
 from bdisc.adapters.sql_job_store import SqlJobStore, migrate
+from bdisc.adapters.sql_label_store import SqlLabelStore
 from bdisc.app import stages
 from bdisc.app.cluster_stage import ClusterStage
 from bdisc.app.dead_letters import report_dead_letters
@@ -75,7 +76,7 @@ def test_job_fans_out_and_in(
     for f in sorted(p for p in local.rglob("*") if p.is_file()):
         objects.put_file(audio_prefix(project) + f.relative_to(local).as_posix(), f)
 
-    orchestrator = Orchestrator(jobs, bus, objects)
+    orchestrator = Orchestrator(jobs, bus, objects, labels=SqlLabelStore(jobs.engine))
     job = orchestrator.submit_discovery(None, discovery(project, cluster={"min_cluster_size": 2}))
     assert jobs.progress(job) == {"ingest": {"pending": 1}}
     assert jobs.job(job).status == "running"
@@ -210,7 +211,7 @@ def test_poison_work_fails_its_recording_and_the_job_goes_on(
     for name in ("ok.wav", "poison.wav"):
         clip = write_clip(audio_dir / "soundscape.flac", tmp_path / name, 6.0)
         objects.put_file(f"{audio_prefix(project)}site/{name}", clip)
-    orchestrator = Orchestrator(jobs, bus, objects)
+    orchestrator = Orchestrator(jobs, bus, objects, labels=SqlLabelStore(jobs.engine))
     job = orchestrator.submit_discovery(None, discovery(project))
     plan(bus, objects, orchestrator)
     embedder = stage_handler(bus, EmbedStage(model, objects).routes)

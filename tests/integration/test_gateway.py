@@ -20,6 +20,7 @@ from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.adapters.s3_store import S3Store
 from bdisc.adapters.spectrogram_client import SpectrogramClient
 from bdisc.adapters.sql_job_store import SqlJobStore, migrate
+from bdisc.adapters.sql_label_store import SqlLabelStore
 from bdisc.adapters.sql_project_store import SqlProjectStore
 from bdisc.app import stages
 from bdisc.app.cluster_stage import ClusterStage
@@ -53,6 +54,7 @@ def gateway(
         jobs,
         SqlProjectStore(jobs.engine),
         bus,
+        SqlLabelStore(jobs.engine),
         max_upload_bytes=3 << 20,
         ready_checks={"object_store": lambda: objects.exists("x")},
         tiles=SpectrogramClient(f"127.0.0.1:{port}"),
@@ -80,7 +82,7 @@ def upload(client: TestClient, project: str, key: str, path: str, data: bytes) -
 def run_discovery(deps: Deps, model: BirdNetV24) -> Orchestrator:
     """Deliver the submitted discovery jobs' messages through every stage (in-process
     consumers of the real queues), in the order the services would."""
-    orchestrator = Orchestrator(deps.jobs, deps.bus, deps.objects)
+    orchestrator = Orchestrator(deps.jobs, deps.bus, deps.objects, labels=deps.labels)
     ingestion = stage_handler(deps.bus, IngestStage(deps.objects).routes)
     embedder = stage_handler(deps.bus, EmbedStage(model, deps.objects).routes)
     clusterer = stage_handler(deps.bus, ClusterStage(deps.objects).routes)
@@ -360,7 +362,7 @@ def test_evaluation_job_reproduces_the_paper_through_the_api(
             "threshold": 0.25,
         },
     ).json()["job_id"]
-    orchestrator = Orchestrator(deps.jobs, deps.bus, deps.objects)
+    orchestrator = Orchestrator(deps.jobs, deps.bus, deps.objects, labels=deps.labels)
     evaluator = stage_handler(deps.bus, EvaluateStage(deps.objects).routes)
     for stage, handler in (
         (stages.EVENTS, orchestrator.handle_event),
@@ -464,3 +466,109 @@ def test_one_job_is_one_trace_across_gateway_orchestrator_and_workers(
     assert rendered["GET /v1/projects/{project}/spectrogram"].parent.span_id == int(
         caller[36:52], 16
     )
+
+
+@pytest.mark.integration
+def test_labels_are_data_with_revisions_history_undo_and_sheets(
+    gateway: tuple[TestClient, Deps, dict[str, str]],
+    model: BirdNetV24,
+    audio_dir: Path,
+    tmp_path: Path,
+) -> None:
+    client, deps, k = gateway
+    a, auth = k["alpha"], {"X-API-Key": k["alpha-key"]}
+    for i in range(2):
+        clip = write_clip(audio_dir / "soundscape.flac", tmp_path / f"r{i}.wav", 9.0)
+        assert upload(client, a, k["alpha-key"], f"north/r{i}.wav", clip.read_bytes()) == 201
+    job = client.post(
+        f"/v1/projects/{a}/jobs", headers=auth, json={"cluster": {"min_cluster_size": 2}}
+    ).json()["job_id"]
+    run_discovery(deps, model)
+    base = f"/v1/projects/{a}/jobs/{job}"
+    sheet = client.get(f"{base}/review/north", headers=auth).json()
+    first, second = (int(r["Cluster"]) for r in sheet[:2]) if len(sheet) > 1 else (0, 0)
+
+    read = client.get(f"{base}/labels", params={"folder": "north"}, headers=auth)
+    assert read.status_code == 200 and read.headers["ETag"] == '"0"'
+    assert read.json() == {"folder": "north", "revision": 0, "labels": []}
+    change = {"changes": [{"target": f"cluster:{first}", "label": "chickadee"}]}
+    no_revision = client.patch(f"{base}/labels?folder=north", headers=auth, json=change)
+    assert no_revision.status_code == 422 and "If-Match" in no_revision.json()["message"]
+    saved = client.patch(
+        f"{base}/labels?folder=north",
+        headers={**auth, "If-Match": '"0"', "X-Bdisc-Author": "ana"},
+        json=change,
+    )
+    assert saved.status_code == 200 and saved.headers["ETag"] == '"1"'
+    # A second reviewer who read revision 0 saves late: 409, with the current revision.
+    late = client.patch(
+        f"{base}/labels?folder=north",
+        headers={**auth, "If-Match": '"0"'},
+        json={"changes": [{"target": f"cluster:{first}", "label": "tit"}]},
+    )
+    assert late.status_code == 409 and "revision 1" in late.json()["message"]
+    window = "window:north/r0.wav:0.000:3.000"
+    client.patch(
+        f"{base}/labels?folder=north",
+        headers={**auth, "If-Match": '"1"'},
+        json={"changes": [{"target": window, "label": "wind"}], "source": "window"},
+    )
+    labels = client.get(f"{base}/labels", headers=auth).json()["labels"]
+    assert {(x["target"], x["label"], x["author"]) for x in labels} == {
+        (f"cluster:{first}", "chickadee", "ana"),
+        (window, "wind", "api"),
+    }
+    # The review sheet shows the store's labels; the legacy PUT writes the store.
+    review = client.get(f"{base}/review/north", headers=auth)
+    assert review.headers["ETag"] == '"2"'
+    assert {int(r["Cluster"]): r["Label"] for r in review.json()}[first] == "chickadee"
+    put = client.put(
+        f"{base}/review/north",
+        headers={**auth, "If-Match": '"2"'},
+        json=[{"Folder": "north", "Cluster": second, "Label": "Poecile"}],
+    )
+    assert put.status_code == 200 and put.headers["ETag"] == '"3"'
+    stale_put = client.put(
+        f"{base}/review/north",
+        headers={**auth, "If-Match": '"2"'},
+        json=[{"Folder": "north", "Cluster": second, "Label": "x"}],
+    )
+    assert stale_put.status_code == 409
+    history = client.get(f"{base}/labels/history?folder=north", headers=auth).json()["changes"]
+    assert [(h["revision"], h["label"], h["source"]) for h in history][:2] == [
+        (1, "chickadee", "cluster"),
+        (2, "wind", "window"),
+    ]
+    # Undo the last change; the sheet follows.
+    undone = client.post(f"{base}/labels:undo?folder=north", headers={**auth, "If-Match": '"3"'})
+    assert undone.status_code == 200 and undone.json() == {"revision": 4}
+    after = client.get(f"{base}/review/north", headers=auth, params={"format": "csv"}).text
+    assert "Poecile" not in after and "chickadee" in after
+    # The paper's sheet: exported, and imported again after the labels were removed.
+    exported = client.get(f"{base}/labels.csv", headers=auth).text
+    assert exported.splitlines() == ["Folder,Cluster,Label", f"north,{first},chickadee"]
+    client.patch(
+        f"{base}/labels?folder=north",
+        headers={**auth, "If-Match": '"4"'},
+        json={"changes": [{"target": f"cluster:{first}", "label": ""}]},
+    )
+    assert client.get(f"{base}/labels.csv", headers=auth).text == "Folder,Cluster,Label\n"
+    imported = client.post(
+        f"{base}/labels:import",
+        headers={**auth, "Content-Type": "text/csv"},
+        content=exported.replace("Cluster", "Cluster #").encode(),  # the paper's header
+    )
+    assert imported.status_code == 200 and imported.json()["imported"] == 1
+    assert client.get(f"{base}/labels.csv", headers=auth).text == exported
+    # Refused: unknown deployments, bad targets, other projects' keys and jobs.
+    assert client.get(f"{base}/labels?folder=nowhere", headers=auth).status_code == 404
+    bad_target = client.patch(
+        f"{base}/labels?folder=north",
+        headers={**auth, "If-Match": '"6"'},
+        json={"changes": [{"target": "moon:1", "label": "x"}]},
+    )
+    assert bad_target.status_code == 422
+    beta = {"X-API-Key": k["beta-key"]}
+    assert client.get(f"{base}/labels", headers=beta).status_code == 403
+    other = f"/v1/projects/{k['beta']}/jobs/{job}/labels"
+    assert client.get(other, headers=beta).status_code == 404

@@ -16,6 +16,7 @@ import soundfile as sf
 from bdisc.adapters.inprocess_bus import InProcessBus
 from bdisc.adapters.local_store import LocalStore
 from bdisc.adapters.sql_job_store import SqlJobStore, migrate
+from bdisc.adapters.sql_label_store import SqlLabelStore
 from bdisc.adapters.sql_project_store import SqlProjectStore
 from bdisc.app import stages
 from bdisc.app.ingest_stage import IngestStage
@@ -64,7 +65,9 @@ def test_finished_job_is_announced_and_signed(
     sf.write(tmp_path / "r.wav", np.zeros(48_000, dtype=np.float32), 48_000)
     objects.put_file(f"projects/{project.id}/audio/site/r.wav", tmp_path / "r.wav")
     bus = InProcessBus()
-    orchestrator = Orchestrator(jobs, bus, objects, WebhookNotifier(projects.webhook))
+    orchestrator = Orchestrator(
+        jobs, bus, objects, WebhookNotifier(projects.webhook), labels=SqlLabelStore(jobs.engine)
+    )
     ingestion = stage_handler(bus, IngestStage(objects).routes)
     job = orchestrator.submit_discovery(None, discovery(project.id))
     bus.consume(stages.INGEST, ingestion, idle_timeout_s=0.1)

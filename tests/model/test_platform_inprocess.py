@@ -28,6 +28,7 @@ from bdisc.app.messages import (
 )
 from bdisc.discovery.sheets import REVIEW_FILE
 from bdisc.model.birdnet import BirdNetV24
+from bdisc.ports.label_store import Change, Target
 from bdisc.ports.message_bus import Message
 
 from ..commands import discovery
@@ -104,12 +105,14 @@ def test_labelled_clusters_export_to_training_clips(platform: InProcessPlatform)
     assert p.jobs.job(job).status == "done"
     sheet_key = results_prefix("proj", job, "north") + REVIEW_FILE
     rows = list(csv.DictReader(io.StringIO(p.objects.get_bytes(sheet_key).decode())))
-    rows[0]["Label"] = "magpie"
-    out = io.StringIO()
-    writer = csv.DictWriter(out, list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    p.objects.put_bytes(sheet_key, out.getvalue().encode())
+    labelled = int(rows[0]["Cluster"])
+    members = windows_of(p, job, "north")
+    other = next(w for w, c in members.items() if c == labelled)  # a window's own label wins
+    changes = [
+        Change(Target.cluster("north", labelled), "magpie"),
+        Change(Target.window("north", f"north/{other[0]}", other[1], other[2]), "wind"),
+    ]
+    p.labels.write(job, "north", changes, "ana", "cluster", expected=0)
 
     command = SubmitExport(
         project="proj", discovery_job=job, options=ExportParams(pad_s=0.5, sample_rate=24_000)
@@ -119,7 +122,8 @@ def test_labelled_clusters_export_to_training_clips(platform: InProcessPlatform)
     assert p.jobs.job("exp1").status == "done", p.jobs.job("exp1").error
     clips = [k for k in p.objects.list(trainset_prefix("proj", job)) if k.endswith(".wav")]
     assert len(clips) == int(rows[0]["Size"])
-    assert all("/magpie/" in k for k in clips)
+    assert sum("/magpie/" in k for k in clips) == int(rows[0]["Size"]) - 1
+    assert [k.split("/trainset/")[1].split("/")[0] for k in clips if "/wind/" in k] == ["wind"]
     # An export of a job of another project is refused, as a failed job with the reason.
     stranger = SubmitExport(project="other", discovery_job=job)
     p.bus.publish(to_message("exp2", "exp2:submit", stranger))
@@ -147,12 +151,26 @@ def test_evaluation_job_and_its_failure(platform: InProcessPlatform, data_dir: P
     )
 
 
+def windows_of(p: InProcessPlatform, job: str, folder: str) -> dict[tuple[str, float, float], int]:
+    """(file, start_s, end_s) -> cluster, as the deployment's clusters.csv says now."""
+    text = p.objects.get_bytes(results_prefix("proj", job, folder) + "clusters.csv").decode()
+    return {
+        (r["file"], float(r["start_s"]), float(r["end_s"])): int(r["cluster"])
+        for r in csv.DictReader(io.StringIO(text))
+    }
+
+
 def test_retry_embeds_the_fixed_recording_and_clusters_its_deployment_again(
     platform: InProcessPlatform, audio_dir: Path, tmp_path: Path
 ) -> None:
     p = platform
     job = p.orchestrator.submit_discovery(None, discovery("proj", cluster={"min_cluster_size": 2}))
     p.run()
+    # A reviewer labels every cluster of south before the broken file is fixed.
+    before = windows_of(p, job, "south")
+    names = {c: f"sound {c}" for c in set(before.values())}
+    changes = [Change(Target.cluster("south", c), name) for c, name in names.items()]
+    p.labels.write(job, "south", changes, "ana", "cluster", expected=0)
     assert p.delivered[stages.CLUSTER] == 3  # two deployments, then linking
     fixed = write_clip(audio_dir / "soundscape.flac", tmp_path / "fixed.wav", 6.0)
     p.upload("proj", "south/broken.wav", fixed)
@@ -168,8 +186,18 @@ def test_retry_embeds_the_fixed_recording_and_clusters_its_deployment_again(
     assert p.jobs.job(job).status == "done"
     assert p.jobs.progress(job)["embed"] == {"done": 4}
     assert p.delivered[stages.CLUSTER] == 5  # south clustered again, then linked again
-    south = p.objects.get_bytes(results_prefix("proj", job, "south") + "clusters.csv").decode()
-    assert "broken.wav" in south
+    after = windows_of(p, job, "south")
+    assert any(f == "broken.wav" for f, _, _ in after)
+    # Clustered again, the labels follow their windows: every window labelled before
+    # still carries its label (through its new cluster, or as a window label).
+    now = {r.target: r.label for r in p.labels.labels(job, "south")}
+    for (file, start, end), cluster in before.items():
+        label = now.get(Target.cluster("south", after[(file, start, end)])) or now.get(
+            Target.window("south", f"south/{file}", start, end)
+        )
+        assert label == names[cluster], (file, start)
+    carried = [h for h in p.labels.history(job, "south") if h.source == "carried"]
+    assert carried and {h.author for h in carried} == {"bdisc"}  # reported in the history
 
 
 def test_a_cancelled_job_stops_fanning_out(platform: InProcessPlatform) -> None:
@@ -205,6 +233,13 @@ def test_plan_failure_and_unreadable_work_end_their_jobs(platform: InProcessPlat
     record = p.jobs.job(job)
     assert record.status == "failed"
     assert "dead-lettered: MalformedMessage: invalid cluster message" in record.error
+    # Its real work went on meanwhile but stopped short of the end (no sound types); a
+    # retry drives it from where it stopped to the end.
+    assert "link" not in p.jobs.progress(job)
+    p.bus.publish(to_message(job, f"{job}:retry:1", RetryFailed()))
+    p.run()
+    assert p.jobs.job(job).status == "done"
+    assert p.jobs.progress(job)["link"] == {"done": 1}
 
 
 def test_cluster_work_carries_what_the_stage_needs(platform: InProcessPlatform) -> None:

@@ -13,6 +13,7 @@ def test_every_error_maps_to_http_and_grpc() -> None:
         errors.UnsupportedFormat("x"): (415, "INVALID_ARGUMENT"),
         errors.CorruptAudio("x"): (422, "INVALID_ARGUMENT"),
         errors.TooLarge("x"): (413, "RESOURCE_EXHAUSTED"),
+        errors.Conflict("x"): (409, "ABORTED"),
         errors.Unauthorized("x"): (401, "UNAUTHENTICATED"),
         errors.Forbidden("x"): (403, "PERMISSION_DENIED"),
         errors.Retryable("x"): (503, "UNAVAILABLE"),

@@ -156,6 +156,23 @@ def test_reply_is_keyed_by_the_work_and_the_outcome() -> None:
             {"kind": "submit_discovery", "project": "p", "spec": {"cluster": {"nope": 1}}},
             "invalid submit_discovery message: invalid parameters",
         ),
+        (  # a parser's TypeError is a refusal too, not a crash
+            stages.EMBED,
+            {
+                "kind": "embed",
+                "project": "p",
+                "audio_key": "k",
+                "rel": "a.wav",
+                "group": "g",
+                "params": {"bandpass": {"nope": 1}},
+            },
+            "invalid embed message: params: Value error, invalid AnalysisParams",
+        ),
+        (
+            stages.INGEST,
+            {"kind": "ingest", "project": "p", "subset": {"seed": None}},
+            "invalid ingest message: subset: Value error, invalid Subset",
+        ),
     ],
 )
 def test_what_is_not_the_contract_is_refused_with_the_reason(
@@ -171,6 +188,14 @@ def test_read_as_refuses_another_type() -> None:
     assert m.read_as(message, m.Cancel) == m.Cancel()
     with pytest.raises(MalformedMessage, match="expected RetryFailed, got cancel"):
         m.read_as(message, m.RetryFailed)
+
+
+def test_an_envelope_with_a_broken_trace_is_refused() -> None:
+    body = Message(stages.EMBED, "j", "k", {"kind": "cancel"}).to_bytes()
+    broken = body.replace(b'"trace": {}', b'"trace": ["not", "headers"]')
+    assert broken != body
+    with pytest.raises(MalformedMessage, match="not a bdisc message"):
+        Message.from_bytes(broken)
 
 
 def test_an_older_envelope_is_refused_but_can_be_attributed() -> None:

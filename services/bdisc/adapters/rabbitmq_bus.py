@@ -45,6 +45,9 @@ def _broker_errors(bus: RabbitBus, doing: str) -> Iterator[None]:
     try:
         yield
     except pika.exceptions.AMQPError as exc:
+        with contextlib.suppress(Exception):  # an open connection would hold its deliveries
+            if bus._connection is not None and bus._connection.is_open:
+                bus._connection.close()
         bus._connection = None
         raise Retryable(f"message broker lost while {doing}: {exc!r}") from exc
 

@@ -14,7 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from bdisc.app.keys import audio_prefix, job_results_prefix, results_prefix
-from bdisc.app.messages import Clustered, ClusterWork, Event, Linked, LinkWork
+from bdisc.app.messages import (
+    Clustered,
+    ClusterMove,
+    ClusterWork,
+    Event,
+    Linked,
+    LinkWork,
+)
 from bdisc.app.object_file import open_object
 from bdisc.app.publish import publish_folder
 from bdisc.app.stage_handler import Routes
@@ -27,8 +34,9 @@ from bdisc.discovery.linking import (
     annotate_groups,
     link_groups,
 )
+from bdisc.discovery.relabel import match_clusters
 from bdisc.discovery.review_outputs import cluster_group, group_settings
-from bdisc.discovery.sheets import CLUSTERS_FILE, REVIEW_FILE
+from bdisc.discovery.sheets import CLUSTERS_FILE, REVIEW_FILE, read_clusters
 from bdisc.discovery.windows import prune_windows, windows_from_files
 from bdisc.logs import fields
 from bdisc.ports.object_store import ObjectStore
@@ -72,6 +80,7 @@ class ClusterStage:
             out = root / "out" / group
             result = cluster_group(group, kept, out, settings, read_span, options)
             prefix = results_prefix(work.project, job_id, group)
+            moves = self._moves(work, prefix, out / CLUSTERS_FILE, root / "previous.csv")
             publish_folder(self.objects, out, prefix)
         log.info(
             "clustered",
@@ -79,7 +88,30 @@ class ClusterStage:
                 job_id=job_id, group=group, clusters=result.clusters, windows=result.windows
             ),
         )
-        return Clustered(group=group, output=prefix)
+        return Clustered(group=group, output=prefix, moves=moves)
+
+    def _moves(
+        self, work: ClusterWork, prefix: str, clusters: Path, previous: Path
+    ) -> tuple[ClusterMove, ...]:
+        """Clustered again (a retry, a redelivery): where each earlier cluster went, so
+        that the orchestrator can carry its labels."""
+        if not self.objects.exists(prefix + CLUSTERS_FILE):
+            return ()
+        self.objects.download(prefix + CLUSTERS_FILE, previous)
+        rel_of = {(work.group, r.rel.split("/", 1)[-1]): r.rel for r in work.recordings}
+
+        def windows(path: Path) -> dict[tuple[str, float, float], int]:
+            return {
+                (rel_of.get((w.folder, w.file), f"{w.folder}/{w.file}"), w.start_s, w.end_s): (
+                    w.cluster
+                )
+                for w in read_clusters(path)
+            }
+
+        moves = match_clusters(windows(previous), windows(clusters))
+        return tuple(
+            ClusterMove(old=m.old, new=m.new, overlap=m.overlap, windows=m.windows) for m in moves
+        )
 
     def link(self, job_id: str, work: LinkWork) -> Event:
         """The fan-in step: every clustered deployment's prototypes -> sound types

@@ -33,7 +33,7 @@ def report_dead_letters(bus: MessageBus, watched: Sequence[str] = stages.WORK_ST
                 )
                 continue
             with tracing.span(f"{stage} dead letter", message.trace, job_id=message.job_id):
-                event = _failure(message, dead)
+                event = _failure(message, dead)  # never raises: a bad letter fails its job
                 bus.publish(to_message(message.job_id, f"{message.idempotency_key}:dead", event))
             reported += 1
     return reported
@@ -45,6 +45,9 @@ def _failure(message: Message, dead: DeadLetter) -> Event:
         work = read(message)
     except MalformedMessage as exc:
         return WorkUnreadable(dead_stage=dead.stage, error=f"{error} ({exc.message})")
+    except Exception as exc:  # a parser's bug must not stop the reporting of the others
+        log.exception("dead letter unreadable", extra=fields(stage=dead.stage))
+        return WorkUnreadable(dead_stage=dead.stage, error=f"{error} ({exc!r})")
     if not isinstance(work, Work):
         return WorkUnreadable(dead_stage=dead.stage, error=f"{error} (not work: {work.kind})")
     return work.failed(error)
@@ -65,6 +68,8 @@ def report_dead_letters_forever(
             report_dead_letters(bus)
         except Retryable:
             log.info("broker away: dead letters are reported later")
+        except Exception:  # keep reporting: a job with poison work must still end
+            log.exception("dead-letter reporting failed; trying again")
         finally:
             bus.close()
         stop.wait(every_s)

@@ -1,7 +1,8 @@
 """The export stage: a discovery job's reviewed labels -> training clips in the object store.
 
-The same plan and reconciliation as ``bdisc export``, against the bucket: the clips the
-current review sheets ask for are kept where they are, relabelled ones are moved (copied
+The same plan and reconciliation as ``bdisc export``, against the bucket. The labels are
+those of the label store, sent with the work (clusters, sound types, single windows): the
+clips they ask for are kept where they are, relabelled ones are moved (copied
 to the new label's folder, the old object deleted), new ones are cut from the recording
 (fetched once per recording), and clips of earlier exports that are no longer wanted are
 deleted. Only objects listed in the training set's own manifest are ever deleted.
@@ -19,7 +20,13 @@ import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
 
-from bdisc.app.keys import audio_prefix, relative_to, results_prefix, trainset_prefix
+from bdisc.app.keys import (
+    audio_prefix,
+    job_results_prefix,
+    relative_to,
+    results_prefix,
+    trainset_prefix,
+)
 from bdisc.app.messages import Event, Exported, ExportWork
 from bdisc.app.stage_handler import Routes
 from bdisc.discovery.export import (
@@ -33,9 +40,11 @@ from bdisc.discovery.export import (
     read_manifest,
     reconcile,
 )
-from bdisc.discovery.sheets import CLUSTERS_FILE, REVIEW_FILE
+from bdisc.discovery.linking import SOUND_TYPES_FILE, read_sound_types
+from bdisc.discovery.sheets import CLUSTERS_FILE
 from bdisc.errors import NotFound, describe, is_retryable
 from bdisc.logs import fields
+from bdisc.ports.label_store import Target
 from bdisc.ports.object_store import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -75,12 +84,14 @@ class ExportStage:
         with tempfile.TemporaryDirectory(dir=self.scratch) as tmp:
             folder = Path(tmp)
             results = folder / "results"
-            review = folder / "review.csv"
-            self._fetch_sheets(project, job, list(work.groups), results, review)
+            review, overrides = folder / "review.csv", folder / "overrides.csv"
+            self._fetch_clusters(project, job, list(work.groups), results)
+            self._write_sheets(work, results, review, overrides)
             config = ExportConfig(
                 review,
                 results,
                 folder / "trainset",
+                overrides=overrides,
                 pad_s=work.options.pad_s,
                 sample_rate=work.options.sample_rate,
             )
@@ -94,27 +105,52 @@ class ExportStage:
             report = self._apply(wanted, previous, prefix, folder)
         return report, prefix
 
-    def _fetch_sheets(
-        self, project: str, job: str, groups: list[str], results: Path, review: Path
-    ) -> None:
-        """Each deployment's clusters.csv, and its review sheet into one Folder/Cluster/Label
-        sheet (the labels as the reviewer left them through the API)."""
-        rows: list[dict[str, str]] = []
+    def _fetch_clusters(self, project: str, job: str, groups: list[str], results: Path) -> None:
+        """Each deployment's clusters.csv (and the job's sound types)."""
         for group in groups:
             where = results_prefix(project, job, group)
             try:
                 self.objects.download(where + CLUSTERS_FILE, results / group / CLUSTERS_FILE)
-                text = self.objects.get_bytes(where + REVIEW_FILE).decode("utf-8-sig")
             except NotFound as exc:
                 raise NotFound(f"deployment {group} of job {job} has no results") from exc
-            for r in csv.DictReader(io.StringIO(text)):
-                cluster = r.get("Cluster", r.get("Cluster #", ""))
-                rows.append({"Folder": r["Folder"], "Cluster": cluster, "Label": r["Label"]})
-        out = io.StringIO()
-        writer = csv.DictWriter(out, ["Folder", "Cluster", "Label"], lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        review.write_text(out.getvalue(), encoding="utf-8")
+        types = job_results_prefix(project, job) + SOUND_TYPES_FILE
+        if self.objects.exists(types):
+            self.objects.download(types, results / SOUND_TYPES_FILE)
+
+    def _write_sheets(self, work: ExportWork, results: Path, review: Path, overrides: Path) -> None:
+        """The labels of the store as the export's two sheets: Folder/Cluster/Label (a
+        labelled sound type labels its clusters that have no label of their own) and
+        per-window overrides (folder, file, start_s, label)."""
+        clusters: dict[tuple[str, int], str] = {(g, -1): "" for g in work.groups}
+        by_type: dict[int, str] = {}
+        windows: list[dict[str, object]] = []
+        for entry in work.labels:
+            target = Target.from_key(entry.folder, entry.target)
+            if target.kind == "cluster":
+                clusters[(target.folder, target.number)] = entry.label
+            elif target.kind == "type":
+                by_type[target.number] = entry.label
+            else:
+                prefix = target.folder + "/"
+                name = target.recording.removeprefix(prefix)
+                windows.append(
+                    {
+                        "folder": target.folder,
+                        "file": name,
+                        "start_s": target.start_s,
+                        "label": entry.label,
+                    }
+                )
+        if by_type and (results / SOUND_TYPES_FILE).is_file():
+            for (folder, cluster), type_id in read_sound_types(results / SOUND_TYPES_FILE).items():
+                if type_id in by_type and not clusters.get((folder, cluster)):
+                    clusters[(folder, cluster)] = by_type[type_id]
+        _write_csv(
+            review,
+            ["Folder", "Cluster", "Label"],
+            [{"Folder": f, "Cluster": c, "Label": label} for (f, c), label in clusters.items()],
+        )
+        _write_csv(overrides, ["folder", "file", "start_s", "label"], windows)
 
     def _apply(
         self, wanted: list[Clip], previous: list[Clip], prefix: str, work: Path
@@ -155,3 +191,11 @@ class ExportStage:
             prefix + MANIFEST, manifest_text(done).encode(), content_type="text/csv"
         )
         return report
+
+
+def _write_csv(path: Path, columns: list[str], rows: list[dict[str, object]]) -> None:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_text(out.getvalue(), encoding="utf-8")

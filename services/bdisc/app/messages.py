@@ -48,7 +48,10 @@ def _parsed(cls: type[T], parse: Callable[[dict[str, Any]], T]) -> Callable[[obj
             return value
         if not isinstance(value, Mapping):
             raise ValueError(f"expected an object of {cls.__name__} fields")
-        return parse(dict(value))
+        try:
+            return parse(dict(value))
+        except (TypeError, KeyError, AttributeError) as exc:  # a field of the wrong shape
+            raise ValueError(f"invalid {cls.__name__}: {exc}") from exc
 
     return validate
 
@@ -134,6 +137,28 @@ class EmbeddedRecording(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     rel: str  # path below the project's audio, e.g. siteA/r1.wav
     embeddings: str  # object key of its embeddings Parquet
+
+
+class ClusterMove(BaseModel):
+    """Where an old cluster of a deployment went when it was clustered again (see
+    ``discovery/relabel.py``): its new number, or, if none holds most of it, its windows
+    (recording, start_s, end_s), so that its labels can stay with them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    old: int
+    new: int | None
+    overlap: float
+    windows: tuple[tuple[str, float, float], ...] = ()
+
+
+class SheetLabel(BaseModel):
+    """A reviewer's label, as the label store keeps it (``target``: ``cluster:3``,
+    ``type:7``, ``window:north/r1.wav:12.000:15.000``; sound types in folder ``""``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    folder: str
+    target: str
+    label: str
 
 
 class EvaluationParams(BaseModel):
@@ -222,6 +247,7 @@ class EmbedFailed(Failed):
 class Clustered(Done):
     kind: ClassVar[str] = "clustered"
     group: str
+    moves: tuple[ClusterMove, ...] = ()  # clustered again: where the old clusters went
 
 
 class ClusterFailed(Failed):
@@ -320,6 +346,7 @@ class ExportWork(Work):
     options: ExportParams = ExportParams()
     groups: tuple[str, ...]  # the clustered deployments
     recordings: tuple[PlannedRecording, ...]  # the embedded recordings (clip sources)
+    labels: tuple[SheetLabel, ...] = ()  # every label of the job, from the label store
 
     def failed(self, error: str) -> Failed:
         return ExportFailed(error=error)

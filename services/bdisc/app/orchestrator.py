@@ -30,6 +30,7 @@ from typing import Any
 
 from bdisc import tracing
 from bdisc.app import stages
+from bdisc.app.carry_labels import carry_labels
 from bdisc.app.keys import audio_prefix, relative_to
 from bdisc.app.messages import (
     Cancel,
@@ -57,6 +58,7 @@ from bdisc.app.messages import (
     Planned,
     PlannedRecording,
     RetryFailed,
+    SheetLabel,
     SubmitDiscovery,
     SubmitEvaluation,
     SubmitExport,
@@ -64,10 +66,12 @@ from bdisc.app.messages import (
     read,
     to_message,
 )
+from bdisc.app.review_labels import render_review
 from bdisc.discovery.job_spec import DiscoverySpec
 from bdisc.errors import NotFound
 from bdisc.logs import fields
 from bdisc.ports.job_store import FINAL, JobRecord, JobStore
+from bdisc.ports.label_store import LabelStore
 from bdisc.ports.message_bus import MalformedMessage, Message, MessageBus
 from bdisc.ports.object_store import ObjectStore
 
@@ -84,8 +88,10 @@ class Orchestrator:
         bus: MessageBus,
         objects: ObjectStore,
         notify: Callable[[JobRecord, dict[str, Any]], object] | None = None,
+        *,
+        labels: LabelStore,
     ) -> None:
-        self.jobs, self.bus, self.objects = jobs, bus, objects
+        self.jobs, self.bus, self.objects, self.labels = jobs, bus, objects, labels
         self.notify = notify  # e.g. a WebhookNotifier: told when a job ends
         self._routes: Mapping[type[Contract], Callable[[str, Any], object]] = {
             SubmitDiscovery: self.submit_discovery,
@@ -220,7 +226,17 @@ class Orchestrator:
         )
 
     def _clustered(self, job_id: str, event: Clustered | ClusterFailed) -> None:
-        self._settle(job_id, event.group, stages.CLUSTER, event.group, event)
+        if isinstance(event, Clustered) and self._settle(
+            job_id, event.group, stages.CLUSTER, event.group, event
+        ):
+            # clustered again: the labels follow their windows; the sheet shows them
+            if event.moves:
+                carry_labels(self.labels, job_id, event.group, event.moves)
+            if self.labels.revision(job_id, event.group):
+                project = self.jobs.job(job_id).project
+                render_review(self.objects, self.labels, project, job_id, event.group)
+        elif isinstance(event, ClusterFailed):
+            self._settle(job_id, event.group, stages.CLUSTER, event.group, event)
         self._maybe_finish(job_id)
 
     def _maybe_finish(self, job_id: str) -> None:
@@ -272,26 +288,34 @@ class Orchestrator:
 
     def retry_failed(self, job_id: str) -> list[str]:
         """Failed recordings of a job go through embedding again; their deployments are
-        clustered again once they are settled (with whatever now embeds)."""
+        clustered again once they are settled (with whatever now embeds), and linked
+        again. A failed job (its work could not be read) is driven on from where it
+        stopped: its pending recordings are sent again, its settled deployments
+        clustered, and it ends when all is done. Returns the recordings sent again."""
         job = self.jobs.job(job_id)
         groups = {i.key: i.group for i in self.jobs.items(job_id, stages.EMBED)}
         keys = self.jobs.reset_failed(job_id, stages.EMBED)
+        if job.status == "failed":  # nothing is in flight for a failed job
+            items = self.jobs.items(job_id, stages.EMBED)
+            keys = sorted({*keys, *(i.key for i in items if i.status == "pending")})
         retried = sorted({groups[k] for k in keys})
         self.jobs.discard_items(job_id, stages.CLUSTER, retried)
         link = self.jobs.items(job_id, stages.LINK)
-        if retried or (link and link[0].status == "failed"):
-            # linked again once the deployments are clustered again (a link in flight
-            # now belongs to an older round, and its outcome is ignored)
+        relink = bool(retried) or bool(link and link[0].status == "failed")
+        if relink:  # a link in flight now belongs to an older round: its outcome is ignored
             self.jobs.discard_items(job_id, stages.LINK, [stages.LINK_ITEM])
-            if not retried:
-                self.jobs.set_job_status(job_id, "running")
-                self._maybe_finish(job_id)
+        if keys or relink or job.status == "failed":
+            self.jobs.set_job_status(job_id, "running")
         for key in keys:
             work = self._embed_work(job, PlannedRecording(key=key, group=groups[key]))
             self._send(job_id, f"{job_id}:{key}:retry", work)
         if keys:
-            self.jobs.set_job_status(job_id, "running")
             log.info("retrying", extra=fields(job_id=job_id, recordings=len(keys), groups=retried))
+        for group in sorted(set(groups.values()) - set(retried)):
+            if not self.jobs.items(job_id, stages.CLUSTER, group):
+                self._maybe_cluster(job_id, group)  # settled while the job was not running
+        if not retried:
+            self._maybe_finish(job_id)
         return keys
 
     def _cancel(self, job_id: str, _: Cancel) -> None:
@@ -337,6 +361,10 @@ class Orchestrator:
                 for i in self.jobs.items(source, stages.EMBED)
                 if i.status == "done"
             ),
+            labels=tuple(
+                SheetLabel(folder=r.target.folder, target=r.target.key, label=r.label)
+                for r in self.labels.labels(source)
+            ),
         )
         self._single_item_job(job_id, EXPORT, command, work)
 
@@ -372,12 +400,12 @@ class Orchestrator:
 
     # -- state ------------------------------------------------------------------------------
 
-    def _settle(self, job_id: str, key: str, stage: str, group: str, event: Done | Failed) -> None:
-        """Record a worker's outcome for one item: its output, or its error."""
+    def _settle(self, job_id: str, key: str, stage: str, group: str, event: Done | Failed) -> bool:
+        """Record a worker's outcome for one item (its output, or its error); False when
+        it was settled already (a redelivered event)."""
         if isinstance(event, Failed):
-            self.jobs.set_item(job_id, key, stage, "failed", group=group, error=event.error)
-        else:
-            self.jobs.set_item(job_id, key, stage, "done", group=group, output=event.output)
+            return self.jobs.set_item(job_id, key, stage, "failed", group=group, error=event.error)
+        return self.jobs.set_item(job_id, key, stage, "done", group=group, output=event.output)
 
     def _end(self, job_id: str, status: str, error: str = "") -> None:
         self.jobs.set_job_status(job_id, status, error=error)

@@ -16,7 +16,7 @@ from typing import Any
 
 from bdisc import tracing
 from bdisc.app.messages import Event, Work, read, reply
-from bdisc.errors import describe, is_retryable
+from bdisc.errors import BdiscError, describe, is_retryable
 from bdisc.logs import fields
 from bdisc.ports.message_bus import Handler, MalformedMessage, Message, MessageBus
 
@@ -34,8 +34,10 @@ def run_work(job_id: str, work: Work, route: Route) -> Event:
         if is_retryable(exc):
             raise  # the bus retries with backoff
         kind, text = describe(exc)
-        log.warning(
-            "work failed", extra=fields(job_id=job_id, work=work.kind, error=f"{kind}: {text}")
+        log.warning(  # a bug (not one of our errors) with its traceback
+            "work failed",
+            extra=fields(job_id=job_id, work=work.kind, error=f"{kind}: {text}"),
+            exc_info=not isinstance(exc, BdiscError),
         )
         return work.failed(f"{kind}: {text}")
 

@@ -67,14 +67,16 @@ def group_settings(
 ) -> dict[str, Any]:
     """The parameters a group's outputs depend on: recorded in ``discovery.json`` and
     part of the group's cache key (a change clusters it again)."""
-    return {
+    settings = {
         "prune": {**prune.as_dict(), "removed": removed},
         "cluster": options.cluster.as_dict(),
         "embedding": provenance,
         "montage_cap": options.montage_cap,
-        "audio_per_cluster": options.audio_per_cluster,
         "spectrogram": asdict(options.style),
     }
+    if options.audio_per_cluster is not None:  # (absent by default: earlier keys still hold)
+        settings["audio_per_cluster"] = options.audio_per_cluster
+    return settings
 
 
 def cluster_group(

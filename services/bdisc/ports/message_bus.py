@@ -57,7 +57,7 @@ class Message:
                 attempt=int(data.get("attempt", 0)),
                 trace={str(k): str(v) for k, v in (data.get("trace") or {}).items()},
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise MalformedMessage(f"not a bdisc message: {exc}") from exc
         if message.version != SCHEMA_VERSION and not any_version:
             raise MalformedMessage(
