@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure RabbitMQ and PostgreSQL answer on 127.0.0.1 for the integration tests.
+# Make sure RabbitMQ and PostgreSQL answer on 127.0.0.1 for the integration tests, and
+# that Chromium is there for the browser tests.
 # Does nothing when they already run (CI machines, developer boxes). On a fresh Debian
 # machine (as root) it installs them from Debian's packages, starts them, and lets local
 # TCP connections in as user postgres without a password (a test machine's setting).
@@ -17,6 +18,13 @@ if ! open 5672; then
   fi
   rabbitmq-server -detached || true
   wait_for 5672 || { echo "RabbitMQ did not start" >&2; exit 1; }
+fi
+
+# The review app's browser tests drive Debian's Chromium through Playwright.
+if ! command -v chromium >/dev/null; then
+  can_install || { echo "Chromium missing: apt-get install -y chromium" >&2; exit 1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
+    || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
 fi
 
 if ! open 5432; then

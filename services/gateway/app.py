@@ -6,12 +6,26 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from bdisc import tracing
 from bdisc.errors import BdiscError, describe, http_status
 from bdisc.version import __version__
+from bdisc.webapp import STATIC
 from gateway.deps import Deps
-from gateway.routes import audio, export, files, health, jobs, labels, me, results, tiles
+from gateway.routes import (
+    audio,
+    export,
+    files,
+    health,
+    jobs,
+    labels,
+    me,
+    results,
+    review_app,
+    tiles,
+    ui,
+)
 
 DESCRIPTION = """\
 Upload recordings, run birdnet-discovery jobs, read their results and label clusters.
@@ -38,10 +52,14 @@ def create_app(deps: Deps) -> FastAPI:
         jobs.router,
         results.router,
         labels.router,
+        review_app.router,
+        ui.router,
         export.router,
         tiles.router,
     ):
         app.include_router(router)
+
+    app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
 
     @app.middleware("http")
     async def traced(

@@ -60,14 +60,26 @@ def api_key(x_api_key: str | None, authorization: str | None) -> str:
     return key
 
 
+SESSION_COOKIE = "bdisc_key"  # the review app's session: HttpOnly, SameSite=Strict
+UI_HEADER = "X-Bdisc-UI"  # sent by the review app with every change it asks for
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
 def authorised_project(
+    request: Request,
     project: str,
     deps: DepsDep,
     x_api_key: Annotated[str | None, Header()] = None,
     authorization: Annotated[str | None, Header()] = None,
 ) -> Project:
-    """The caller's project, from ``X-API-Key`` or ``Authorization: Bearer``; it must be
-    the project named in the path."""
+    """The caller's project, from ``X-API-Key``, ``Authorization: Bearer`` or the review
+    app's session cookie; it must be the project named in the path. A change asked for
+    with the cookie alone must carry ``X-Bdisc-UI`` (no other site can send that)."""
+    session = request.cookies.get(SESSION_COOKIE)
+    if not (x_api_key or authorization) and session:
+        if request.method not in SAFE_METHODS and UI_HEADER.lower() not in request.headers:
+            raise Forbidden(f"changes through the session need the {UI_HEADER} header")
+        x_api_key = session
     found = deps.projects.by_key(api_key(x_api_key, authorization))
     if found is None:
         raise Unauthorized("unknown API key")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,89 +15,16 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from PIL import Image
 
 from bdisc import tracing
-from bdisc.adapters.rabbitmq_bus import RabbitBus
-from bdisc.adapters.s3_store import S3Store
-from bdisc.adapters.spectrogram_client import SpectrogramClient
-from bdisc.adapters.sql_job_store import SqlJobStore, migrate
-from bdisc.adapters.sql_label_store import SqlLabelStore
-from bdisc.adapters.sql_project_store import SqlProjectStore
 from bdisc.app import stages
-from bdisc.app.cluster_stage import ClusterStage
-from bdisc.app.embed_stage import EmbedStage
 from bdisc.app.evaluate_stage import EvaluateStage
 from bdisc.app.export_stage import ExportStage
-from bdisc.app.ingest_stage import IngestStage
 from bdisc.app.orchestrator import Orchestrator
 from bdisc.app.stage_handler import stage_handler
 from bdisc.model.birdnet import BirdNetV24
-from gateway.app import create_app
 from gateway.deps import Deps
-from spectrogram.grpc_server import serve as serve_tiles
 
+from ..gateway_helpers import run_discovery, upload
 from ..model.helpers import write_clip
-
-
-@pytest.fixture
-def gateway(
-    s3_endpoint: str, rabbit_url: str, postgres_url: str
-) -> Iterator[tuple[TestClient, Deps, dict[str, str]]]:
-    migrate(postgres_url)
-    jobs = SqlJobStore(postgres_url)
-    objects = S3Store(s3_endpoint, "bdisc", "secret", f"gw-{uuid.uuid4().hex[:10]}")
-    tile_server, port = serve_tiles(objects, 0)  # the gRPC Spectrogram service
-    bus = RabbitBus(rabbit_url, backoff_s=0.05)
-    for stage in stages.PREFETCH:  # every stage's queue
-        bus.purge(stage)
-    deps = Deps(
-        objects,
-        jobs,
-        SqlProjectStore(jobs.engine),
-        bus,
-        SqlLabelStore(jobs.engine),
-        max_upload_bytes=3 << 20,
-        ready_checks={"object_store": lambda: objects.exists("x")},
-        tiles=SpectrogramClient(f"127.0.0.1:{port}"),
-    )
-    keys = {}
-    for name in ("alpha", "beta"):
-        project = f"{name}-{uuid.uuid4().hex[:6]}"
-        keys[name] = project
-        keys[f"{name}-key"] = deps.projects.create(project)[1]
-    yield TestClient(create_app(deps)), deps, keys
-    bus.close()
-    tile_server.stop(grace=1)
-
-
-def upload(client: TestClient, project: str, key: str, path: str, data: bytes) -> int:
-    response = client.post(
-        f"/v1/projects/{project}/audio",
-        params={"path": path},
-        files={"file": ("x", io.BytesIO(data))},
-        headers={"X-API-Key": key},
-    )
-    return response.status_code
-
-
-def run_discovery(deps: Deps, model: BirdNetV24) -> Orchestrator:
-    """Deliver the submitted discovery jobs' messages through every stage (in-process
-    consumers of the real queues), in the order the services would."""
-    orchestrator = Orchestrator(deps.jobs, deps.bus, deps.objects, labels=deps.labels)
-    ingestion = stage_handler(deps.bus, IngestStage(deps.objects).routes)
-    embedder = stage_handler(deps.bus, EmbedStage(model, deps.objects).routes)
-    clusterer = stage_handler(deps.bus, ClusterStage(deps.objects).routes)
-    for stage, handler in (
-        (stages.EVENTS, orchestrator.handle_event),
-        (stages.INGEST, ingestion),
-        (stages.EVENTS, orchestrator.handle_event),
-        (stages.EMBED, embedder),
-        (stages.EVENTS, orchestrator.handle_event),
-        (stages.CLUSTER, clusterer),
-        (stages.EVENTS, orchestrator.handle_event),
-        (stages.CLUSTER, clusterer),  # the fan-in: sound types of every deployment
-        (stages.EVENTS, orchestrator.handle_event),
-    ):
-        deps.bus.consume(stage, handler, idle_timeout_s=1.0)
-    return orchestrator
 
 
 @pytest.mark.integration

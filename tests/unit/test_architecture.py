@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     {"pipeline"},
     {"discovery", "evaluation"},
     {"adapters", "app", "client"},  # app talks to ports, never to adapters
-    {"service", "cli", "<root>"},  # wiring, commands, the public API
+    {"service", "cli", "webapp", "<root>"},  # wiring, commands, the review app, the API
 ]
 LAYER = {package: i for i, packages in enumerate(LAYERS) for package in packages}
 

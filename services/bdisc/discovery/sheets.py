@@ -93,23 +93,27 @@ def write_clusters(path: Path, rows: Sequence[WindowRow]) -> None:
 def read_clusters(path: Path) -> list[WindowRow]:
     if not path.is_file():
         raise NotFound(f"no clusters table: {path}", path=str(path))
-    with path.open(newline="", encoding="utf-8") as f:
-        return [
-            WindowRow(
-                r["folder"],
-                r["file"],
-                float(r["start_s"]),
-                float(r["end_s"]),
-                int(r["cluster"]),
-                float(r["probability"]),
-                float(r["umap_x"]),
-                float(r["umap_y"]),
-                r["top_label"],
-                float(r["top_confidence"]),
-                int(r["type"]) if r.get("type") else None,
-            )
-            for r in csv.DictReader(f)
-        ]
+    return parse_clusters(path.read_text(encoding="utf-8"))
+
+
+def parse_clusters(text: str) -> list[WindowRow]:
+    """The rows of a clusters.csv's text."""
+    return [
+        WindowRow(
+            r["folder"],
+            r["file"],
+            float(r["start_s"]),
+            float(r["end_s"]),
+            int(r["cluster"]),
+            float(r["probability"]),
+            float(r["umap_x"]),
+            float(r["umap_y"]),
+            r["top_label"],
+            float(r["top_confidence"]),
+            int(r["type"]) if r.get("type") else None,
+        )
+        for r in csv.DictReader(io.StringIO(text))
+    ]
 
 
 def top_labels(rows: Sequence[WindowRow], n: int = 3) -> list[tuple[str, int]]:

@@ -1,0 +1,49 @@
+"""Driving the gateway in tests: uploads, and the stages of a submitted job run
+in-process on the real queues, in the order the services would."""
+
+from __future__ import annotations
+
+import io
+
+from fastapi.testclient import TestClient
+
+from bdisc.app import stages
+from bdisc.app.cluster_stage import ClusterStage
+from bdisc.app.embed_stage import EmbedStage
+from bdisc.app.ingest_stage import IngestStage
+from bdisc.app.orchestrator import Orchestrator
+from bdisc.app.stage_handler import stage_handler
+from bdisc.model.birdnet import BirdNetV24
+from gateway.deps import Deps
+
+
+def upload(client: TestClient, project: str, key: str, path: str, data: bytes) -> int:
+    response = client.post(
+        f"/v1/projects/{project}/audio",
+        params={"path": path},
+        files={"file": ("x", io.BytesIO(data))},
+        headers={"X-API-Key": key},
+    )
+    return response.status_code
+
+
+def run_discovery(deps: Deps, model: BirdNetV24) -> Orchestrator:
+    """Deliver the submitted discovery jobs' messages through every stage (in-process
+    consumers of the real queues), in the order the services would."""
+    orchestrator = Orchestrator(deps.jobs, deps.bus, deps.objects, labels=deps.labels)
+    ingestion = stage_handler(deps.bus, IngestStage(deps.objects).routes)
+    embedder = stage_handler(deps.bus, EmbedStage(model, deps.objects).routes)
+    clusterer = stage_handler(deps.bus, ClusterStage(deps.objects).routes)
+    for stage, handler in (
+        (stages.EVENTS, orchestrator.handle_event),
+        (stages.INGEST, ingestion),
+        (stages.EVENTS, orchestrator.handle_event),
+        (stages.EMBED, embedder),
+        (stages.EVENTS, orchestrator.handle_event),
+        (stages.CLUSTER, clusterer),
+        (stages.EVENTS, orchestrator.handle_event),
+        (stages.CLUSTER, clusterer),  # the fan-in: sound types of every deployment
+        (stages.EVENTS, orchestrator.handle_event),
+    ):
+        deps.bus.consume(stage, handler, idle_timeout_s=1.0)
+    return orchestrator

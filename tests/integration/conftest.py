@@ -1,0 +1,52 @@
+"""The gateway over the real stack (S3, RabbitMQ, PostgreSQL, the gRPC Spectrogram
+service), for the gateway's API tests and the review app's browser tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bdisc.adapters.rabbitmq_bus import RabbitBus
+from bdisc.adapters.s3_store import S3Store
+from bdisc.adapters.spectrogram_client import SpectrogramClient
+from bdisc.adapters.sql_job_store import SqlJobStore, migrate
+from bdisc.adapters.sql_label_store import SqlLabelStore
+from bdisc.adapters.sql_project_store import SqlProjectStore
+from bdisc.app import stages
+from gateway.app import create_app
+from gateway.deps import Deps
+from spectrogram.grpc_server import serve as serve_tiles
+
+
+@pytest.fixture
+def gateway(
+    s3_endpoint: str, rabbit_url: str, postgres_url: str
+) -> Iterator[tuple[TestClient, Deps, dict[str, str]]]:
+    migrate(postgres_url)
+    jobs = SqlJobStore(postgres_url)
+    objects = S3Store(s3_endpoint, "bdisc", "secret", f"gw-{uuid.uuid4().hex[:10]}")
+    tile_server, port = serve_tiles(objects, 0)  # the gRPC Spectrogram service
+    bus = RabbitBus(rabbit_url, backoff_s=0.05)
+    for stage in stages.PREFETCH:  # every stage's queue
+        bus.purge(stage)
+    deps = Deps(
+        objects,
+        jobs,
+        SqlProjectStore(jobs.engine),
+        bus,
+        SqlLabelStore(jobs.engine),
+        max_upload_bytes=3 << 20,
+        ready_checks={"object_store": lambda: objects.exists("x")},
+        tiles=SpectrogramClient(f"127.0.0.1:{port}"),
+    )
+    keys = {}
+    for name in ("alpha", "beta"):
+        project = f"{name}-{uuid.uuid4().hex[:6]}"
+        keys[name] = project
+        keys[f"{name}-key"] = deps.projects.create(project)[1]
+    yield TestClient(create_app(deps)), deps, keys
+    bus.close()
+    tile_server.stop(grace=1)
