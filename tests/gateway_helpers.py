@@ -3,8 +3,15 @@ in-process on the real queues, in the order the services would."""
 
 from __future__ import annotations
 
+import contextlib
 import io
+import socket
+import threading
+import time
+from collections.abc import Iterator
 
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from bdisc.app import stages
@@ -47,3 +54,23 @@ def run_discovery(deps: Deps, model: BirdNetV24) -> Orchestrator:
     ):
         deps.bus.consume(stage, handler, idle_timeout_s=1.0)
     return orchestrator
+
+
+@contextlib.contextmanager
+def serve_app(app: FastAPI) -> Iterator[str]:
+    """An app on a free port of 127.0.0.1 (a browser needs a real server); its URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the app did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

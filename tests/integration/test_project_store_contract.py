@@ -33,6 +33,15 @@ def test_a_key_opens_its_project_only(store: ProjectStore) -> None:
     assert store.by_key(key[:-1]) is None
 
 
+def test_a_rotated_key_replaces_the_old_one(store: ProjectStore) -> None:
+    project, old = store.create(new_id())
+    new = store.rotate_key(project.id)
+    assert new != old and store.by_key(new) == project
+    assert store.by_key(old) is None
+    with pytest.raises(NotFound):
+        store.rotate_key("no-such-project")
+
+
 def test_ids_are_checked_and_unique(store: ProjectStore) -> None:
     project_id = new_id()
     store.create(project_id)

@@ -6,15 +6,10 @@ export the labelled clips."""
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from bdisc.app import stages
@@ -25,10 +20,9 @@ from bdisc.ports.label_store import Target
 from gateway.app import create_app
 from gateway.deps import Deps
 
-from ..gateway_helpers import run_discovery, upload
+from ..gateway_helpers import run_discovery, serve_app, upload
 from ..model.helpers import write_clip
 
-CHROMIUM = "/usr/bin/chromium"
 DOCS = Path(__file__).parents[2] / "docs"
 pytestmark = pytest.mark.integration
 
@@ -36,37 +30,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def served(gateway: tuple[TestClient, Deps, dict[str, str]]) -> Iterator[str]:
     """The gateway on a real port (the browser needs one)."""
-    _, deps, _ = gateway
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(deps), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.fail("no Chromium: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
-        )
-        yield chromium
-        chromium.close()
+    with serve_app(create_app(gateway[1])) as url:
+        yield url
 
 
 def test_a_reviewer_labels_and_exports_in_the_browser(
@@ -102,6 +67,7 @@ def test_a_reviewer_labels_and_exports_in_the_browser(
     page.fill("#key", key)
     page.click("#login button")
     expect(page.locator("#who")).to_have_text(f"project {project}")
+    expect(page.locator("#crumbs")).to_have_text(project)
     cookie = next(c for c in context.cookies() if c["name"] == "bdisc_key")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     assert key not in page.url and page.evaluate("document.cookie") == ""

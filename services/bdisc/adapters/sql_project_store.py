@@ -54,6 +54,17 @@ class SqlProjectStore:
             )
         return project, key
 
+    def rotate_key(self, project_id: str) -> str:
+        """A new API key for the project; the old one stops working at once."""
+        key = "bd_" + secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                projects.update().where(projects.c.id == project_id).values(key_hash=hash_key(key))
+            )
+        if changed.rowcount != 1:
+            raise NotFound(f"no project {project_id}")
+        return key
+
     def by_key(self, key: str) -> Project | None:
         with self.engine.connect() as conn:
             row = conn.execute(

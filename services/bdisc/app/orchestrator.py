@@ -30,7 +30,6 @@ from typing import Any
 
 from bdisc import tracing
 from bdisc.app import stages
-from bdisc.app.carry_labels import carry_labels
 from bdisc.app.keys import audio_prefix, relative_to
 from bdisc.app.messages import (
     Cancel,
@@ -67,7 +66,9 @@ from bdisc.app.messages import (
     to_message,
 )
 from bdisc.app.review_labels import render_review
+from bdisc.discovery.carry_labels import carry_labels
 from bdisc.discovery.job_spec import DiscoverySpec
+from bdisc.discovery.relabel import Move
 from bdisc.errors import NotFound
 from bdisc.logs import fields
 from bdisc.ports.job_store import FINAL, JobRecord, JobStore
@@ -231,7 +232,8 @@ class Orchestrator:
         ):
             # clustered again: the labels follow their windows; the sheet shows them
             if event.moves:
-                carry_labels(self.labels, job_id, event.group, event.moves)
+                moves = [Move(m.old, m.new, m.overlap, m.windows) for m in event.moves]
+                carry_labels(self.labels, job_id, event.group, moves)
             if self.labels.revision(job_id, event.group):
                 project = self.jobs.job(job_id).project
                 render_review(self.objects, self.labels, project, job_id, event.group)

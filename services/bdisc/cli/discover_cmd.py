@@ -14,11 +14,13 @@ from bdisc.discovery.api import DiscoverConfig, discover
 from bdisc.discovery.clustering import ClusterParams
 from bdisc.discovery.export import ExportConfig, export
 from bdisc.discovery.job_spec import DISCOVERY_OVERLAP_S, DiscoverySpec
+from bdisc.discovery.labelled_sheet import LOCAL_LABELS, local_labels_url
 from bdisc.discovery.linking import LinkParams
 from bdisc.discovery.prune import PruneRules
 from bdisc.discovery.recordings import Subset, parse_hours
 from bdisc.logs import fields
 from bdisc.params import AnalysisParams
+from bdisc.ports.label_store import LabelStore
 from bdisc.settings import CliSettings
 
 log = logging.getLogger("bdisc.cli")
@@ -283,6 +285,7 @@ def run_discover(
         force=args.force,
         progress=progress,
         model_dir=settings.model_dir,
+        labels=_local_labels(args.out),
     )
     summary = discover(config)
     for g in summary.groups:
@@ -318,3 +321,14 @@ def run_export(args: argparse.Namespace) -> int:
     for clip, why in report.failed:
         log.warning("clip failed", extra=fields(clip=clip, error=why))
     return 1 if report.failed else 0
+
+
+def _local_labels(results: Path) -> LabelStore | None:
+    """The labels given in ``bdisc review`` for this results folder, if any."""
+    if not (results / LOCAL_LABELS).is_file():
+        return None
+    from bdisc.adapters.sql_job_store import SqlJobStore, migrate
+    from bdisc.adapters.sql_label_store import SqlLabelStore
+
+    migrate(local_labels_url(results))
+    return SqlLabelStore(SqlJobStore(local_labels_url(results)).engine)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bdisc.audio.bandpass import MODEL_FMAX, Bandpass
-from bdisc.cli import discover_cmd, evaluate_cmd, submit_cmd
+from bdisc.cli import discover_cmd, evaluate_cmd, review_cmd, submit_cmd
 from bdisc.errors import BdiscError
 from bdisc.logs import configure, fields
 from bdisc.model.labels import read_species_list
@@ -206,6 +206,7 @@ def build_parser(settings: CliSettings) -> argparse.ArgumentParser:
     discover_cmd.add_parsers(sub, settings, _add_model_options)
     evaluate_cmd.add_parser(sub)
     submit_cmd.add_parser(sub)
+    review_cmd.add_parser(sub)
     return parser
 
 
@@ -256,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return evaluate_cmd.run(args)
         if args.command == "submit":
             return submit_cmd.run(args)
+        if args.command == "review":
+            return review_cmd.run(args)
         if args.workers < 1 or args.batch_size < 1:
             raise BdiscError("--workers and --batch-size must be >= 1")
         if args.command == "discover":

@@ -18,12 +18,16 @@ from typing import Literal
 import numpy as np
 
 from bdisc.audio.segments import read_segment
+from bdisc.discovery.carry_labels import carry_labels
 from bdisc.discovery.clustering import ClusterParams
 from bdisc.discovery.job_spec import DiscoverySpec, GroupOptions, discovery_params
+from bdisc.discovery.labelled_sheet import cluster_labels, with_labels
 from bdisc.discovery.linking import LinkParams, link_groups
 from bdisc.discovery.prune import PruneRules, WindowClassifier
 from bdisc.discovery.recordings import Subset, find_recordings, select
+from bdisc.discovery.relabel import match_clusters
 from bdisc.discovery.review_outputs import GroupResult, cluster_group, group_settings
+from bdisc.discovery.sheets import CLUSTERS_FILE, REVIEW_FILE, read_clusters, recording_path
 from bdisc.discovery.windows import load_windows, prune_windows
 from bdisc.errors import ConfigError
 from bdisc.fsutil import atomic_write_text
@@ -32,6 +36,7 @@ from bdisc.params import AnalysisParams
 from bdisc.pipeline import api
 from bdisc.pipeline.recording_task import ModelFactory, RunConfig
 from bdisc.pipeline.summary import RunSummary
+from bdisc.ports.label_store import LabelStore
 from bdisc.render.page import write_index
 from bdisc.render.spectrogram import SpectrogramStyle
 
@@ -59,6 +64,10 @@ class DiscoverConfig:
     force: bool = False
     progress: bool = True
     model_dir: Path | None = None
+    # Labels kept as data (``bdisc review``): carried to the new clusters when a group is
+    # clustered again, and shown in its review.csv.
+    labels: LabelStore | None = None
+    labels_job: str = "local"
 
     @classmethod
     def from_spec(cls, root: Path, out_dir: Path, spec: DiscoverySpec) -> DiscoverConfig:
@@ -153,9 +162,11 @@ def discover(
     results = []
     for name in groups:
         part = kept if name == "all" else kept.take(kept.folder == name)
-        results.append(
-            cluster_group(name, part, out / name, settings, read_span, config.group_options)
-        )
+        before = _window_clusters(out / name / CLUSTERS_FILE) if config.labels else {}
+        result = cluster_group(name, part, out / name, settings, read_span, config.group_options)
+        if config.labels is not None:
+            _follow_labels(config.labels, config.labels_job, out / name, name, before, result)
+        results.append(result)
     members = link_groups(out, groups, config.link)
     index = out / "index.html"
     write_index(
@@ -191,3 +202,31 @@ def discover(
         index,
         len({m.type_id for m in members}),
     )
+
+
+def _window_clusters(path: Path) -> dict[tuple[str, float, float], int]:
+    """(recording, start_s, end_s) -> cluster of a group's clusters.csv (empty if none)."""
+    if not path.is_file():
+        return {}
+    return {
+        (recording_path(w.folder, w.file), w.start_s, w.end_s): w.cluster
+        for w in read_clusters(path)
+    }
+
+
+def _follow_labels(
+    store: LabelStore,
+    job_id: str,
+    folder_dir: Path,
+    name: str,
+    before: dict[tuple[str, float, float], int],
+    result: GroupResult,
+) -> None:
+    """A group clustered again keeps its labels; its review.csv shows them."""
+    if before and not result.skipped:
+        moves = match_clusters(before, _window_clusters(folder_dir / CLUSTERS_FILE))
+        carry_labels(store, job_id, name, moves)
+    sheet = folder_dir / REVIEW_FILE
+    if store.revision(job_id, name) and sheet.is_file():
+        labels = cluster_labels(store, job_id, name)
+        atomic_write_text(sheet, with_labels(sheet.read_text(encoding="utf-8"), labels))

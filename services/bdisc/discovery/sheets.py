@@ -90,6 +90,11 @@ def write_clusters(path: Path, rows: Sequence[WindowRow]) -> None:
     atomic_write_text(path, _csv([CLUSTER_COLUMNS, *body]))
 
 
+def recording_path(folder: str, file: str) -> str:
+    """A window's recording as labels and the review app name it (below the root)."""
+    return file if folder in ("", "all") else f"{folder}/{file}"
+
+
 def read_clusters(path: Path) -> list[WindowRow]:
     if not path.is_file():
         raise NotFound(f"no clusters table: {path}", path=str(path))

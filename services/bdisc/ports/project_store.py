@@ -20,6 +20,10 @@ class ProjectStore(Protocol):
         ConfigError for an invalid id, IncompatibleArtifact if the project exists."""
         ...
 
+    def rotate_key(self, project_id: str) -> str:
+        """A new API key for the project (the old one stops working); NotFound if none."""
+        ...
+
     def by_key(self, key: str) -> Project | None:
         """The project an API key belongs to, or None for an unknown key."""
         ...

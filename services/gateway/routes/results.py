@@ -9,7 +9,8 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel
 
 from bdisc.app.keys import job_results_prefix, results_prefix
-from bdisc.app.review_labels import cluster_labels, render_review, sheet_rows, with_labels
+from bdisc.app.review_labels import render_review
+from bdisc.discovery.labelled_sheet import cluster_labels, sheet_rows, with_labels
 from bdisc.discovery.sheets import REVIEW_FILE
 from bdisc.errors import ConfigError, NotFound
 from bdisc.ports.label_store import Change, Target

@@ -52,7 +52,8 @@ def open_session(
 
 @router.get("/ui/session")
 def session(deps: DepsDep, request: Request) -> dict[str, str]:
-    key = request.cookies.get(SESSION_COOKIE)
+    """The session's project (or the key's, for clients that send one: ``bdisc review``)."""
+    key = request.cookies.get(SESSION_COOKIE) or request.headers.get("x-api-key")
     project = deps.projects.by_key(key) if key else None
     if project is None:
         raise Unauthorized("no session: log in with the project's API key")

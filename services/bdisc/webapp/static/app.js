@@ -57,7 +57,7 @@ function setCrumbs(parts) {
   crumbs.replaceChildren(...parts.flatMap(([text, href], i) => [
     i ? h("span", { class: "sep" }, "/") : null,
     href ? h("a", { href }, text) : h("span", {}, text),
-  ]));
+  ]).filter(Boolean));
 }
 
 function recordingPath(folder, file) {

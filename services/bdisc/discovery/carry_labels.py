@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from bdisc.app.messages import ClusterMove
+from bdisc.discovery.relabel import Move
 from bdisc.logs import fields
 from bdisc.ports.label_store import Change, LabelStore, Target
 
@@ -17,7 +17,7 @@ AUTHOR = "bdisc"
 
 
 def carry_labels(
-    store: LabelStore, job_id: str, folder: str, moves: Sequence[ClusterMove]
+    store: LabelStore, job_id: str, folder: str, moves: Sequence[Move]
 ) -> dict[str, int]:
     """Apply ``moves`` to the deployment's cluster labels; returns what was done."""
     current = {r.target: r.label for r in store.labels(job_id, folder)}
