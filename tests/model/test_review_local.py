@@ -18,7 +18,7 @@ from bdisc.discovery.clustering import ClusterParams
 from bdisc.discovery.labelled_sheet import LOCAL_JOB, local_labels_url
 from bdisc.discovery.sheets import recording_path
 from bdisc.pipeline.recording_task import ModelFactory
-from bdisc.ports.label_store import Target
+from bdisc.ports.label_store import Change, Target
 from gateway.local import build
 
 from ..gateway_helpers import serve_app
@@ -51,6 +51,9 @@ def test_review_a_results_folder_in_the_browser(
     )
     discover(config, factory=factory)
 
+    with pytest.raises(SystemExit) as shown:  # the gateway's command, plugged into bdisc
+        bdisc(["review", "--help"])
+    assert shown.value.code == 0
     with serve_app(build(results)) as url:
         page = browser.new_page(viewport={"width": 1300, "height": 900})
         errors: list[str] = []
@@ -69,6 +72,9 @@ def test_review_a_results_folder_in_the_browser(
         expect(page.locator(f"#clusters tr[data-cluster='{cluster}'] input")).to_have_value(
             "chickadee"
         )
+        # Completion offers the project's labels first, then BirdNET's species.
+        names = page.evaluate("fetch('/v1/projects/local/label-names').then(r => r.json())")
+        assert names["labels"][0] == "chickadee" and "Eurasian Magpie" in names["labels"]
         # A tile plays from the recording itself (ranged reads of the local file).
         page.click(f"a[href$='/north/{cluster}']")
         tile = page.locator(".tile").first
@@ -77,17 +83,23 @@ def test_review_a_results_folder_in_the_browser(
         page.wait_for_function("() => !document.getElementById('player').paused", timeout=10_000)
         assert errors == []
 
-    # The sheet shows the label: bdisc export reads it from there.
+    # The sheet shows the label: bdisc export reads it from there, and the windows
+    # labelled one by one (a lasso) from the folder's label store.
     sheet = results / "north" / "review.csv"
     labelled = {r["Cluster"]: r["Label"] for r in csv.DictReader(sheet.open())}
     assert labelled[str(cluster)] == "chickadee"
+    store = SqlLabelStore(SqlJobStore(local_labels_url(results)).engine)
+    north = clusters_of(results / "north" / "clusters.csv")
+    members = [w for w, c in north.items() if c == cluster]
+    window = Target.window("north", *members[0])
+    store.write(LOCAL_JOB, "north", [Change(window, "wind")], "ana", "window", expected=None)
     assert bdisc(["export", "--review", str(sheet), "--results", str(results),
                   "--out", str(tmp_path / "trainset")]) == 0  # fmt: skip
-    assert list((tmp_path / "trainset" / "chickadee").glob("*.wav"))
+    assert len(list((tmp_path / "trainset" / "chickadee").glob("*.wav"))) == len(members) - 1
+    assert len(list((tmp_path / "trainset" / "wind").glob("*.wav"))) == 1
 
     # Clustering again (other parameters): every window labelled before keeps its label.
     before = clusters_of(results / "north" / "clusters.csv")
-    store = SqlLabelStore(SqlJobStore(local_labels_url(results)).engine)
     again = DiscoverConfig(
         root,
         results,
@@ -98,10 +110,10 @@ def test_review_a_results_folder_in_the_browser(
     discover(again, factory=factory)
     after = clusters_of(results / "north" / "clusters.csv")
     now = {r.target: r.label for r in store.labels(LOCAL_JOB, "north")}
-    for window, old in before.items():
-        if old != cluster:
-            continue
-        label = now.get(Target.cluster("north", after[window])) or now.get(
-            Target.window("north", *window)
+    for key, old in before.items():
+        if old != cluster or Target.window("north", *key) == window:
+            continue  # (the window labelled on its own keeps "wind")
+        label = now.get(Target.window("north", *key)) or now.get(
+            Target.cluster("north", after[key])
         )
-        assert label == "chickadee", window
+        assert label == "chickadee", key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -14,7 +15,7 @@ from bdisc.discovery.api import DiscoverConfig, discover
 from bdisc.discovery.clustering import ClusterParams
 from bdisc.discovery.export import ExportConfig, export
 from bdisc.discovery.job_spec import DISCOVERY_OVERLAP_S, DiscoverySpec
-from bdisc.discovery.labelled_sheet import LOCAL_LABELS, local_labels_url
+from bdisc.discovery.labelled_sheet import LOCAL_JOB, LOCAL_LABELS, local_labels_url
 from bdisc.discovery.linking import LinkParams
 from bdisc.discovery.prune import PruneRules
 from bdisc.discovery.recordings import Subset, parse_hours
@@ -303,12 +304,13 @@ def run_discover(
 
 
 def run_export(args: argparse.Namespace) -> int:
+    overrides = args.overrides or _window_labels(args.results)
     report = export(
         ExportConfig(
             review=args.review,
             results=args.results,
             out=args.out,
-            overrides=args.overrides,
+            overrides=overrides,
             pad_s=args.pad,
             sample_rate=args.sample_rate,
             accept_suggestions=args.accept_suggestions,
@@ -332,3 +334,29 @@ def _local_labels(results: Path) -> LabelStore | None:
 
     migrate(local_labels_url(results))
     return SqlLabelStore(SqlJobStore(local_labels_url(results)).engine)
+
+
+def _window_labels(results: Path) -> Path | None:
+    """The windows labelled in ``bdisc review`` (a lasso selection), as the overrides
+    sheet export reads (folder, file, start_s, label); None when there are none."""
+    store = _local_labels(results)
+    windows = [r for r in (store.labels(LOCAL_JOB) if store else []) if r.target.kind == "window"]
+    if not windows:
+        return None
+    path = results / LOCAL_LABELS
+    path = path.with_name("window_labels.csv")
+    rows = [
+        [
+            r.target.folder,
+            r.target.recording.removeprefix(r.target.folder + "/"),
+            r.target.start_s,
+            r.label,
+        ]
+        for r in windows
+    ]
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["folder", "file", "start_s", "label"])
+        writer.writerows(rows)
+    log.info(f"{len(rows)} window labels from bdisc review ({path})")
+    return path

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 from bdisc.audio.bandpass import MODEL_FMAX, Bandpass
-from bdisc.cli import discover_cmd, evaluate_cmd, review_cmd, submit_cmd
+from bdisc.cli import discover_cmd, evaluate_cmd, submit_cmd
 from bdisc.errors import BdiscError
 from bdisc.logs import configure, fields
 from bdisc.model.labels import read_species_list
@@ -206,7 +209,8 @@ def build_parser(settings: CliSettings) -> argparse.ArgumentParser:
     discover_cmd.add_parsers(sub, settings, _add_model_options)
     evaluate_cmd.add_parser(sub)
     submit_cmd.add_parser(sub)
-    review_cmd.add_parser(sub)
+    for command in plugin_commands().values():
+        command.add_parser(sub)
     return parser
 
 
@@ -244,6 +248,14 @@ def _report(summary: RunSummary, out: Path) -> int:
     return EXIT_SOME_FAILED if summary.failed else EXIT_OK
 
 
+@functools.cache
+def plugin_commands() -> dict[str, Any]:
+    """Commands other installed packages add (entry points ``bdisc.commands``: a module
+    with ``add_parser(subparsers)`` and ``run(args) -> int``), e.g. the gateway's
+    ``review``."""
+    return {ep.name: ep.load() for ep in entry_points(group="bdisc.commands")}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     settings = CliSettings()
     parser = build_parser(settings)
@@ -257,8 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return evaluate_cmd.run(args)
         if args.command == "submit":
             return submit_cmd.run(args)
-        if args.command == "review":
-            return review_cmd.run(args)
+        if args.command in plugin_commands():
+            return int(plugin_commands()[args.command].run(args))
         if args.workers < 1 or args.batch_size < 1:
             raise BdiscError("--workers and --batch-size must be >= 1")
         if args.command == "discover":

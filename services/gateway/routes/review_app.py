@@ -13,6 +13,7 @@ from bdisc.app.keys import audio_prefix, results_prefix
 from bdisc.app.review_views import cluster_members, deployment_summary, label_names, map_points
 from bdisc.discovery.sheets import CLUSTERS_FILE, WindowRow, parse_clusters
 from bdisc.errors import NotFound
+from bdisc.model.birdnet import species_names
 from bdisc.ports.object_store import check_key
 from gateway.deps import Deps, DepsDep, OwnedJob, ProjectDep
 
@@ -69,9 +70,13 @@ def members(
 
 @router.get("/label-names")
 def names(project: ProjectDep, deps: DepsDep) -> dict[str, list[str]]:
-    """Every label used in the project's jobs, most used first (completion)."""
-    used = [r for job in deps.jobs.jobs(project.id) for r in deps.labels.labels(job.id)]
-    return {"labels": label_names(used)}
+    """Every label used in the project's jobs, most used first, then BirdNET's species
+    names where the model is installed (completion)."""
+    used = label_names(
+        [r for job in deps.jobs.jobs(project.id) for r in deps.labels.labels(job.id)]
+    )
+    known = set(used)
+    return {"labels": used + [n for n in species_names() if n not in known]}
 
 
 @router.get("/audio-link")

@@ -1,4 +1,7 @@
-"""``bdisc review RESULTS``: the review app in the browser, for a results folder here."""
+"""``bdisc review RESULTS``: the review app in the browser, for a results folder here.
+
+A command the gateway adds to ``bdisc`` (entry point group ``bdisc.commands``): the
+library does not import the gateway; the gateway plugs its app into the CLI."""
 
 from __future__ import annotations
 
