@@ -163,7 +163,10 @@ async function saveLabels(jobId, folder, changes, source = "cluster") {
 
 function labelInput(value, suggested) {
   const list = document.getElementById("names") || document.body.appendChild(h("datalist", { id: "names" }));
-  list.replaceChildren(...state.names.map((n) => h("option", { value: n })));
+  if (labelInput.filled !== state.names) {  // once per page, not once per field
+    list.replaceChildren(...state.names.map((n) => h("option", { value: n })));
+    labelInput.filled = state.names;
+  }
   return h("input", { type: "text", list: "names", value: value || "", placeholder: suggested || "label",
     "aria-label": "label", class: "label-input" });
 }
