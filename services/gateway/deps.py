@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 
 from bdisc.errors import ConfigError, Forbidden, NotFound, Unauthorized
 from bdisc.ports.job_store import JobRecord, JobStore
@@ -101,6 +101,9 @@ def owned_job(project: ProjectDep, deps: DepsDep, job_id: str) -> JobRecord:
 
 OwnedJob = Annotated[JobRecord, Depends(owned_job)]
 
+
+# How long a presigned link lives: S3 signs for 1 s to 7 days.
+ExpiresS = Annotated[int, Query(ge=1, le=7 * 24 * 3600, description="link lifetime, seconds")]
 
 # Labels are written with the revision they were read at (optimistic concurrency).
 IfMatch = Annotated[

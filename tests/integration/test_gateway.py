@@ -498,3 +498,6 @@ def test_labels_are_data_with_revisions_history_undo_and_sheets(
     assert client.get(f"{base}/labels", headers=beta).status_code == 403
     other = f"/v1/projects/{k['beta']}/jobs/{job}/labels"
     assert client.get(other, headers=beta).status_code == 404
+    # A finished job cannot be cancelled: it keeps its outcome and its labels.
+    refused = client.post(f"{base}:cancel", headers=auth)
+    assert refused.status_code == 409 and "only a job at work" in refused.json()["message"]

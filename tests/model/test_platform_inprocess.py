@@ -212,6 +212,12 @@ def test_a_cancelled_job_stops_fanning_out(platform: InProcessPlatform) -> None:
     assert p.jobs.progress(job)["embed"] == {"done": 3, "failed": 1}
     assert "cluster" not in p.jobs.progress(job)  # ... and nothing is clustered
     assert p.jobs.job(job).status == "cancelled"
+    # A finished job is not cancelled: it keeps its outcome (and can be exported).
+    done = p.orchestrator.submit_discovery(None, discovery("proj", prefix="north/"))
+    p.run()
+    p.bus.publish(to_message(done, f"{done}:cancel", Cancel()))
+    p.run()
+    assert p.jobs.job(done).status == "done"
 
 
 def test_plan_failure_and_unreadable_work_end_their_jobs(platform: InProcessPlatform) -> None:

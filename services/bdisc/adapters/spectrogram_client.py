@@ -64,6 +64,7 @@ class SpectrogramClient:
     def _call(self, method: Any, request: Any, job_id: str) -> bytes:
         name = type(request).__name__.removesuffix("Request")
         with tracing.span(f"Spectrogram/Render{name}", kind="client", job_id=job_id):
+            job_id = "".join(c for c in job_id if " " < c < "\x7f")  # metadata is ASCII
             metadata = ((("x-job-id", job_id),) if job_id else ()) + tuple(
                 tracing.carrier().items()  # traceparent: the server's span joins the trace
             )

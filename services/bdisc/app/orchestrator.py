@@ -321,7 +321,11 @@ class Orchestrator:
         return keys
 
     def _cancel(self, job_id: str, _: Cancel) -> None:
-        self._end(job_id, "cancelled")
+        """Only a job still at work is cancelled: a finished one keeps its outcome."""
+        if self.jobs.job(job_id).status in ("queued", "running"):
+            self._end(job_id, "cancelled")
+        else:
+            log.info("a finished job is not cancelled", extra=fields(job_id=job_id))
 
     def _unreadable(self, job_id: str, event: WorkUnreadable) -> None:
         log.error(

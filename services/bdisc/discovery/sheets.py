@@ -222,7 +222,7 @@ def read_review(path: Path) -> list[ReviewEntry]:
         for line, row in enumerate(reader, start=2):
             try:
                 cluster = int(float(row[cluster_col]))
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, OverflowError) as exc:
                 raise ConfigError(
                     f"{path}:{line}: cluster {row[cluster_col]!r} is not a number"
                 ) from exc

@@ -15,7 +15,7 @@ from bdisc.audio.reader import probe
 from bdisc.discovery.recordings import timestamp_from_name
 from bdisc.errors import UnsupportedFormat, UserError
 from bdisc.ports.object_store import check_key
-from gateway.deps import DepsDep, ProjectDep
+from gateway.deps import DepsDep, ExpiresS, ProjectDep
 from gateway.uploads import receive
 
 router = APIRouter(prefix="/v1/projects/{project}/audio", tags=["audio"])
@@ -76,7 +76,7 @@ class PresignIn(BaseModel):
 
 @router.post(":presign")
 def presign_upload(
-    project: ProjectDep, deps: DepsDep, body: PresignIn, expires_s: int = 3600
+    project: ProjectDep, deps: DepsDep, body: PresignIn, expires_s: ExpiresS = 3600
 ) -> dict[str, str]:
     """A URL to PUT a (large) recording to directly; then POST :register to check it in."""
     rel = check_key(body.path)

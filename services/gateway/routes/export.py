@@ -13,7 +13,7 @@ from bdisc.app.messages import ExportParams, SubmitExport
 from bdisc.discovery.export import MANIFEST
 from bdisc.errors import NotFound
 from gateway import commands
-from gateway.deps import DepsDep, OwnedJob
+from gateway.deps import DepsDep, ExpiresS, OwnedJob
 
 router = APIRouter(prefix="/v1/projects/{project}/jobs/{job_id}", tags=["training data"])
 
@@ -28,7 +28,7 @@ def export(job: OwnedJob, deps: DepsDep, request: ExportParams) -> dict[str, str
 
 
 @router.get("/clips")
-def clips(job: OwnedJob, deps: DepsDep, expires_s: int = 3600) -> dict[str, Any]:
+def clips(job: OwnedJob, deps: DepsDep, expires_s: ExpiresS = 3600) -> dict[str, Any]:
     """The training set's manifest: every clip with its label, source recording, times and
     cluster, and a time-limited download link."""
     job_id = job.id

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from bdisc.app import stages
 from bdisc.app.messages import SubmitDiscovery
 from bdisc.discovery.job_spec import DiscoverySpec
+from bdisc.errors import Conflict
 from bdisc.ports.object_store import check_key
 from gateway import commands
 from gateway.deps import DepsDep, OwnedJob, ProjectDep
@@ -114,6 +115,9 @@ def job_status(job: OwnedJob, deps: DepsDep) -> JobOut:
 
 @router.post("/{job_id}:cancel", status_code=status.HTTP_202_ACCEPTED)
 def cancel(job: OwnedJob, deps: DepsDep) -> dict[str, str]:
+    """Stop a job at work (a finished job keeps its outcome: 409)."""
+    if job.status not in ("queued", "running"):
+        raise Conflict(f"job {job.id} is {job.status}: only a job at work can be cancelled")
     commands.cancel(deps, job.id)
     return {"job_id": job.id, "status": "cancelling"}
 

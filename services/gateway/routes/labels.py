@@ -162,8 +162,23 @@ def import_sheet(
     """Labels from a Folder, Cluster (or "Cluster #"), Label sheet (the paper's format, or
     a sheet exported here): one revision per deployment, source ``import``. Rows with an
     empty label remove that cluster's label."""
+    try:
+        by_folder = _sheet_changes(sheet)
+    except csv.Error as exc:
+        raise ConfigError(f"not a CSV sheet: {exc}") from exc
+    for folder in by_folder:
+        _folder(deps, job.id, folder)  # all or nothing: check every folder first
+    revisions = {}
+    for folder, changes in by_folder.items():
+        revisions[folder] = deps.labels.write(job.id, folder, changes, author, "import", None)
+        render_review(deps.objects, deps.labels, job.project, job.id, folder)
+    return {"imported": sum(len(c) for c in by_folder.values()), "revisions": revisions}
+
+
+def _sheet_changes(sheet: str) -> dict[str, list[Change]]:
+    """A Folder, Cluster (or Cluster #), Label sheet's rows as changes, by folder."""
     by_folder: dict[str, list[Change]] = {}
-    reader = csv.DictReader(io.StringIO(sheet.lstrip("\ufeff")))
+    reader = csv.DictReader(io.StringIO(sheet.lstrip("\ufeff"), newline=""))
     columns = {c.strip().casefold(): c for c in reader.fieldnames or []}
     cluster_col = columns.get("cluster") or columns.get("cluster #")
     folder_col, label_col = columns.get("folder"), columns.get("label")
@@ -173,14 +188,8 @@ def import_sheet(
         folder = (row[folder_col] or "").strip()
         try:
             cluster = int(float(row[cluster_col] or ""))
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             raise ConfigError(f"line {line}: cluster {row[cluster_col]!r} is not a number") from exc
         change = Change(Target.cluster(folder, cluster), (row[label_col] or "").strip())
         by_folder.setdefault(folder, []).append(change)
-    for folder in by_folder:
-        _folder(deps, job.id, folder)  # all or nothing: check every folder first
-    revisions = {}
-    for folder, changes in by_folder.items():
-        revisions[folder] = deps.labels.write(job.id, folder, changes, author, "import", None)
-        render_review(deps.objects, deps.labels, job.project, job.id, folder)
-    return {"imported": sum(len(c) for c in by_folder.values()), "revisions": revisions}
+    return by_folder

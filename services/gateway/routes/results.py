@@ -14,7 +14,16 @@ from bdisc.discovery.labelled_sheet import cluster_labels, sheet_rows, with_labe
 from bdisc.discovery.sheets import REVIEW_FILE
 from bdisc.errors import ConfigError, NotFound
 from bdisc.ports.label_store import Change, Target
-from gateway.deps import Author, Deps, DepsDep, IfMatch, OwnedJob, etag, revision_of
+from gateway.deps import (
+    Author,
+    Deps,
+    DepsDep,
+    ExpiresS,
+    IfMatch,
+    OwnedJob,
+    etag,
+    revision_of,
+)
 
 router = APIRouter(prefix="/v1/projects/{project}/jobs/{job_id}", tags=["results"])
 
@@ -26,7 +35,7 @@ class ReviewRow(BaseModel):
 
 
 @router.get("/results")
-def results(job: OwnedJob, deps: DepsDep, expires_s: int = 3600) -> dict[str, dict[str, str]]:
+def results(job: OwnedJob, deps: DepsDep, expires_s: ExpiresS = 3600) -> dict[str, dict[str, str]]:
     """Every result file, per deployment, with a time-limited download link."""
     root = job_results_prefix(job.project, job.id)
     return {

@@ -15,6 +15,8 @@ from bdisc.ports.object_store import check_key
 from bdisc.ports.tiles import TileSpec
 from gateway.deps import DepsDep, ProjectDep
 
+JOB_ID = r"^[A-Za-z0-9_.-]*$"  # it travels in gRPC metadata: plain ASCII
+
 router = APIRouter(prefix="/v1/projects/{project}", tags=["audio"])
 
 
@@ -34,7 +36,10 @@ def spectrogram(
     cmap: str = "magma",
     width: Annotated[int, Query(ge=16, le=4096)] = 480,
     height: Annotated[int, Query(ge=16, le=4096)] = 240,
-    job_id: Annotated[str, Query(description="for the logs: the job being reviewed")] = "",
+    job_id: Annotated[
+        str,
+        Query(description="for the logs: the job being reviewed", pattern=JOB_ID, max_length=64),
+    ] = "",
 ) -> Response:
     """A spectrogram of [start_s, end_s) of one recording, as a PNG image."""
     if deps.tiles is None:
@@ -64,7 +69,9 @@ class MontageIn(BaseModel):
     fmin: float = Field(0.0, ge=0)
     fmax: float = Field(12_000.0, gt=0)
     cmap: str = "magma"
-    job_id: str = Field("", description="for the logs: the job being reviewed")
+    job_id: str = Field(
+        "", description="for the logs: the job being reviewed", pattern=JOB_ID, max_length=64
+    )
 
 
 @router.post(
