@@ -59,8 +59,8 @@ class AnalysisParams:
             raise ConfigError(
                 f"location threshold must be in [0, 1), got {self.location_threshold}"
             )
-        if self.top_k < 1:
-            raise ConfigError(f"top-k must be >= 1, got {self.top_k}")
+        if not 1 <= self.top_k <= 100:
+            raise ConfigError(f"top-k must be 1 to 100, got {self.top_k}")
         self.window_spec(48_000, 3.0)  # validates overlap and min length
 
     @property

@@ -35,6 +35,20 @@ def test_subset_round_trips_through_json() -> None:
         {"review": {"montage_cap": 0}},
         {"review": {"width": 3}},
         {"analysis": {"sensitivity": 9}},
+        # upper bounds: what a shared service can afford
+        {"analysis": {"overlap_s": 2.95}},  # a window every 50 ms
+        {"analysis": {"top_k": 7000}},
+        {"cluster": {"jsd_max_windows": 100_000}},  # the N x N guard
+        {"cluster": {"n_components": 900}},
+        {"cluster": {"min_samples": 10**9}},
+        {"cluster": {"n_neighbors": "many"}},
+        {"cluster": {"metric": "haversine"}},
+        {"review": {"montage_cap": "lots"}},
+        {"review": {"montage_cap": 100_000}},
+        {"review": {"audio_per_cluster": 501}},
+        {"review": {"fmin": 9000, "fmax": 8000}},
+        {"review": {"fmax": "high"}},
+        {"prune": {"top_n_per_file": 10**7}},
     ],
 )
 def test_spec_refuses_what_discover_refuses(wrong: dict[str, dict[str, object]]) -> None:

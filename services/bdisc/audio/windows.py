@@ -16,6 +16,10 @@ import numpy as np
 
 from bdisc.errors import ConfigError
 
+# The shortest step between windows (BirdNET-Analyzer's overlap tops out at 2.9 s): each
+# recording costs at most 30 windows per 3 s.
+MIN_STEP_S = 0.1
+
 
 @dataclass(frozen=True)
 class WindowSpec:
@@ -31,8 +35,11 @@ class WindowSpec:
             raise ConfigError(
                 f"minimum length must be > 0 and <= {self.window_s} s, got {self.min_len_s}"
             )
-        if self.step_samples <= 0:
-            raise ConfigError(f"overlap {self.overlap_s} s leaves no step between windows")
+        if self.window_s - self.overlap_s < MIN_STEP_S - 1e-9:
+            raise ConfigError(
+                f"overlap {self.overlap_s} s leaves less than {MIN_STEP_S} s between windows "
+                f"(at most {self.window_s - MIN_STEP_S:g} s, as BirdNET-Analyzer)"
+            )
 
     @property
     def window_samples(self) -> int:

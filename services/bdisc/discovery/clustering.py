@@ -29,6 +29,10 @@ from bdisc.errors import ConfigError
 Method = Literal["umap", "jsd"]
 
 
+JSD_MAX_WINDOWS = 6000  # the JSD method's N x N matrix: 288 MB at 6,000 windows
+METRICS = ("cosine", "euclidean", "manhattan", "correlation", "chebyshev")
+
+
 @dataclass(frozen=True)
 class ClusterParams:
     method: Method = "umap"
@@ -45,7 +49,7 @@ class ClusterParams:
     min_cluster_size: int | None = None  # None: automatic, see ``min_cluster_size_for``
     min_samples: int | None = 1  # None: as min_cluster_size (HDBSCAN's own default)
     selection: Literal["eom", "leaf"] = "eom"
-    jsd_max_windows: int = 6000
+    jsd_max_windows: int = 6000  # at most JSD_MAX_WINDOWS
     # Clusters whose windows sit this close (median cosine distance) to their
     # recording's background become one background cluster, 0 (see background.py); 0: off.
     background_threshold: float = 0.2
@@ -66,6 +70,29 @@ class ClusterParams:
             raise ConfigError(f"min_samples must be >= 1, got {self.min_samples}")
         if not 0.0 <= self.min_dist <= 1.0:
             raise ConfigError(f"min_dist must be in [0, 1], got {self.min_dist}")
+        self._check_bounds()
+
+    def _check_bounds(self) -> None:
+        """Upper bounds: what a user may ask for without exhausting a shared service."""
+        bounds = {
+            "n_neighbors": (self.n_neighbors, 200),
+            "n_components": (self.n_components, 50),
+            "min_cluster_size": (self.min_cluster_size or 2, 100_000),
+            "min_samples": (self.min_samples or 1, 10_000),
+            "pca_components": (self.pca_components or 0, 1024),
+            "auto_pca_components": (self.auto_pca_components, 1024),
+        }
+        for name, (value, top) in bounds.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value > top:
+                raise ConfigError(f"{name} must be a whole number up to {top}, got {value!r}")
+        if not 1 <= self.jsd_max_windows <= JSD_MAX_WINDOWS:
+            raise ConfigError(
+                f"jsd_max_windows must be 1 to {JSD_MAX_WINDOWS} (the JSD matrix is N x N)"
+            )
+        if self.auto_pca_windows < 1:
+            raise ConfigError("auto_pca_windows must be >= 1")
+        if self.metric not in METRICS:
+            raise ConfigError(f"metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -20,6 +20,7 @@ from bdisc.params import AnalysisParams
 from bdisc.render.spectrogram import SpectrogramStyle
 
 SECTIONS = ("analysis", "subset", "prune", "cluster", "link", "review")
+MAX_TILES = 500  # tiles (and snippets) of one cluster's montage
 REVIEW_KEYS = ("montage_cap", "audio_per_cluster", "fmin", "fmax", "cmap")
 STYLE_KEYS = ("fmin", "fmax", "cmap")
 # Discovery windows overlap by 1.5 s unless asked otherwise (BirdNET-Analyzer users' and
@@ -66,9 +67,22 @@ class DiscoverySpec:
             style = SpectrogramStyle(**{k: review.pop(k) for k in STYLE_KEYS if k in review})
         except TypeError as exc:
             raise ConfigError(f"invalid parameters: {exc}") from exc
-        cap, clips = review.get("montage_cap", 48), review.get("audio_per_cluster")
-        if int(cap) < 1 or (clips is not None and int(clips) < 0):
-            raise ConfigError("montage_cap must be >= 1 and audio_per_cluster >= 0")
+        try:
+            cap = int(review.get("montage_cap", 48))
+            clips = review.get("audio_per_cluster")
+            clips = None if clips is None else int(clips)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"montage_cap and audio_per_cluster are numbers: {exc}") from exc
+        if not 1 <= cap <= MAX_TILES or (clips is not None and not 0 <= clips <= MAX_TILES):
+            raise ConfigError(
+                f"montage_cap must be 1 to {MAX_TILES} and audio_per_cluster 0 to {MAX_TILES}"
+            )
+        try:
+            band_ok = 0.0 <= float(style.fmin) < float(style.fmax) <= 200_000.0
+        except (TypeError, ValueError):
+            band_ok = False
+        if not band_ok:
+            raise ConfigError("spectrograms need 0 <= fmin < fmax <= 200000 Hz")
         return cls(
             params=AnalysisParams.from_dict(
                 {"overlap_s": DISCOVERY_OVERLAP_S, **(job.get("analysis") or {})}
@@ -78,8 +92,8 @@ class DiscoverySpec:
             cluster=cluster,
             style=style,
             link=LinkParams.from_dict(job.get("link") or {}),
-            montage_cap=int(cap),
-            audio_per_cluster=None if clips is None else int(clips),
+            montage_cap=cap,
+            audio_per_cluster=clips,
         )
 
     @property

@@ -65,8 +65,10 @@ class PruneRules:
     def __post_init__(self) -> None:
         if self.min_conf is not None and not 0.0 <= self.min_conf <= 1.0:
             raise ConfigError(f"prune confidence must be in [0, 1], got {self.min_conf}")
-        if self.top_n_per_file is not None and self.top_n_per_file < 1:
-            raise ConfigError(f"top-N per file must be >= 1, got {self.top_n_per_file}")
+        if self.top_n_per_file is not None and not 1 <= self.top_n_per_file <= 100_000:
+            raise ConfigError(f"top-N per file must be 1 to 100000, got {self.top_n_per_file}")
+        if len(self.labels) + len(self.classes) > 10_000:
+            raise ConfigError("at most 10000 label patterns")
 
     @property
     def active(self) -> bool:
