@@ -176,3 +176,20 @@ def test_review_sheet_accepts_cluster_hash(tmp_path: Path) -> None:
     sheet.write_text("Folder,Label\nsiteA,x\n")
     with pytest.raises(ConfigError, match="Cluster"):
         read_review(sheet)
+
+
+def test_montages_draw_names_that_look_like_math(tmp_path: Path) -> None:
+    """A recording named with dollar signs is drawn, not typeset (and never sinks the
+    deployment's page)."""
+    from bdisc.render.montage import Span, montage_png
+    from bdisc.render.spectrogram import SpectrogramStyle
+
+    rng = np.random.default_rng(0)
+
+    def read(source: str, start_s: float, end_s: float) -> tuple[np.ndarray, int]:
+        return rng.normal(0, 0.1, int(16_000 * (end_s - start_s))).astype(np.float32), 16_000
+
+    png = montage_png(
+        "site $x^2$ - cluster 1", [Span("a$\\frac{1}{0}$.wav", 0.0, 3.0)], read, SpectrogramStyle()
+    )
+    assert png.data.startswith(b"\x89PNG") and png.width > 0

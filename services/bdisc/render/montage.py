@@ -22,6 +22,11 @@ COLUMNS = 6
 SpanReader = Callable[[str, float, float], tuple[np.ndarray, int]]
 
 
+def plain(text: str) -> str:
+    """Text drawn as written: a file named ``a$b$.wav`` is not math to typeset."""
+    return text.replace("$", r"\$")
+
+
 @dataclass(frozen=True)
 class Span:
     source: str
@@ -46,7 +51,7 @@ def montage_png(
     cols = min(COLUMNS, max(1, len(spans)))
     fig = Figure(figsize=(2.6 * cols, 2.0 * rows + 0.6), dpi=80)
     FigureCanvasAgg(fig)
-    fig.suptitle(title, fontsize=13, fontweight="bold")
+    fig.suptitle(plain(title), fontsize=13, fontweight="bold")
     for i, span in enumerate(spans):
         ax = fig.add_subplot(rows, cols, i + 1)
         try:
@@ -63,7 +68,7 @@ def montage_png(
                 fontsize=7,
             )
         name = PurePosixPath(span.source).stem
-        ax.set_title(f"{name[:22]} @{span.start_s:g}s", fontsize=7)
+        ax.set_title(plain(f"{name[:22]} @{span.start_s:g}s"), fontsize=7)
         ax.tick_params(labelsize=6)
         if i % cols:
             ax.set_yticklabels([])
@@ -98,7 +103,7 @@ def render_map(path: Path, title: str, xy: np.ndarray, clusters: np.ndarray) -> 
             va="center",
             bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": color, "alpha": 0.85},
         )
-    ax.set_title(title)
+    ax.set_title(plain(title))
     ax.set_xlabel("UMAP 1")
     ax.set_ylabel("UMAP 2")
     ax.legend(loc="best", fontsize=8)
