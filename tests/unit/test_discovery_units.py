@@ -193,3 +193,19 @@ def test_montages_draw_names_that_look_like_math(tmp_path: Path) -> None:
         "site $x^$ - cluster 1", [Span("a$\\bogus{$.wav", 0.0, 3.0)], read, SpectrogramStyle()
     )
     assert png.data.startswith(b"\x89PNG") and png.width > 0
+
+
+def test_labels_that_look_like_formulas_are_quoted_in_sheets(tmp_path: Path) -> None:
+    """A label a spreadsheet would run (=, +, -, @) is written quoted and read back as
+    given, so opening a review sheet never runs a reviewer's text."""
+    from bdisc.discovery.labelled_sheet import with_labels
+    from bdisc.discovery.sheets import from_sheet_cell, sheet_cell
+
+    sheet = "Folder,Cluster,Label,Size\nnorth,0,,3\nnorth,1,,2\n"
+    hostile = '=HYPERLINK("http://example.org","x")'
+    written = with_labels(sheet, {0: hostile, 1: "-background"})
+    assert "'=HYPERLINK" in written and "'-background" in written
+    (tmp_path / "review.csv").write_text(written)
+    assert [e.label for e in read_review(tmp_path / "review.csv")] == [hostile, "-background"]
+    for text in ("wren", "'Alala", "@home", "+1", ""):
+        assert from_sheet_cell(sheet_cell(text)) == text

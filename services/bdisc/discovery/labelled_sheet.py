@@ -10,6 +10,7 @@ import io
 from collections.abc import Mapping
 from pathlib import Path
 
+from bdisc.discovery.sheets import sheet_cell
 from bdisc.errors import ConfigError
 from bdisc.ports.label_store import LabelStore
 
@@ -39,7 +40,7 @@ def with_labels(text: str, labels: Mapping[int, str]) -> str:
         return text
     for row in rows:
         try:
-            row["Label"] = labels.get(int(float(row["Cluster"])), "")
+            row["Label"] = sheet_cell(labels.get(int(float(row["Cluster"])), ""))
         except ValueError:
             continue  # a note row a reviewer added
     out = io.StringIO()

@@ -90,6 +90,20 @@ def write_clusters(path: Path, rows: Sequence[WindowRow]) -> None:
     atomic_write_text(path, _csv([CLUSTER_COLUMNS, *body]))
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def sheet_cell(text: str) -> str:
+    """A person's text as a cell of a sheet people open in spreadsheets: one starting
+    like a formula (=, +, -, @) is quoted ('=...), so it is shown, not run."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def from_sheet_cell(text: str) -> str:
+    """The text a ``sheet_cell`` holds."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
+
+
 def recording_path(folder: str, file: str) -> str:
     """A window's recording as labels and the review app name it (below the root)."""
     return file if folder in ("", "all") else f"{folder}/{file}"
@@ -169,7 +183,7 @@ def annotate_types(
             except ValueError:
                 continue  # a note or total row a reviewer added: kept as it is
             row[type_col] = str(types.get(key, ""))
-            row[suggested_col] = suggested.get(key, "")
+            row[suggested_col] = sheet_cell(suggested.get(key, ""))
         buf = io.StringIO()
         if raw.startswith(b"\xef\xbb\xbf"):
             buf.write("\ufeff")
@@ -227,9 +241,8 @@ def read_review(path: Path) -> list[ReviewEntry]:
                     f"{path}:{line}: cluster {row[cluster_col]!r} is not a number"
                 ) from exc
             suggested = (row[suggested_col] or "").strip() if suggested_col else ""
+            label = from_sheet_cell((row[label_col] or "").strip())
             entries.append(
-                ReviewEntry(
-                    row[folder_col].strip(), cluster, (row[label_col] or "").strip(), suggested
-                )
+                ReviewEntry(row[folder_col].strip(), cluster, label, from_sheet_cell(suggested))
             )
     return entries

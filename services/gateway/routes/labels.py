@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from bdisc.app import stages
 from bdisc.app.review_labels import render_review
+from bdisc.discovery.sheets import from_sheet_cell, sheet_cell
 from bdisc.errors import ConfigError, NotFound
 from bdisc.ports.label_store import Change, LabelRecord, Target
 from gateway.deps import Author, Deps, DepsDep, IfMatch, OwnedJob, etag, revision_of
@@ -148,7 +149,7 @@ def export_sheet(job: OwnedJob, deps: DepsDep) -> PlainTextResponse:
     writer.writerow(["Folder", "Cluster", "Label"])
     for r in deps.labels.labels(job.id):
         if r.target.kind == "cluster":
-            writer.writerow([r.target.folder, r.target.number, r.label])
+            writer.writerow([r.target.folder, r.target.number, sheet_cell(r.label)])
     return PlainTextResponse(out.getvalue(), media_type="text/csv")
 
 
@@ -190,6 +191,7 @@ def _sheet_changes(sheet: str) -> dict[str, list[Change]]:
             cluster = int(float(row[cluster_col] or ""))
         except (ValueError, OverflowError) as exc:
             raise ConfigError(f"line {line}: cluster {row[cluster_col]!r} is not a number") from exc
-        change = Change(Target.cluster(folder, cluster), (row[label_col] or "").strip())
+        label = from_sheet_cell((row[label_col] or "").strip())
+        change = Change(Target.cluster(folder, cluster), label)
         by_folder.setdefault(folder, []).append(change)
     return by_folder
