@@ -18,6 +18,8 @@ from bdisc.service.boot import boot
 from bdisc.service.consumer import consume_forever, watch_queue
 from bdisc.service.settings import DatabaseSettings
 
+EVENT_RETRIES = 100_000
+
 
 def main() -> int:
     booted = boot("orchestrator", DatabaseSettings)
@@ -34,7 +36,11 @@ def main() -> int:
         return Orchestrator(jobs, bus, objects, notify, labels=labels).handle_event
 
     def make_bus() -> RabbitBus:
-        return RabbitBus(s.rabbitmq_url, prefetch=stages.PREFETCH[stages.EVENTS])
+        # an event is never given up for a transient outage (the database restarting):
+        # retried with backoff (at most 5 minutes apart) until it goes through
+        return RabbitBus(
+            s.rabbitmq_url, prefetch=stages.PREFETCH[stages.EVENTS], max_retries=EVENT_RETRIES
+        )
 
     reporter = threading.Thread(
         target=report_dead_letters_forever,

@@ -10,8 +10,10 @@ import pytest
 import sqlalchemy as sa
 
 from bdisc.adapters.sql_job_store import SqlJobStore, downgrade, head_revision, migrate
-from bdisc.errors import ConfigError, NotFound
+from bdisc.errors import ConfigError, NotFound, Retryable
 from bdisc.ports.job_store import JobStore
+
+from ..conftest import PG_ADMIN_URL
 
 
 @pytest.fixture
@@ -123,3 +125,25 @@ def test_schema_is_owned_by_migrations(tmp_path: Path) -> None:
     assert {"jobs", "job_items"} <= set(sa.inspect(engine).get_table_names())
     downgrade(url)  # and back
     assert "jobs" not in sa.inspect(sa.create_engine(url)).get_table_names()
+
+
+def test_a_database_outage_is_retryable_not_a_failure(postgres_url: str) -> None:
+    """Handled while the database is away, an event is retried by the bus (Retryable),
+    not dead-lettered as if it were poison."""
+    with pytest.raises(Retryable):
+        SqlJobStore("postgresql+psycopg://postgres@127.0.0.1:1/none")  # nothing listens
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"bdisc_outage_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    migrate(url)
+    store = SqlJobStore(url)
+    job = new_job(store)
+    with admin.connect() as conn:  # the database goes away under the running store
+        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+    with pytest.raises(Retryable):
+        store.job(job)
+    with pytest.raises(Retryable):
+        store.set_item(job, "siteA/r0.wav", "embed", "done")

@@ -84,9 +84,30 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _outages_are_retryable(context: Any) -> None:
+    """A database that is away (restarting, unreachable, connection dropped) is transient
+    trouble: Retryable, so the bus retries the message instead of dead-lettering it.
+    Errors the stores read themselves (a missing table, SQLite's lock) are left alone."""
+    error = context.sqlalchemy_exception
+    text = str(error)
+    undefined_table = getattr(context.original_exception, "sqlstate", None) == "42P01"
+    if undefined_table or "no such table" in text or "locked" in text:
+        return
+    if context.is_disconnect or isinstance(error, (OperationalError, sa.exc.InterfaceError)):
+        raise Retryable(f"job database unavailable: {text.splitlines()[0]}") from error
+
+
+def engine_for(url: str) -> sa.Engine:
+    """An engine whose outages surface as Retryable (one for the job, project and label
+    stores of a process)."""
+    engine = sa.create_engine(url, pool_pre_ping=True, future=True)
+    sa.event.listen(engine, "handle_error", _outages_are_retryable)
+    return engine
+
+
 class SqlJobStore:
     def __init__(self, url: str, *, check_schema: bool = True) -> None:
-        self.engine = sa.create_engine(url, pool_pre_ping=True, future=True)
+        self.engine = engine_for(url)
         if check_schema:
             current = self._revision()
             if current != head_revision():
