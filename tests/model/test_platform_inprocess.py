@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bdisc.adapters.inprocess_bus import InProcessBus
 from bdisc.app import stages
 from bdisc.app.keys import files_prefix, job_results_prefix, results_prefix, trainset_prefix
 from bdisc.app.messages import (
@@ -26,6 +27,7 @@ from bdisc.app.messages import (
     read_as,
     to_message,
 )
+from bdisc.app.orchestrator import Orchestrator
 from bdisc.discovery.sheets import REVIEW_FILE
 from bdisc.model.birdnet import BirdNetV24
 from bdisc.ports.label_store import Change, Target
@@ -264,3 +266,26 @@ def test_cluster_work_carries_what_the_stage_needs(platform: InProcessPlatform) 
         embedded["projects/proj/audio/north/n1.wav"],
         embedded["projects/proj/audio/north/n2.wav"],
     ]
+
+
+class LosingBus(InProcessBus):
+    """A bus whose publishes are lost (an orchestrator killed after its commit)."""
+
+    def publish(self, message: Message) -> None:
+        pass
+
+
+def test_a_command_redelivered_after_its_publish_was_lost_is_carried_out(
+    platform: InProcessPlatform, data_dir: Path
+) -> None:
+    p = platform
+    table = data_dir / "evaluation" / "base_bnet_labels_CHECKED_300_performance_data.csv"
+    p.objects.put_file(files_prefix("proj") + "paper/perf.csv", table)
+    request = EvaluationParams(detections="paper/perf.csv", truth="paper/perf.csv")
+    command = to_message("ev9", "ev9:submit", SubmitEvaluation(project="proj", request=request))
+    lost = Orchestrator(p.jobs, LosingBus(), p.objects, labels=p.labels)
+    lost.handle_event(command)  # state committed, work never sent
+    assert p.jobs.job("ev9").status == "running"
+    p.bus.publish(command)  # the broker redelivers the unacknowledged command
+    p.run()
+    assert p.jobs.job("ev9").status == "done"

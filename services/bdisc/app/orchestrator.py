@@ -390,7 +390,11 @@ class Orchestrator:
         created = self.jobs.create_job(
             job_id, command.project, kind, _params(command), [(stage, stage)], stage
         )
-        if created or self.jobs.job(job_id).status == "queued":
+        item = self.jobs.items(job_id, stage)
+        waiting = bool(item) and item[0].status == "pending"
+        if created or (waiting and self.jobs.job(job_id).status in ("queued", "running")):
+            # again when redelivered while its work is pending: the first publish may
+            # have been lost with a killed orchestrator (the work is idempotent)
             self._send(job_id, f"{job_id}:{stage}", work)
             self.jobs.set_job_status(job_id, "running")
 
