@@ -44,6 +44,7 @@ def build(s: GatewaySettings) -> Deps:
             "broker": lambda: bus.declare("events"),
         },
         tiles=SpectrogramClient(s.spectrogram_addr),
+        webhook_allow_private=s.webhook_allow_private,
     )
 
 

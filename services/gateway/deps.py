@@ -34,6 +34,7 @@ class Deps:
     max_upload_bytes: int
     ready_checks: dict[str, Callable[[], object]] = field(default_factory=dict)
     tiles: TileRenderer | None = None  # the Spectrogram service (tiles on demand)
+    webhook_allow_private: bool = False  # development stacks: webhooks to this machine
     _publish_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def publish(self, message: Message) -> None:

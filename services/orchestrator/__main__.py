@@ -28,7 +28,9 @@ def main() -> int:
     s = booted.settings
     migrate(s.database_url)
     jobs = SqlJobStore(s.database_url)
-    notify = WebhookNotifier(SqlProjectStore(jobs.engine).webhook)
+    notify = WebhookNotifier(
+        SqlProjectStore(jobs.engine).webhook, allow_private=s.webhook_allow_private
+    )
     labels = SqlLabelStore(jobs.engine)
     objects = booted.object_store()
 

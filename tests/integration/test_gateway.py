@@ -93,11 +93,13 @@ def test_keys_isolation_and_bad_uploads(
     )
     hook = client.put(f"/v1/projects/{a}/webhook", json={"url": "ftp://x"}, headers=auth_a)
     assert hook.status_code == 422
-    hook = client.put(
-        f"/v1/projects/{a}/webhook", json={"url": "https://example.org/h"}, headers=auth_a
-    )
+    for internal in ("http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:15672/"):
+        hook = client.put(f"/v1/projects/{a}/webhook", json={"url": internal}, headers=auth_a)
+        assert hook.status_code == 422 and "internal address" in hook.json()["message"]
+    public = "https://93.184.215.14/h"  # (an address: this machine resolves no names)
+    hook = client.put(f"/v1/projects/{a}/webhook", json={"url": public}, headers=auth_a)
     assert hook.status_code == 200 and len(hook.json()["secret"]) > 30
-    assert deps.projects.webhook(a) == ("https://example.org/h", hook.json()["secret"])
+    assert deps.projects.webhook(a) == (public, hook.json()["secret"])
     assert (
         client.put(
             f"/v1/projects/{a}/webhook", json={"url": "https://evil"}, headers=auth_b

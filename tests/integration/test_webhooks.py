@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -20,10 +21,11 @@ from bdisc.adapters.sql_label_store import SqlLabelStore
 from bdisc.adapters.sql_project_store import SqlProjectStore
 from bdisc.app import stages
 from bdisc.app.ingest_stage import IngestStage
-from bdisc.app.messages import Clustered, Embedded, Linked, to_message
+from bdisc.app.messages import Cancel, Clustered, Embedded, Linked, to_message
 from bdisc.app.orchestrator import Orchestrator
 from bdisc.app.stage_handler import stage_handler
-from bdisc.app.webhooks import SIGNATURE_HEADER, WebhookNotifier, verify
+from bdisc.app.webhooks import SIGNATURE_HEADER, WebhookNotifier, check_target, verify
+from bdisc.errors import ConfigError
 
 from ..commands import discovery
 
@@ -65,9 +67,8 @@ def test_finished_job_is_announced_and_signed(
     sf.write(tmp_path / "r.wav", np.zeros(48_000, dtype=np.float32), 48_000)
     objects.put_file(f"projects/{project.id}/audio/site/r.wav", tmp_path / "r.wav")
     bus = InProcessBus()
-    orchestrator = Orchestrator(
-        jobs, bus, objects, WebhookNotifier(projects.webhook), labels=SqlLabelStore(jobs.engine)
-    )
+    notifier = WebhookNotifier(projects.webhook, backoff_s=0.05, allow_private=True)
+    orchestrator = Orchestrator(jobs, bus, objects, notifier, labels=SqlLabelStore(jobs.engine))
     ingestion = stage_handler(bus, IngestStage(objects).routes)
     job = orchestrator.submit_discovery(None, discovery(project.id))
     bus.consume(stages.INGEST, ingestion, idle_timeout_s=0.1)
@@ -81,16 +82,54 @@ def test_finished_job_is_announced_and_signed(
         orchestrator.handle_event(to_message(job, f"{job}:{event.kind}", event))
     assert received == []  # not done before its sound types are linked
     round_id = jobs.items(job, stages.LINK)[0].output
-    orchestrator.handle_event(to_message(job, f"{job}:linked", Linked(round=round_id, output="t")))
+    linked = to_message(job, f"{job}:linked", Linked(round=round_id, output="t"))
+    orchestrator.handle_event(linked)
+    wait_until(lambda: len(received) == 1)  # sent from the notifier's own thread
+    orchestrator.handle_event(linked)  # redelivered: the webhook hears of it once
+    orchestrator.handle_event(to_message(job, f"{job}:cancel", Cancel()))  # too late
+    time.sleep(0.5)
     assert len(received) == 1
     headers, body = received[0]
     event = json.loads(body)
     assert (event["event"], event["job_id"], event["status"]) == ("job.done", job, "done")
+    assert len(event["delivery"]) == 32 and event["sent_at"]  # for the receiver's replay check
     assert verify(project.webhook_secret, body, headers[SIGNATURE_HEADER])
     assert not verify("another secret", body, headers[SIGNATURE_HEADER])
     # A job that cannot start (no recordings) is announced as failed.
     orchestrator.handle_event(to_message("j2", "j2:submit", discovery(project.id, "nowhere/")))
     bus.consume(stages.INGEST, ingestion, idle_timeout_s=0.1)
     bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=0.1)
+    wait_until(lambda: len(received) == 2)
     assert json.loads(received[1][1])["event"] == "job.failed"
     assert "no recordings under 'nowhere/'" in jobs.job("j2").error
+    notifier.close()
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "not delivered in time"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/hook",  # this machine
+        "http://localhost:15672/api",  # the broker's console
+        "http://169.254.169.254/latest/meta-data/",  # the cloud's metadata service
+        "http://10.0.0.5/",
+        "http://[::1]/",
+        "http://192.168.1.1:9000/",  # MinIO on a private network
+        "ftp://example.org/",
+        "http:///nohost",
+    ],
+)
+def test_webhooks_to_internal_addresses_are_refused(url: str) -> None:
+    with pytest.raises(ConfigError):
+        check_target(url)
+
+
+def test_webhooks_to_public_addresses_pass_and_a_development_stack_may_opt_in() -> None:
+    check_target("https://93.184.215.14/hook")  # a public address (no DNS needed)
+    check_target("http://127.0.0.1:8000/hook", allow_private=True)

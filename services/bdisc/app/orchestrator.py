@@ -418,8 +418,10 @@ class Orchestrator:
         return self.jobs.set_item(job_id, key, stage, "done", group=group, output=event.output)
 
     def _end(self, job_id: str, status: str, error: str = "") -> None:
+        """The job's outcome; its webhook hears of it once (not again on redelivery)."""
+        before = self.jobs.job(job_id)
         self.jobs.set_job_status(job_id, status, error=error)
-        if self.notify is not None:
+        if self.notify is not None and (before.status, before.error) != (status, error):
             self.notify(self.jobs.job(job_id), self.jobs.progress(job_id))
 
 

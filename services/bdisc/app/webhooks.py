@@ -1,21 +1,34 @@
 """Tell a project's webhook when one of its jobs ends.
 
 POST JSON ``{"event": "job.done" | "job.failed" | "job.cancelled", "job_id", "project",
-"status", "error", "progress"}`` with ``X-Bdisc-Signature: sha256=<HMAC-SHA256 of the body
-with the project's webhook secret>``, so the receiver can check it came from us. Failed
-deliveries are retried a few times and logged; they never fail the job.
+"status", "error", "progress", "delivery", "sent_at"}`` with ``X-Bdisc-Signature:
+sha256=<HMAC-SHA256 of the body with the project's webhook secret>``: the receiver checks
+it came from us, and ``delivery`` (unique) and ``sent_at`` let it refuse replays.
+
+Deliveries never hold up the orchestrator: they are sent from a background thread, with
+a few retries inside a total deadline, reading only the answer's status. Targets must
+be public: a URL whose host resolves to a private, loopback, link-local or otherwise
+internal address (the cloud's metadata service, the broker's console, the database) is
+refused when it is set and again before each delivery.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import socket
 import time
+import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
+from bdisc.errors import ConfigError
 from bdisc.logs import fields
 from bdisc.ports.job_store import JobRecord
 
@@ -32,6 +45,26 @@ def verify(secret: str, body: bytes, signature: str) -> bool:
     return hmac.compare_digest(sign(secret, body), signature)
 
 
+def check_target(url: str, allow_private: bool = False) -> None:
+    """ConfigError unless ``url`` is http(s) to a host that resolves to public addresses
+    only (``allow_private``: development stacks and tests on one machine)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("webhook URLs are http:// or https:// with a host")
+    if allow_private:
+        return
+    try:
+        found = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError) as exc:
+        raise ConfigError(f"webhook host {parts.hostname!r} does not resolve") from exc
+    for *_, address in found:
+        ip = ipaddress.ip_address(str(address[0]).split("%")[0])
+        if not ip.is_global or ip.is_multicast:
+            raise ConfigError(
+                f"webhook host {parts.hostname!r} is an internal address ({ip}): refused"
+            )
+
+
 class WebhookNotifier:
     def __init__(
         self,
@@ -39,16 +72,23 @@ class WebhookNotifier:
         attempts: int = 3,
         timeout_s: float = 10.0,
         backoff_s: float = 1.0,
+        deadline_s: float = 60.0,
+        allow_private: bool = False,
     ) -> None:
         """``lookup(project) -> (url, secret)`` or None when the project has no webhook."""
         self.lookup, self.attempts = lookup, attempts
-        self.timeout_s, self.backoff_s = timeout_s, backoff_s
+        self.timeout_s, self.backoff_s, self.deadline_s = timeout_s, backoff_s, deadline_s
+        self.allow_private = allow_private
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bdisc-webhook")
 
-    def __call__(self, job: JobRecord, progress: dict[str, Any]) -> bool:
+    def __call__(self, job: JobRecord, progress: dict[str, Any]) -> Future[bool] | None:
+        """Queue the delivery of a job's end; returns its future (None: no webhook)."""
         target = self.lookup(job.project)
         if target is None or not target[0]:
-            return False
-        url, secret = target
+            return None
+        return self._pool.submit(self.deliver, job, progress, *target)
+
+    def deliver(self, job: JobRecord, progress: dict[str, Any], url: str, secret: str) -> bool:
         body = json.dumps(
             {
                 "event": f"job.{job.status}",
@@ -57,6 +97,8 @@ class WebhookNotifier:
                 "status": job.status,
                 "error": job.error,
                 "progress": progress,
+                "delivery": uuid.uuid4().hex,
+                "sent_at": datetime.now(UTC).isoformat(),
             },
             sort_keys=True,
         ).encode()
@@ -67,17 +109,28 @@ class WebhookNotifier:
         }
         import httpx
 
+        started = time.monotonic()
         for attempt in range(self.attempts):
             try:
-                response = httpx.post(url, content=body, headers=headers, timeout=self.timeout_s)
-                if response.status_code < 300:
-                    return True
-                error = f"HTTP {response.status_code}"
-            except httpx.HTTPError as exc:
+                check_target(url, self.allow_private)  # again: DNS may have changed
+                left = self.deadline_s - (time.monotonic() - started)
+                timeout = httpx.Timeout(min(self.timeout_s, max(left, 0.1)))
+                # the status only: a hostile endpoint cannot make us read a large body
+                with httpx.stream("POST", url, content=body, headers=headers, timeout=timeout) as r:
+                    if r.status_code < 300:
+                        return True
+                    error = f"HTTP {r.status_code}"
+            except (httpx.HTTPError, ConfigError) as exc:
                 error = repr(exc)
             log.warning(
                 "webhook delivery failed",
                 extra=fields(job_id=job.id, url=url, attempt=attempt + 1, error=error),
             )
-            time.sleep(self.backoff_s * 2**attempt)
+            pause = self.backoff_s * 2**attempt
+            if time.monotonic() - started + pause >= self.deadline_s:
+                break
+            time.sleep(pause)
         return False
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)

@@ -39,6 +39,10 @@ class ServiceSettings(BaseSettings):
 
 class DatabaseSettings(ServiceSettings):
     database_url: str = Field(description="postgresql+psycopg://... or sqlite:///path")
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="let webhooks call internal addresses (a development stack only)",
+    )
 
 
 S = TypeVar("S", bound=BaseSettings)

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, Field
 
-from bdisc.errors import ConfigError, Unauthorized
+from bdisc.app.webhooks import check_target
+from bdisc.errors import Unauthorized
 from gateway.deps import DepsDep, ProjectDep, api_key
 
 router = APIRouter(prefix="/v1", tags=["projects"])
@@ -39,7 +40,7 @@ class WebhookIn(BaseModel):
 def set_webhook(project: ProjectDep, deps: DepsDep, body: WebhookIn) -> dict[str, str]:
     """Set the project's webhook. Deliveries carry X-Bdisc-Signature: sha256=HMAC of the
     body with the secret returned here."""
-    if body.url and not body.url.startswith(("http://", "https://")):
-        raise ConfigError("webhook URLs start with http:// or https://")
+    if body.url:  # a public http(s) target only: no internal service
+        check_target(body.url, deps.webhook_allow_private)
     updated = deps.projects.set_webhook(project.id, body.url)
     return {"url": updated.webhook_url, "secret": updated.webhook_secret}
