@@ -83,6 +83,12 @@ def test_fan_in_per_group_and_progress(store: JobStore) -> None:
     assert not store.group_settled(job, "embed", "siteA")
     failed = [i for i in store.items(job, "embed", "siteA") if i.status == "failed"]
     assert failed == []
+    # Items by status, at most so many (the API lists errors of huge jobs this way).
+    store.set_item(job, "siteA/r1.wav", "embed", "failed", error="TooShort")
+    store.set_item(job, "siteB/x.wav", "embed", "failed", error="CorruptAudio")
+    by_status = store.items(job, "embed", status="failed")
+    assert [i.key for i in by_status] == ["siteA/r1.wav", "siteB/x.wav"]
+    assert [i.key for i in store.items(job, "embed", status="failed", limit=1)] == ["siteA/r1.wav"]
 
 
 def test_plans_add_items_once_and_retries_discard_them(store: JobStore) -> None:

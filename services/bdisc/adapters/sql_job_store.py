@@ -314,15 +314,26 @@ class SqlJobStore:
         return keys
 
     def items(
-        self, job_id: str, stage: str | None = None, group: str | None = None
+        self,
+        job_id: str,
+        stage: str | None = None,
+        group: str | None = None,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
     ) -> list[ItemRecord]:
         query = sa.select(items).where(items.c.job_id == job_id)
         if stage is not None:
             query = query.where(items.c.stage == stage)
         if group is not None:
             query = query.where(items.c.grp == group)
+        if status is not None:
+            query = query.where(items.c.status == status)
+        query = query.order_by(items.c.stage, items.c.key)
+        if limit is not None:
+            query = query.limit(limit)
         with self.engine.connect() as conn:
-            rows = conn.execute(query.order_by(items.c.stage, items.c.key)).all()
+            rows = conn.execute(query).all()
         return [
             ItemRecord(r.job_id, r.key, r.grp, r.stage, r.status, r.attempts, r.output, r.error)
             for r in rows

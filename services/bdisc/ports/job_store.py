@@ -89,8 +89,17 @@ class JobStore(Protocol):
         ...
 
     def items(
-        self, job_id: str, stage: str | None = None, group: str | None = None
-    ) -> list[ItemRecord]: ...
+        self,
+        job_id: str,
+        stage: str | None = None,
+        group: str | None = None,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
+    ) -> list[ItemRecord]:
+        """A job's items (of a stage, a group, a status), by stage and key; at most
+        ``limit`` (a job of 280,000 recordings is not read whole to show its errors)."""
+        ...
 
     def progress(self, job_id: str) -> dict[str, dict[str, int]]:
         """{stage: {status: count}}."""

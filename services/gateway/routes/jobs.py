@@ -58,6 +58,9 @@ class JobRequest(BaseModel):
     )
 
 
+MAX_FAILED_SHOWN = 1000  # recordings listed with their errors (progress counts them all)
+
+
 class JobOut(BaseModel):
     job_id: str
     status: str
@@ -101,8 +104,7 @@ def list_jobs(project: ProjectDep, deps: DepsDep) -> dict[str, list[JobSummary]]
 def job_status(job: OwnedJob, deps: DepsDep) -> JobOut:
     failed = [
         {"recording": i.key.split("/audio/", 1)[-1], "error": i.error}
-        for i in deps.jobs.items(job.id, stages.EMBED)
-        if i.status == "failed"
+        for i in deps.jobs.items(job.id, stages.EMBED, status="failed", limit=MAX_FAILED_SHOWN)
     ]
     return JobOut(
         job_id=job.id,
