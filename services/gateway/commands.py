@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import uuid
 
-from bdisc.app.messages import (
-    Cancel,
-    RetryFailed,
-    SubmitDiscovery,
-    SubmitEvaluation,
-    SubmitExport,
-    to_message,
-)
+from bdisc.app.job_records import Submission, record_submission
+from bdisc.app.messages import Cancel, RetryFailed, to_message
 from gateway.deps import Deps
 
 
-def submit(deps: Deps, command: SubmitDiscovery | SubmitExport | SubmitEvaluation) -> str:
-    """Ask for a new job; returns its id (the job appears once the orchestrator took it)."""
+def submit(deps: Deps, command: Submission) -> str:
+    """Ask for a new job; returns its id. The job is visible at once (``queued``) until
+    the orchestrator takes it, whatever the queue's backlog."""
     job_id = uuid.uuid4().hex
+    record_submission(deps.jobs, job_id, command)
     deps.publish(to_message(job_id, f"{job_id}:submit", command))
     return job_id
 

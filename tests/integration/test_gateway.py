@@ -173,7 +173,9 @@ def test_job_from_upload_to_labelled_review(
     )
     assert created.status_code == 202
     job = created.json()["job_id"]
-    assert client.get(f"/v1/projects/{a}/jobs/{job}", headers=auth).status_code == 404
+    # Visible at once, whatever the orchestrator's backlog: queued until it is taken.
+    queued = client.get(f"/v1/projects/{a}/jobs/{job}", headers=auth)
+    assert queued.status_code == 200 and queued.json()["status"] == "queued"
     # A subset that keeps nothing (no timestamps in these names) fails at planning.
     empty = client.post(
         f"/v1/projects/{a}/jobs", headers=auth, json={"subset": {"hours": "6-9"}}

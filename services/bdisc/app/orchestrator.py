@@ -30,6 +30,7 @@ from typing import Any
 
 from bdisc import tracing
 from bdisc.app import stages
+from bdisc.app.job_records import DISCOVER, PLAN_ITEM, record_submission
 from bdisc.app.keys import audio_prefix, relative_to
 from bdisc.app.messages import (
     Cancel,
@@ -77,9 +78,6 @@ from bdisc.ports.message_bus import MalformedMessage, Message, MessageBus
 from bdisc.ports.object_store import ObjectStore
 
 log = logging.getLogger(__name__)
-
-PLAN_ITEM = "plan"
-DISCOVER, EXPORT, EVALUATE = "discover", "export", "evaluate"  # job kinds
 
 
 class Orchestrator:
@@ -135,10 +133,7 @@ class Orchestrator:
         """Record a discovery job and ask ingestion to plan it (again when redelivered
         before planning: the first publish may have been lost)."""
         job_id = job_id or uuid.uuid4().hex
-        params = {"prefix": command.prefix, **command.spec.as_dict()}
-        created = self.jobs.create_job(
-            job_id, command.project, DISCOVER, params, [(PLAN_ITEM, PLAN_ITEM)], stages.INGEST
-        )
+        created = record_submission(self.jobs, job_id, command)
         if created or self.jobs.items(job_id, stages.INGEST)[0].status == "pending":
             work = IngestWork(
                 project=command.project, prefix=command.prefix, subset=command.spec.subset
@@ -339,7 +334,7 @@ class Orchestrator:
     def submit_evaluation(self, job_id: str, command: SubmitEvaluation) -> None:
         """An evaluation job: one item, run by the evaluation service."""
         work = EvaluateWork(project=command.project, request=command.request)
-        self._single_item_job(job_id, EVALUATE, command, work)
+        self._single_item_job(job_id, command, work)
 
     def submit_export(self, job_id: str, command: SubmitExport) -> None:
         """An export job: the reviewed labels of a finished discovery job -> training clips
@@ -350,12 +345,12 @@ class Orchestrator:
         except NotFound:
             discovery = None
         if discovery is None or discovery.project != command.project or discovery.kind != DISCOVER:
-            self._refuse(job_id, EXPORT, command, f"no discovery job {source}")
+            self._refuse(job_id, command, f"no discovery job {source}")
             return
         clustered = [i.group for i in self.jobs.items(source, stages.CLUSTER) if i.status == "done"]
         if discovery.status not in FINAL or not clustered:
             error = f"discovery job {source} is {discovery.status}, with no clusters to export"
-            self._refuse(job_id, EXPORT, command, error)
+            self._refuse(job_id, command, error)
             return
         work = ExportWork(
             project=command.project,
@@ -372,24 +367,22 @@ class Orchestrator:
                 for r in self.labels.labels(source)
             ),
         )
-        self._single_item_job(job_id, EXPORT, command, work)
+        self._single_item_job(job_id, command, work)
 
-    def _refuse(self, job_id: str, kind: str, command: SubmitExport, error: str) -> None:
+    def _refuse(self, job_id: str, command: SubmitExport, error: str) -> None:
         """A job that cannot start: recorded as failed, with the reason."""
-        if self.jobs.create_job(job_id, command.project, kind, _params(command), [], kind):
+        record_submission(self.jobs, job_id, command)
+        if self.jobs.job(job_id).status == "queued":
             self._end(job_id, "failed", error)
 
     def _single_item_job(
         self,
         job_id: str,
-        kind: str,
         command: SubmitExport | SubmitEvaluation,
         work: ExportWork | EvaluateWork,
     ) -> None:
         stage = work.stage
-        created = self.jobs.create_job(
-            job_id, command.project, kind, _params(command), [(stage, stage)], stage
-        )
+        created = record_submission(self.jobs, job_id, command)
         item = self.jobs.items(job_id, stage)
         waiting = bool(item) and item[0].status == "pending"
         if created or (waiting and self.jobs.job(job_id).status in ("queued", "running")):
@@ -428,7 +421,3 @@ class Orchestrator:
 def _spec(job: JobRecord) -> DiscoverySpec:
     """A discovery job's parameters, as recorded when it was submitted."""
     return DiscoverySpec.from_dict(job.params)
-
-
-def _params(command: SubmitExport | SubmitEvaluation) -> dict[str, Any]:
-    return command.model_dump(mode="json")
