@@ -124,21 +124,15 @@ PLAN_TIMEOUT_S = 300.0
 
 def _wait(client: Client, project: str, job_id: str, poll_s: float, timeout_s: float) -> str:
     deadline = time.monotonic() + timeout_s
-    unplanned_since = time.monotonic()
+    submitted = time.monotonic()
     last = None
     while time.monotonic() < deadline:
-        try:
-            status = client.get(f"/v1/projects/{project}/jobs/{job_id}").json()
-        except ServerError as exc:
-            if exc.context.get("status") != 404:
-                raise
-            if time.monotonic() - unplanned_since > PLAN_TIMEOUT_S:  # 404: not planned yet
-                raise Retryable(
-                    f"job {job_id} was not planned within {PLAN_TIMEOUT_S:.0f} s: "
-                    "is the orchestrator running?"
-                ) from exc
-            time.sleep(poll_s)
-            continue
+        status = client.get(f"/v1/projects/{project}/jobs/{job_id}").json()
+        if status["status"] == "queued" and time.monotonic() - submitted > PLAN_TIMEOUT_S:
+            raise Retryable(  # the job was accepted, but nothing has taken it since
+                f"job {job_id} was not planned within {PLAN_TIMEOUT_S:.0f} s: "
+                "is the orchestrator running?"
+            )
         shown = (status["status"], str(status["progress"]))
         if shown != last:
             log.info(f"job {status['status']}", extra=fields(progress=status["progress"]))

@@ -168,6 +168,7 @@ def discover(
             _follow_labels(config.labels, config.labels_job, out / name, name, before, result)
         results.append(result)
     members = link_groups(out, groups, config.link)
+    sound_types = len({m.type_id for m in members})
     index = out / "index.html"
     write_index(
         index,
@@ -181,7 +182,7 @@ def discover(
             {
                 **settings,
                 "link": config.link.as_dict(),
-                "sound_types": len({m.type_id for m in members}),
+                "sound_types": sound_types,
                 "groups": [asdict(g) for g in results],
                 "windows": len(windows),
                 "windows_kept": len(kept),
@@ -200,7 +201,7 @@ def discover(
         removed,
         results,
         index,
-        len({m.type_id for m in members}),
+        sound_types,
     )
 
 

@@ -146,8 +146,9 @@ def cluster_group(
         members = [r for r in rows if r.cluster == k]
         tiles = pick_members(members, options.montage_cap)
         montage = f"montages/cluster_{k}.png"
+        background = result.background and k == BACKGROUND_CLUSTER
         kind = "noise (-1)" if k < 0 else f"cluster {k}"
-        if result.background and k == BACKGROUND_CLUSTER:
+        if background:
             kind = "background (0)"
         title = f"{name} - {kind}: {len(members)} windows"
         png = montage_png(title, [span(t) for t in tiles], read_span, options.style)
@@ -175,7 +176,6 @@ def cluster_group(
                 continue
             clips.append(ClipLink(src, f"{Path(row.file).stem} @{row.start_s:g}s"))
         tops = "; ".join(f"{n} ({c})" for n, c in top_labels(members))
-        background = result.background and k == BACKGROUND_CLUSTER
         sections.append(ClusterSection(k, len(members), tops, montage, clips, background))
     n_clusters = len({r.cluster for r in rows if r.cluster >= 0})
     write_group_page(

@@ -17,6 +17,7 @@ from bdisc.app import stages
 from bdisc.app.review_labels import render_review
 from bdisc.discovery.sheets import from_sheet_cell, sheet_cell
 from bdisc.errors import ConfigError, NotFound
+from bdisc.ports.job_store import JobRecord
 from bdisc.ports.label_store import Change, LabelRecord, Target
 from gateway.deps import Author, Deps, DepsDep, IfMatch, OwnedJob, etag, revision_of
 
@@ -79,6 +80,17 @@ def _folder(deps: Deps, job_id: str, folder: str) -> str:
     return folder
 
 
+def _saved(
+    deps: Deps, job: JobRecord, folder: str, revision: int, response: Response
+) -> dict[str, int]:
+    """After a write: the deployment's sheet shows its labels; the new revision is the
+    ETag to send with the next write."""
+    if folder:
+        render_review(deps.objects, deps.labels, job.project, job.id, folder)
+    response.headers["ETag"] = etag(revision)
+    return {"revision": revision}
+
+
 @router.get("/labels", response_model=None)
 def get_labels(
     job: OwnedJob, deps: DepsDep, response: Response, folder: Folder | None = None
@@ -110,10 +122,7 @@ def change_labels(
     revision = deps.labels.write(
         job.id, folder, changes, author, body.source, revision_of(if_match)
     )
-    if folder:
-        render_review(deps.objects, deps.labels, job.project, job.id, folder)
-    response.headers["ETag"] = etag(revision)
-    return {"revision": revision}
+    return _saved(deps, job, folder, revision, response)
 
 
 @router.get("/labels/history")
@@ -135,10 +144,7 @@ def undo_labels(
     """Revert the sheet's latest change that is not undone yet (as a new revision)."""
     folder = _folder(deps, job.id, folder)
     revision = deps.labels.undo(job.id, folder, author, revision_of(if_match))
-    if folder:
-        render_review(deps.objects, deps.labels, job.project, job.id, folder)
-    response.headers["ETag"] = etag(revision)
-    return {"revision": revision}
+    return _saved(deps, job, folder, revision, response)
 
 
 @router.get("/labels.csv", response_class=PlainTextResponse)
