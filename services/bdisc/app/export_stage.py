@@ -121,7 +121,9 @@ class ExportStage:
         """The labels of the store as the export's two sheets: Folder/Cluster/Label (a
         labelled sound type labels its clusters that have no label of their own) and
         per-window overrides (folder, file, start_s, label)."""
-        clusters: dict[tuple[str, int], str] = {}
+        # a row per deployment (its noise, unlabelled): export plans every deployment,
+        # also those with window labels only
+        clusters: dict[tuple[str, int], str] = {(g, -1): "" for g in work.groups}
         by_type: dict[int, str] = {}
         windows: list[dict[str, object]] = []
         for entry in work.labels:

@@ -184,8 +184,7 @@ def plan(config: ExportConfig, sources: dict[tuple[str, str], str] | None = None
     overrides = _read_overrides(config.overrides) if config.overrides else {}
     sources = _sources(config.results) if sources is None else sources
     clips: dict[str, Clip] = {}
-    folders = {e.folder for e in entries} | {folder for folder, _ in labels}
-    for group in sorted(folders | {folder for folder, _, _ in overrides}):
+    for group in sorted({e.folder for e in entries} | {folder for folder, _ in labels}):
         path = config.results / group / CLUSTERS_FILE
         if not path.is_file():
             raise NotFound(f"review sheet names folder {group!r} but {path} does not exist")
