@@ -32,8 +32,12 @@ class AnalysisParams:
     overlap_s: float = 0.0
     min_len_s: float = 1.0
     bandpass: Bandpass = field(default_factory=Bandpass)
-    # BirdNET-Analyzer's user scale: 0.5..1.5, higher = more detections.
+    # BirdNET-Analyzer 2.x's sensitivity: 0.5..1.5, higher = more detections; shifts the
+    # logits by (s - 1) * 10 before the sigmoid.
     sensitivity: float = 1.0
+    # BirdNET-Analyzer 1.x's, BirdNET-Pi's and the `birdnet` package's sigmoid slope
+    # (their "sigmoid sensitivity", 0.5..1.5; BirdNET-Pi's sensitivity s gives 2 - s).
+    sigmoid_slope: float = 1.0
     apply_sigmoid: bool = True
     min_conf: float = 0.1
     # Species filter: label entries (full label, scientific or common name) ...
@@ -45,10 +49,27 @@ class AnalysisParams:
     location_threshold: float = 0.03
     # How many of the best labels each embedding row carries.
     top_k: int = 5
+    # Report the n best labels of every window whatever their score (min_conf is then
+    # ignored, as BirdNET-Analyzer's --top_n).
+    top_n: int | None = None
+    # Playback speed of the audio given to the model: 0.1 makes a 256-kHz bat recording a
+    # 25.6-kHz one (BirdNET-Analyzer's --audio_speed). Window times stay in file time.
+    audio_speed: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.sensitivity <= 1.5:
             raise ConfigError(f"sensitivity must be in [0.5, 1.5], got {self.sensitivity}")
+        if not 0.5 <= self.sigmoid_slope <= 1.5:
+            raise ConfigError(f"sigmoid slope must be in [0.5, 1.5], got {self.sigmoid_slope}")
+        if self.sigmoid_slope != 1.0 and self.sensitivity != 1.0:
+            raise ConfigError(
+                "give --sensitivity (BirdNET-Analyzer 2.x) or --sigmoid-slope "
+                "(BirdNET-Analyzer 1.x, BirdNET-Pi), not both"
+            )
+        if self.top_n is not None and not 1 <= self.top_n <= 100:
+            raise ConfigError(f"top-n must be 1 to 100, got {self.top_n}")
+        if not 0.01 <= self.audio_speed <= 100.0:
+            raise ConfigError(f"audio speed must be in [0.01, 100], got {self.audio_speed}")
         if self.apply_sigmoid and not 0.0 <= self.min_conf < 1.0:
             raise ConfigError(f"minimum confidence must be in [0, 1), got {self.min_conf}")
         if (self.lat is None) != (self.lon is None):
@@ -64,9 +85,9 @@ class AnalysisParams:
         self.window_spec(48_000, 3.0)  # validates overlap and min length
 
     @property
-    def sigmoid_multiplier(self) -> float:
-        """BirdNET-Analyzer maps the user's sensitivity s to the sigmoid slope 2 - s."""
-        return min(1.5, max(0.5, 1.0 - (self.sensitivity - 1.0)))
+    def logit_shift(self) -> float:
+        """BirdNET-Analyzer 2.x adds (sensitivity - 1) * 10 to every logit."""
+        return (self.sensitivity - 1.0) * 10.0
 
     @property
     def uses_location(self) -> bool:
@@ -87,6 +108,7 @@ class AnalysisParams:
             "min_len_s": self.min_len_s,
             "bandpass_fmin": self.bandpass.fmin,
             "bandpass_fmax": self.bandpass.fmax,
+            **({"audio_speed": self.audio_speed} if self.audio_speed != 1.0 else {}),
         }
 
     def score_provenance(self, model: ModelInfo) -> dict[str, Any]:
@@ -94,6 +116,10 @@ class AnalysisParams:
             **self.window_provenance(model),
             "apply_sigmoid": self.apply_sigmoid,
             "sensitivity": self.sensitivity,
+            # 2.x's logit shift; before, sensitivity meant 1.x's slope (same at 1.0).
+            **({"sensitivity_scale": "logit-shift"} if self.sensitivity != 1.0 else {}),
+            **({"sigmoid_slope": self.sigmoid_slope} if self.sigmoid_slope != 1.0 else {}),
+            **({"top_n": self.top_n} if self.top_n is not None else {}),
             "min_conf": self.min_conf,
             "species": list(self.species) if self.species is not None else None,
             "lat": self.lat,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bdisc.audio.bandpass import Bandpass
@@ -9,6 +10,7 @@ from bdisc.errors import ConfigError, NotFound
 from bdisc.model.labels import Label, read_species_list, resolve_species
 from bdisc.model.port import ModelInfo
 from bdisc.params import AnalysisParams
+from bdisc.pipeline.scoring import Scorer
 
 INFO = ModelInfo("BirdNET_GLOBAL_6K_V2.4", "2.4", "FP32", "abc", 48_000, 3.0, 1024, 3)
 LABELS = [
@@ -21,12 +23,26 @@ LABELS = [
 ]
 
 
-def test_sensitivity_maps_like_birdnet_analyzer() -> None:
-    assert AnalysisParams(sensitivity=1.0).sigmoid_multiplier == 1.0
-    assert AnalysisParams(sensitivity=1.25).sigmoid_multiplier == 0.75
-    assert AnalysisParams(sensitivity=1.5).sigmoid_multiplier == 0.5
+def test_sensitivity_shifts_logits_like_birdnet_analyzer_2() -> None:
+    logits = np.array([[-30.0, -2.5, 0.0, 2.5, 30.0]], dtype=np.float32)
+    scorer = Scorer(AnalysisParams(sensitivity=1.25), LABELS * 2)
+    want = 1 / (1 + np.exp(-np.clip(logits + 2.5, -20, 20)))
+    np.testing.assert_allclose(scorer.scores(logits[:, :5])[:, :5], want, rtol=1e-6)
+    # BirdNET-Pi's and 1.x's scale is a slope, clipped at 15.
+    slope = Scorer(AnalysisParams(sigmoid_slope=0.75), LABELS * 2).scores(logits[:, :5])
+    np.testing.assert_allclose(slope, 1 / (1 + np.exp(-0.75 * np.clip(logits, -15, 15))), rtol=1e-6)
     with pytest.raises(ConfigError):
         AnalysisParams(sensitivity=2.0)
+    with pytest.raises(ConfigError, match="not both"):
+        AnalysisParams(sensitivity=1.25, sigmoid_slope=0.75)
+
+
+def test_top_n_ignores_the_minimum_confidence() -> None:
+    scores = np.array([[0.01, 0.02, 0.9], [0.3, 0.2, 0.1]], dtype=np.float32)
+    top = Scorer(AnalysisParams(top_n=2, min_conf=0.5), LABELS).detections(scores)
+    assert [[d.label for d in window] for window in top] == [[2, 1], [0, 1]]
+    plain = Scorer(AnalysisParams(min_conf=0.25), LABELS).detections(scores)
+    assert [[d.label for d in window] for window in plain] == [[2], [0]]
 
 
 def test_keys_change_with_what_changes_results() -> None:

@@ -13,15 +13,27 @@ from bdisc.errors import ConfigError
 RATE = 100  # small rate: same arithmetic, tiny arrays
 
 
-def analyzer_starts(total: int, spec: WindowSpec) -> list[int]:
-    """BirdNET-Analyzer's split_signal arithmetic, written out independently."""
+def split_signal_starts(total: int, spec: WindowSpec) -> list[int]:
+    """BirdNET-Analyzer's split_signal arithmetic (one block), written out independently."""
     size, step, minlen = spec.window_samples, spec.step_samples, spec.min_samples
-    if total < minlen:
-        return []
     last = max(0, math.ceil((total - size) / step) * step)
     if total - last < minlen:
         last -= step
     return list(range(0, last + 1, step))
+
+
+def analyzer_starts(total: int, spec: WindowSpec, block: int = 600 * RATE) -> list[int]:
+    """BirdNET-Analyzer 2.4's iterate_audio_chunks: split a block of the file, go on from
+    the step after its last window while audio remains."""
+    starts: list[int] = []
+    start = 0
+    while start < total:
+        chunks = split_signal_starts(min(block, total - start), spec)
+        if not chunks:
+            break
+        starts += [start + c for c in chunks]
+        start += len(chunks) * spec.step_samples
+    return starts
 
 
 def cut(signal: np.ndarray, spec: WindowSpec, block: int) -> list[tuple[float, float, np.ndarray]]:
@@ -48,10 +60,13 @@ def test_starts_match_analyzer(overlap: float, seconds: float, block: int) -> No
 
 
 def test_reference_window_ends_for_overlaps() -> None:
-    """The reference output's last windows: 117-120 (step 1 s), 117.5-120 (step 2.5 s)."""
+    """BirdNET-Analyzer 2.4's last windows of 120 s: every step while 1 s of audio remains
+    (its reference output at 1.5-s overlap ends with 117-120 and 118.5-120)."""
     signal = np.ones(120 * RATE, dtype=np.float32)
-    last = cut(signal, WindowSpec(RATE, 3.0, 2.0, 1.0), 500)[-1]
-    assert (last[0], last[1]) == (117.0, 120.0)
+    ends = [(s, e) for s, e, _ in cut(signal, WindowSpec(RATE, 3.0, 1.5, 1.0), 500)[-2:]]
+    assert ends == [(117.0, 120.0), (118.5, 120.0)]
+    ends = [(s, e) for s, e, _ in cut(signal, WindowSpec(RATE, 3.0, 2.0, 1.0), 500)[-3:]]
+    assert ends == [(117.0, 120.0), (118.0, 120.0), (119.0, 120.0)]
     last = cut(signal, WindowSpec(RATE, 3.0, 0.5, 1.0), 500)[-1]
     assert (last[0], last[1]) == (117.5, 120.0)
 

@@ -121,14 +121,21 @@ def stream_mono(
     *,
     stats: DecodeStats | None = None,
     block_seconds: float = BLOCK_SECONDS,
+    speed: float = 1.0,
 ) -> Iterator[np.ndarray]:
-    """Yield mono float32 blocks of the recording resampled to ``target_rate``."""
+    """Yield mono float32 blocks of the recording resampled to ``target_rate``.
+
+    ``speed`` plays the recording faster (> 1) or slower (< 1): its samples are taken
+    as recorded at ``sample_rate * speed``, so a 256-kHz recording at speed 0.1 becomes
+    a 25.6-kHz one, ten times longer, before resampling (BirdNET-Analyzer's audio speed).
+    """
     block = max(1, min(int(block_seconds * info.sample_rate), MAX_BLOCK_SAMPLES // info.channels))
+    source_rate = info.sample_rate * speed
     resampler = (
         None
-        if info.sample_rate == target_rate
+        if source_rate == target_rate
         else soxr.ResampleStream(
-            info.sample_rate, target_rate, 1, dtype="float32", quality=RESAMPLE_QUALITY
+            source_rate, target_rate, 1, dtype="float32", quality=RESAMPLE_QUALITY
         )
     )
     try:

@@ -1,10 +1,11 @@
 """Cut a stream of samples into BirdNET windows, with BirdNET-Analyzer's rules.
 
-Windows of ``window_s`` start every ``window_s - overlap_s`` seconds. Full windows are
-emitted as soon as their samples have arrived. The first window that reaches the end of
-the recording is zero-padded to full length if at least ``min_len_s`` of audio remains
-in it, and dropped otherwise; nothing follows it. A recording shorter than ``min_len_s``
-therefore yields no window at all.
+Windows of ``window_s`` start every ``window_s - overlap_s`` seconds, as long as at least
+``min_len_s`` of audio remains from their start; windows that run past the end are
+zero-padded to full length. Full windows are emitted as soon as their samples have
+arrived. With overlap, several padded windows may end a recording (120 s at 1.5-s
+overlap: ..., 117-120 and 118.5-120), exactly as BirdNET-Analyzer 2.4 cuts it. A
+recording shorter than ``min_len_s`` yields no window at all.
 """
 
 from __future__ import annotations
@@ -82,13 +83,10 @@ def frame_windows(blocks: Iterable[np.ndarray], spec: WindowSpec) -> Iterator[Wi
             buf = buf[keep_from:]
             buf_start = next_start
     total = buf_start + buf.size
-    if total == 0:
-        return
-    previous_end = next_start - step + size
-    if index > 0 and previous_end >= total:
-        return  # the last full window already reached the end
-    remaining = total - next_start
-    if remaining >= spec.min_samples:
+    while total - next_start >= max(1, spec.min_samples):
+        remaining = total - next_start
         padded = np.zeros(size, dtype=np.float32)
         padded[:remaining] = buf[next_start - buf_start :]
         yield Window(index, next_start / rate, total / rate, padded, remaining)
+        index += 1
+        next_start += step

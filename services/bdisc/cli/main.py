@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from bdisc.audio.bandpass import MODEL_FMAX, Bandpass
-from bdisc.cli import discover_cmd, evaluate_cmd, submit_cmd
+from bdisc.cli import discover_cmd, evaluate_cmd, species_cmd, submit_cmd
 from bdisc.errors import BdiscError
 from bdisc.logs import configure, fields
+from bdisc.model.birdnet import MODEL_FILE
 from bdisc.model.labels import read_species_list
-from bdisc.outputs.birdnet_formats import FORMATS
+from bdisc.outputs.birdnet_formats import ADDITIONAL_COLUMNS, FORMATS, Report
 from bdisc.params import AnalysisParams
 from bdisc.pipeline import api
 from bdisc.pipeline.recording_task import RunConfig
@@ -84,7 +85,18 @@ def _add_model_options(p: argparse.ArgumentParser, settings: CliSettings) -> Non
         "shorter than this fails (default 1.0, as BirdNET-Analyzer)",
     )
     a.add_argument(
+        "--audio-speed",
+        "--audio_speed",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="play the audio X times faster before the model hears it; 0.1 makes a 256-kHz "
+        "bat recording a 25.6-kHz one; times stay in the recording's seconds (default 1.0, "
+        "BirdNET-Analyzer's --audio_speed)",
+    )
+    a.add_argument(
         "--bandpass-fmin",
+        "--fmin",
         type=float,
         default=0.0,
         metavar="HZ",
@@ -92,6 +104,7 @@ def _add_model_options(p: argparse.ArgumentParser, settings: CliSettings) -> Non
     )
     a.add_argument(
         "--bandpass-fmax",
+        "--fmax",
         type=float,
         default=MODEL_FMAX,
         metavar="HZ",
@@ -102,14 +115,23 @@ def _add_model_options(p: argparse.ArgumentParser, settings: CliSettings) -> Non
         "--sensitivity",
         type=float,
         default=1.0,
-        help="detection sensitivity 0.5 to 1.5, higher gives more detections "
-        "(BirdNET-Analyzer's scale; default 1.0)",
+        help="detection sensitivity 0.5 to 1.5, higher gives more detections: BirdNET-"
+        "Analyzer 2.x's, which adds (s - 1) x 10 to the logits (default 1.0)",
+    )
+    s.add_argument(
+        "--sigmoid-slope",
+        type=float,
+        default=1.0,
+        metavar="K",
+        help="sigmoid slope 0.5 to 1.5 instead of --sensitivity: BirdNET-Analyzer 1.x's and "
+        "BirdNET-Pi's scale (their sensitivity s is slope 2 - s; default 1.0)",
     )
     s.add_argument(
         "--no-sigmoid", action="store_true", help="report raw logits instead of 0-1 confidences"
     )
     s.add_argument(
         "--species-list",
+        "--slist",
         type=Path,
         metavar="FILE",
         help="keep only these species: one 'Scientific name_Common name' "
@@ -127,6 +149,7 @@ def _add_model_options(p: argparse.ArgumentParser, settings: CliSettings) -> Non
     )
     s.add_argument(
         "--location-threshold",
+        "--sf_thresh",
         type=float,
         default=0.03,
         metavar="P",
@@ -177,9 +200,35 @@ def build_parser(settings: CliSettings) -> argparse.ArgumentParser:
     _add_common(an, settings)
     an.add_argument(
         "--min-conf",
+        "--min_conf",
         type=float,
-        default=0.1,
-        help="minimum confidence of a reported detection (default 0.1)",
+        default=0.25,
+        help="minimum confidence of a reported detection (default 0.25, as BirdNET-Analyzer 2.4)",
+    )
+    an.add_argument(
+        "--top-n",
+        "--top_n",
+        type=int,
+        metavar="N",
+        help="report the N best species of every window whatever their confidence "
+        "(--min-conf is then ignored)",
+    )
+    an.add_argument(
+        "--merge-consecutive",
+        "--merge_consecutive",
+        type=int,
+        default=1,
+        metavar="N",
+        help="join up to N touching or overlapping detections of a species into one row "
+        "scored by the mean of its three best scores (0 or 1: off; default 1)",
+    )
+    an.add_argument(
+        "--additional-columns",
+        "--additional_columns",
+        type=lambda t: _formats(t, ADDITIONAL_COLUMNS),
+        default=[],
+        metavar="COLS",
+        help="comma-separated columns appended to the CSV tables: " + ", ".join(ADDITIONAL_COLUMNS),
     )
     an.add_argument(
         "--format",
@@ -209,6 +258,7 @@ def build_parser(settings: CliSettings) -> argparse.ArgumentParser:
     discover_cmd.add_parsers(sub, settings, _add_model_options)
     evaluate_cmd.add_parser(sub)
     submit_cmd.add_parser(sub)
+    species_cmd.add_parser(sub)
     for command in plugin_commands().values():
         command.add_parser(sub)
     return parser
@@ -223,8 +273,11 @@ def params_from(args: argparse.Namespace) -> AnalysisParams:
         min_len_s=args.min_len,
         bandpass=Bandpass(args.bandpass_fmin, args.bandpass_fmax),
         sensitivity=args.sensitivity,
+        sigmoid_slope=args.sigmoid_slope,
         apply_sigmoid=not args.no_sigmoid,
         min_conf=getattr(args, "min_conf", 0.1),
+        top_n=getattr(args, "top_n", None),
+        audio_speed=args.audio_speed,
         species=species,
         lat=args.lat,
         lon=args.lon,
@@ -269,6 +322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return evaluate_cmd.run(args)
         if args.command == "submit":
             return submit_cmd.run(args)
+        if args.command == "species":
+            return species_cmd.run(args, settings)
         if args.command in plugin_commands():
             return int(plugin_commands()[args.command].run(args))
         if args.workers < 1 or args.batch_size < 1:
@@ -285,7 +340,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             model_dir=settings.model_dir,
         )
         if args.command == "analyze":
-            summary = api.analyze(args.inputs, config, args.format)
+            report = Report(
+                config.params,
+                merge_consecutive=args.merge_consecutive,
+                additional_columns=tuple(args.additional_columns),
+                species_list_file=str(args.species_list or ""),
+                model_file=MODEL_FILE,
+            )
+            summary = api.analyze(args.inputs, config, args.format, report=report)
         else:
             if "parquet" not in args.format:
                 args.format.append("parquet")  # Parquet is what resume and discovery read

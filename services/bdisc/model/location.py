@@ -35,3 +35,15 @@ def location_scores(lat: float, lon: float, week: int, model_dir: Path | None = 
     interpreter.invoke()
     out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     return np.asarray(out[0], dtype=np.float32)
+
+
+def expected_species(
+    labels: list[str], lat: float, lon: float, week: int, threshold: float, model_dir: Path | None
+) -> list[tuple[str, float]]:
+    """(label, occurrence score) of the species expected here and then, most likely first
+    (BirdNET-Analyzer's ``species`` command: scores >= threshold, ties in label order)."""
+    scores = location_scores(lat, lon, week, model_dir)
+    if scores.shape[0] != len(labels):
+        raise ConfigError("metadata model and audio model have different label sets")
+    kept = [(label, float(s)) for label, s in zip(labels, scores, strict=True) if s >= threshold]
+    return sorted(kept, key=lambda pair: -pair[1])

@@ -30,9 +30,12 @@ def analyze(
     config: RunConfig,
     formats: Sequence[str] = ("csv",),
     factory: ModelFactory | None = None,
+    report: bf.Report | None = None,
 ) -> RunSummary:
-    """Detections per recording in BirdNET-Analyzer formats, plus the combined tables."""
-    job = AnalyzeJob(tuple(formats))
+    """Detections per recording in BirdNET-Analyzer formats, plus the combined tables and
+    the settings file."""
+    report = report or bf.Report(config.params)
+    job = AnalyzeJob(report, tuple(formats))
     factory = factory or birdnet_factory(config.model_dir)
     summary, outcomes = run(inputs, job, config, factory)
     recs = [
@@ -40,7 +43,7 @@ def analyze(
         for o in sorted(outcomes, key=lambda o: o.rel)
         if o.status in ("done", "skipped")
     ]
-    bf.write_combined(config.out_dir, formats, recs, config.params)
+    bf.write_combined(config.out_dir, formats, recs, report)
     return summary
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 
 import numpy as np
@@ -35,6 +35,15 @@ class WindowBatch:
 
     def __len__(self) -> int:
         return int(self.start_s.shape[0])
+
+    def in_file_time(self, speed: float, duration_s: float) -> WindowBatch:
+        """Times of audio played at ``speed``, back in the recording's own seconds (a
+        window ends at the recording's end at the latest, as BirdNET-Analyzer's)."""
+        return replace(
+            self,
+            start_s=self.start_s * speed,
+            end_s=np.minimum(self.end_s * speed, max(duration_s, float(self.start_s[-1]) * speed)),
+        )
 
 
 @dataclass
@@ -76,15 +85,18 @@ def infer_recording(
 ) -> Iterator[WindowBatch]:
     decode = DecodeStats()
     seen = 0.0
+    speed = params.audio_speed
 
-    def counted(seconds: float) -> None:
+    def counted(model_seconds: float) -> None:
         nonlocal seen
-        seen += seconds
+        seen += model_seconds * speed
         if progress is not None:
-            progress(seconds)
+            progress(model_seconds * speed)
 
-    blocks = stream_mono(info, model.info.sample_rate, stats=decode)
-    yield from infer_blocks(blocks, model, params, batch_size, stats, counted)
+    blocks = stream_mono(info, model.info.sample_rate, stats=decode, speed=speed)
+    for batch in infer_blocks(blocks, model, params, batch_size, stats, counted):
+        # With an audio speed, the model's time runs 1/speed times the file's.
+        yield batch if speed == 1.0 else batch.in_file_time(speed, info.duration_s)
     stats.decoded_s = decode.frames_read / info.sample_rate
     stats.warnings.extend(info.warnings)
     if progress is not None and info.duration_s > seen:

@@ -59,11 +59,13 @@ def output_base(ctx: FileContext, subdir: str = "") -> Path:
 
 @dataclass(frozen=True)
 class AnalyzeJob:
+    report: bf.Report
     formats: Sequence[str] = ("csv",)
     name: str = "analyze"
 
     def key(self, ctx: FileContext) -> str:
-        return ctx.params.score_key(ctx.model.info) + "-" + ",".join(sorted(self.formats))
+        formats = ",".join(sorted(self.formats))
+        return f"{ctx.params.score_key(ctx.model.info)}-{formats}-{self.report.key()}"
 
     def open(self, ctx: FileContext) -> Sink:
         return _DetectionSink(self, ctx)
@@ -89,7 +91,7 @@ class _DetectionSink:
             "duration_s": self.ctx.info.duration_s,
         }
         rec = recording_detections(Path(self.ctx.info.path), payload)
-        written = bf.write_recording(output_base(self.ctx), self.job.formats, rec, self.ctx.params)
+        written = bf.write_recording(output_base(self.ctx), self.job.formats, rec, self.job.report)
         return written, payload
 
     def abort(self) -> None:

@@ -13,12 +13,19 @@ from bdisc.model.labels import Label, resolve_species
 from bdisc.model.location import location_scores
 from bdisc.params import AnalysisParams
 
-LOGIT_CLIP = 15.0
+# BirdNET-Analyzer 2.x clips shifted logits at 20; 1.x and BirdNET-Pi clip at 15.
+SHIFT_CLIP = 20.0
+SLOPE_CLIP = 15.0
 
 
-def flat_sigmoid(logits: np.ndarray, multiplier: float) -> np.ndarray:
-    clipped = np.clip(logits, -LOGIT_CLIP, LOGIT_CLIP)
-    return np.asarray(1.0 / (1.0 + np.exp(-multiplier * clipped)), dtype=np.float32)
+def flat_sigmoid(logits: np.ndarray, shift: float = 0.0, slope: float = 1.0) -> np.ndarray:
+    """BirdNET-Analyzer 2.x's ``1 / (1 + exp(-clip(x + shift, -20, 20)))`` or, with a
+    slope other than 1, 1.x's ``1 / (1 + exp(-slope * clip(x, -15, 15)))``."""
+    if slope != 1.0:
+        clipped = np.clip(logits, -SLOPE_CLIP, SLOPE_CLIP) * slope
+    else:
+        clipped = np.clip(logits + shift, -SHIFT_CLIP, SHIFT_CLIP)
+    return np.asarray(1.0 / (1.0 + np.exp(-clipped)), dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -50,15 +57,17 @@ class Scorer:
     def scores(self, logits: np.ndarray) -> np.ndarray:
         if not self.params.apply_sigmoid:
             return np.asarray(logits, dtype=np.float32)
-        return flat_sigmoid(logits, self.params.sigmoid_multiplier)
+        return flat_sigmoid(logits, self.params.logit_shift, self.params.sigmoid_slope)
 
     def detections(self, scores: np.ndarray) -> list[list[Detection]]:
-        """Per window: labels passing the filter and min confidence, best first."""
-        keep = (scores >= self.params.min_conf) & self.allowed
+        """Per window: labels passing the filter and min confidence, best first; with
+        ``top_n``, the n best labels passing the filter, whatever their score."""
+        top_n = self.params.top_n
+        keep = self.allowed if top_n else (scores >= self.params.min_conf) & self.allowed
         result: list[list[Detection]] = []
-        for row, mask in zip(scores, keep, strict=True):
+        for row, mask in zip(scores, np.broadcast_to(keep, scores.shape), strict=True):
             idx = np.flatnonzero(mask)
-            order = idx[np.argsort(-row[idx], kind="stable")]
+            order = idx[np.argsort(-row[idx], kind="stable")][:top_n]
             result.append([Detection(int(i), float(row[i])) for i in order])
         return result
 
