@@ -112,8 +112,11 @@ class AnalysisParams:
         }
 
     def score_provenance(self, model: ModelInfo) -> dict[str, Any]:
+        return {**self.window_provenance(model), **self.scoring_provenance()}
+
+    def scoring_provenance(self) -> dict[str, Any]:
+        """How logits became scores (without the window settings)."""
         return {
-            **self.window_provenance(model),
             "apply_sigmoid": self.apply_sigmoid,
             "sensitivity": self.sensitivity,
             # 2.x's logit shift; before, sensitivity meant 1.x's slope (same at 1.0).

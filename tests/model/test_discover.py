@@ -47,8 +47,9 @@ def run(
 @pytest.mark.slow
 def test_each_species_owns_a_pure_cluster(run: tuple[Path, Path, DiscoverSummary]) -> None:
     _, out, summary = run
-    # Pruning is off by default; windows overlap by 1.5 s (182 of them, 100 without).
-    assert summary.windows == summary.windows_kept == 182
+    # Pruning is off by default; windows overlap by 1.5 s (190 of them with the tail
+    # windows BirdNET-Analyzer 2.4 cuts, 100 without overlap).
+    assert summary.windows == summary.windows_kept == 190
     rows = read_clusters(out / "all" / "clusters.csv")
     by_class: dict[str, Counter[int]] = defaultdict(Counter)
     by_cluster: dict[int, Counter[str]] = defaultdict(Counter)
@@ -147,7 +148,7 @@ def test_export_and_relabel(run: tuple[Path, Path, DiscoverSummary], tmp_path: P
     assert len(piha) == sizes[home["piha"]]
     clip = sf.info(piha[0])
     assert clip.subtype == "PCM_16" and 2.9 < clip.duration <= 3.0
-    assert re.fullmatch(r"piha_site__ScreamingPiha\d+__\d+\.wav", piha[0].name)
+    assert any(re.fullmatch(r"piha_site__ScreamingPiha\d+__\d+\.wav", p.name) for p in piha)
     assert clip.samplerate in (16_000, 22_050, 44_100)  # the recording's own rate
 
     # Same sheet again: nothing to do.

@@ -16,6 +16,7 @@ LAYERS: list[set[str]] = [
     {"params"},  # what a run computes: above audio and model, below everything that runs
     {"outputs", "render"},
     {"pipeline"},
+    {"interop"},  # other tools' files: BirdNET-Analyzer's embeddings, Raven, Audacity
     {"discovery", "evaluation"},
     {"adapters", "app", "client"},  # app talks to ports, never to adapters
     {"service", "cli", "webapp", "<root>"},  # wiring, commands, the review app, the API

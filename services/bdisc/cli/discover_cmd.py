@@ -214,6 +214,18 @@ def discovery_job(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     }
 
 
+def add_embeddings_from(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--embeddings-from",
+        type=Path,
+        metavar="STORE",
+        help="start from BirdNET-Analyzer's embeddings instead of embedding the audio: "
+        "its 2.x database folder (hoplite.sqlite + usearch.index) or its 1.x "
+        ".birdnet.embeddings.txt files; recordings are matched by path, the store's window "
+        "settings are used, the audio is still read for montages and clips",
+    )
+
+
 def add_parsers(
     sub: argparse._SubParsersAction,  # type: ignore[type-arg]
     settings: CliSettings,
@@ -229,6 +241,7 @@ def add_parsers(
     d.add_argument("--out", "-o", type=Path, required=True, help="output folder")
     add_discovery_options(d)
     add_model_options(d, settings)
+    add_embeddings_from(d)
     d.set_defaults(overlap=DISCOVERY_OVERLAP_S)
 
     e = sub.add_parser(
@@ -287,6 +300,7 @@ def run_discover(
         progress=progress,
         model_dir=settings.model_dir,
         labels=_local_labels(args.out),
+        embeddings_from=args.embeddings_from,
     )
     summary = discover(config)
     for g in summary.groups:

@@ -14,6 +14,8 @@ from typing import Any
 from bdisc.audio.bandpass import MODEL_FMAX, Bandpass
 from bdisc.cli import discover_cmd, evaluate_cmd, species_cmd, submit_cmd
 from bdisc.errors import BdiscError
+from bdisc.interop.hoplite_export import HOPLITE_FOLDER, export_hoplite
+from bdisc.interop.import_embeddings import Target, import_embeddings
 from bdisc.logs import configure, fields
 from bdisc.model.birdnet import MODEL_FILE
 from bdisc.model.labels import read_species_list
@@ -21,6 +23,7 @@ from bdisc.outputs.birdnet_formats import ADDITIONAL_COLUMNS, FORMATS, Report
 from bdisc.params import AnalysisParams
 from bdisc.pipeline import api
 from bdisc.pipeline.recording_task import RunConfig
+from bdisc.pipeline.runner import named_inputs
 from bdisc.pipeline.summary import ERRORS_FILE, RunSummary
 from bdisc.settings import CliSettings
 from bdisc.version import __version__
@@ -252,9 +255,12 @@ def build_parser(settings: CliSettings) -> argparse.ArgumentParser:
     em.add_argument(
         "--format",
         default="parquet",
-        type=lambda t: _formats(t, ("parquet", "birdnet")),
-        help="parquet, and/or birdnet (BirdNET-Analyzer's .birdnet.embeddings.txt)",
+        type=lambda t: _formats(t, ("parquet", "birdnet", "hoplite")),
+        help="parquet, and/or birdnet (BirdNET-Analyzer 1.x's .birdnet.embeddings.txt), "
+        "hoplite (BirdNET-Analyzer 2.4's embeddings database in OUT/hoplite/, which its "
+        "search command and perch-hoplite 0.1.x open)",
     )
+    discover_cmd.add_embeddings_from(em)
     discover_cmd.add_parsers(sub, settings, _add_model_options)
     evaluate_cmd.add_parser(sub)
     submit_cmd.add_parser(sub)
@@ -285,6 +291,22 @@ def params_from(args: argparse.Namespace) -> AnalysisParams:
         location_threshold=args.location_threshold,
         top_k=getattr(args, "top_k", 5),
     )
+
+
+def _embed(args: argparse.Namespace, config: RunConfig) -> RunSummary:
+    """Embed the audio, or import BirdNET-Analyzer's embeddings of it; then, if asked,
+    write the run's embeddings as a BirdNET-Analyzer 2.4 database."""
+    if args.embeddings_from is not None:
+        targets = [Target(path, rel.as_posix()) for path, rel in named_inputs(args.inputs)]
+        summary = import_embeddings(
+            args.embeddings_from, targets, args.out, config.params, config.model_dir, args.force
+        )
+    else:
+        summary = api.embed(args.inputs, config, text_export="birdnet" in args.format)
+    if "hoplite" in args.format:
+        db = export_hoplite(args.out / "embeddings", args.out / HOPLITE_FOLDER)
+        log.info(f"BirdNET-Analyzer embeddings database: {db}")
+    return summary
 
 
 def _report(summary: RunSummary, out: Path) -> int:
@@ -351,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             if "parquet" not in args.format:
                 args.format.append("parquet")  # Parquet is what resume and discovery read
-            summary = api.embed(args.inputs, config, text_export="birdnet" in args.format)
+            summary = _embed(args, config)
     except BdiscError as exc:
         log.error(exc.message, extra=fields(error=exc.kind, **exc.context))
         return EXIT_USAGE

@@ -31,6 +31,7 @@ from bdisc.discovery.sheets import CLUSTERS_FILE, REVIEW_FILE, read_clusters, re
 from bdisc.discovery.windows import load_windows, prune_windows
 from bdisc.errors import ConfigError
 from bdisc.fsutil import atomic_write_text
+from bdisc.interop.import_embeddings import Target, import_embeddings
 from bdisc.logs import fields
 from bdisc.params import AnalysisParams
 from bdisc.pipeline import api
@@ -68,6 +69,9 @@ class DiscoverConfig:
     # clustered again, and shown in its review.csv.
     labels: LabelStore | None = None
     labels_job: str = "local"
+    # BirdNET-Analyzer's embeddings (its database folder or 1.x text files) to start from
+    # instead of embedding the audio.
+    embeddings_from: Path | None = None
 
     @classmethod
     def from_spec(cls, root: Path, out_dir: Path, spec: DiscoverySpec) -> DiscoverConfig:
@@ -144,7 +148,19 @@ def discover(
         config.progress,
         config.model_dir,
     )
-    embed_summary = api.embed([r.path for r in recs], run_config, factory=factory, base=config.root)
+    if config.embeddings_from is not None:
+        embed_summary = import_embeddings(
+            config.embeddings_from,
+            [Target(r.path, r.rel) for r in recs],
+            out,
+            config.params,
+            config.model_dir,
+            config.force,
+        )
+    else:
+        embed_summary = api.embed(
+            [r.path for r in recs], run_config, factory=factory, base=config.root
+        )
     windows, provenance = load_windows(recs, out)
     kept, removed = prune_windows(windows, config.prune, classifier)
 

@@ -71,6 +71,23 @@ def _pool_task(task: FileTask, job: Job, config: RunConfig) -> FileOutcome:
     return process_file(task, job, config, worker, (lambda s: q.put(s)) if q else None)
 
 
+def named_inputs(inputs: Sequence[Path], base: Path | None = None) -> list[tuple[Path, Path]]:
+    """(absolute path, path relative to ``base``) of every recording under ``inputs``;
+    ``base`` defaults to the inputs' common folder."""
+    found = list(iter_inputs(inputs))
+    if not found:
+        return []
+    # abspath, not resolve: a symlinked recording keeps its place in the input tree.
+    if base is None:
+        base = Path(os.path.commonpath([os.path.abspath(root) for root, _ in found]))
+    base = Path(os.path.abspath(base))
+    named = []
+    for _, found_path in found:
+        path = Path(os.path.abspath(found_path))
+        named.append((path, path.relative_to(base)))
+    return named
+
+
 def collect_tasks(
     inputs: Sequence[Path], cache: HashCache, failed: list[FileOutcome], base: Path | None = None
 ) -> list[FileTask]:
@@ -79,17 +96,8 @@ def collect_tasks(
     Recordings are named by their path relative to ``base`` (default: the inputs'
     common folder); the output tree mirrors those names.
     """
-    found = list(iter_inputs(inputs))
-    if not found:
-        return []
-    # abspath, not resolve: a symlinked recording keeps its place in the input tree.
-    if base is None:
-        base = Path(os.path.commonpath([os.path.abspath(root) for root, _ in found]))
-    base = Path(os.path.abspath(base))
     tasks = []
-    for _, found_path in found:
-        path = Path(os.path.abspath(found_path))
-        rel = path.relative_to(base)
+    for path, rel in named_inputs(inputs, base):
         try:
             info = probe(path)
             stamp = FileStamp.of(path)
