@@ -190,3 +190,34 @@ def test_hoplite_export_opens_in_perch_hoplite(
     argv = ["embed", str(root), "--out", str(again), "--embeddings-from", str(out / "hoplite")]
     assert main([*argv, "--no-progress"]) == 0
     assert _parquet(again)[0].num_rows == 80
+
+
+@pytest.mark.model
+def test_prune_by_birdnet_analyzer_results(
+    reference_db: Path, tmp_path: Path, audio_dir: Path, data_dir: Path
+) -> None:
+    """BirdNET-Analyzer's own detections (its default run) pick the windows to cluster:
+    the Black-capped Chickadee's 0-3 s (0.81) and 3-6 s (0.31) cover, by half a window or
+    more, the 1.5-s-overlap windows at 0, 1.5, 3 and 4.5 s."""
+    root = tmp_path / "project"
+    _input(root, audio_dir)
+    results = data_dir / "birdnet_analyzer_2.4.0" / "default"
+    out = tmp_path / "out"
+    argv = ["discover", str(root), "--out", str(out), "--prune-by-results", str(results)]
+    chickadee = ["--keep-labels", "Black-capped Chickadee", "--min-cluster-size", "2"]
+    assert main([*argv, *chickadee, "--no-progress"]) == 0
+    settings = json.loads((out / "discovery.json").read_text())
+    assert settings["windows"] == 80 and settings["windows_kept"] == 4
+    assert settings["prune"]["removed"]["results"] == 76
+    assert settings["prune_by_results"] == str(results)
+    starts = sorted(float(line.split(",")[2]) for line in _clusters(out / "in"))
+    assert starts == [0.0, 1.5, 3.0, 4.5]
+    # The confidence rule applies to the detections: only 0-3 s passes 0.5.
+    out2 = tmp_path / "out2"
+    argv = ["discover", str(root), "--out", str(out2), "--prune-by-results", str(results)]
+    assert main([*argv, *chickadee, "--keep-min-conf", "0.5", "--no-progress"]) == 0
+    assert json.loads((out2 / "discovery.json").read_text())["windows_kept"] == 2
+
+
+def _clusters(folder: Path) -> list[str]:
+    return (folder / "clusters.csv").read_text().splitlines()[1:]

@@ -100,6 +100,15 @@ def add_discovery_options(d: argparse.ArgumentParser, *, group_by: bool = True) 
         metavar="P",
         help="keep windows whose top score is at least P",
     )
+    if group_by:  # a local folder of tables: bdisc discover only
+        p.add_argument(
+            "--prune-by-results",
+            type=Path,
+            metavar="DIR",
+            help="keep the windows that BirdNET-Analyzer's result tables in DIR (CSV, Raven "
+            "or Kaleidoscope, as bdisc analyze writes them too) detect something in; "
+            "--keep-labels and --keep-min-conf then apply to those detections",
+        )
     p.add_argument(
         "--top-n-per-file",
         type=int,
@@ -301,6 +310,7 @@ def run_discover(
         model_dir=settings.model_dir,
         labels=_local_labels(args.out),
         embeddings_from=args.embeddings_from,
+        prune_by_results=args.prune_by_results,
     )
     summary = discover(config)
     for g in summary.groups:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -24,11 +24,12 @@ from bdisc.discovery.job_spec import DiscoverySpec, GroupOptions, discovery_para
 from bdisc.discovery.labelled_sheet import cluster_labels, with_labels
 from bdisc.discovery.linking import LinkParams, link_groups
 from bdisc.discovery.prune import PruneRules, WindowClassifier
+from bdisc.discovery.prune_by_results import ResultsRule, kept_by_results
 from bdisc.discovery.recordings import Subset, find_recordings, select
 from bdisc.discovery.relabel import match_clusters
 from bdisc.discovery.review_outputs import GroupResult, cluster_group, group_settings
 from bdisc.discovery.sheets import CLUSTERS_FILE, REVIEW_FILE, read_clusters, recording_path
-from bdisc.discovery.windows import load_windows, prune_windows
+from bdisc.discovery.windows import Windows, load_windows, prune_windows
 from bdisc.errors import ConfigError
 from bdisc.fsutil import atomic_write_text
 from bdisc.interop.import_embeddings import Target, import_embeddings
@@ -72,6 +73,9 @@ class DiscoverConfig:
     # BirdNET-Analyzer's embeddings (its database folder or 1.x text files) to start from
     # instead of embedding the audio.
     embeddings_from: Path | None = None
+    # BirdNET-Analyzer result tables: keep the windows their detections cover (the label
+    # and confidence rules then apply to those detections, not to the top labels).
+    prune_by_results: Path | None = None
 
     @classmethod
     def from_spec(cls, root: Path, out_dir: Path, spec: DiscoverySpec) -> DiscoverConfig:
@@ -162,7 +166,7 @@ def discover(
             [r.path for r in recs], run_config, factory=factory, base=config.root
         )
     windows, provenance = load_windows(recs, out)
-    kept, removed = prune_windows(windows, config.prune, classifier)
+    kept, removed = _prune(windows, config, classifier)
 
     groups = ["all"] if config.group_by == "all" else sorted(set(kept.folder.tolist()))
     paths = {r.rel: r.path for r in recs}
@@ -170,6 +174,7 @@ def discover(
         **group_settings(config.group_options, config.prune, removed, provenance),
         "subset": {**asdict(config.subset), "report": asdict(subset_report)},
         "group_by": config.group_by,
+        **({"prune_by_results": str(config.prune_by_results)} if config.prune_by_results else {}),
     }
 
     def read_span(rel: str, start_s: float, end_s: float) -> tuple[np.ndarray, int]:
@@ -219,6 +224,19 @@ def discover(
         index,
         sound_types,
     )
+
+
+def _prune(
+    windows: Windows, config: DiscoverConfig, classifier: WindowClassifier | None
+) -> tuple[Windows, dict[str, int]]:
+    """The pruning rules; with result tables, their detections decide first."""
+    if config.prune_by_results is None:
+        return prune_windows(windows, config.prune, classifier)
+    rule = ResultsRule(config.prune_by_results, config.prune.labels, config.prune.min_conf)
+    covered = kept_by_results(rule, windows.rel, windows.start, windows.end)
+    rest = replace(config.prune, labels=(), min_conf=None)
+    kept, removed = prune_windows(windows.take(covered), rest, classifier)
+    return kept, {"results": int((~covered).sum()), **removed}
 
 
 def _window_clusters(path: Path) -> dict[tuple[str, float, float], int]:

@@ -105,7 +105,7 @@ class PruneRules:
         }
 
 
-def _label_matches(key: str, patterns: tuple[str, ...]) -> bool:
+def label_matches(key: str, patterns: tuple[str, ...]) -> bool:
     label = Label.parse(key)
     names = (key.casefold(), label.scientific.casefold(), label.common.casefold())
     return any(fnmatch.fnmatchcase(n, p.casefold()) for p in patterns for n in names)
@@ -133,7 +133,7 @@ def prune(
     if rules.drop_silence_db is not None:
         apply("silence", level_db >= rules.drop_silence_db)
     if rules.labels:
-        apply("labels", np.array([_label_matches(k, rules.labels) for k in top_label], bool))
+        apply("labels", np.array([label_matches(k, rules.labels) for k in top_label], bool))
     if rules.any_bird:
         apply("non_bird", np.array([not is_non_bird(k) for k in top_label], dtype=bool))
     if rules.classes:

@@ -12,61 +12,18 @@ The kind of each file is recognised by its columns.
 from __future__ import annotations
 
 import ast
-import csv
-import gzip
 import math
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO
 
-from bdisc.errors import ConfigError, NotFound
+from bdisc.errors import ConfigError
 from bdisc.evaluation.records import Annotation, Detection, recording_name
 from bdisc.evaluation.species_map import SpeciesMap
-
-Row = dict[str, str]
+from bdisc.interop.analyzer_results import Row, pick, read_table, result_rows, table_files
 
 # birdnet-discovery's table writes "no species" as nan; it is kept as a class of its own
 # (the published metrics list it), and excluded from averages by the non-target rule.
 NO_SPECIES = "nan"
-
-
-def _open(path: Path) -> IO[str]:
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", newline="", encoding="utf-8-sig")
-    return path.open(newline="", encoding="utf-8-sig")
-
-
-def _rows(path: Path) -> tuple[list[str], list[Row]]:
-    with _open(path) as f:
-        head = f.readline()
-        f.seek(0)
-        delimiter = "\t" if head.count("\t") > head.count(",") else ","
-        reader = csv.DictReader(f, delimiter=delimiter)
-        rows = [{(k or "").strip(): (v or "").strip() for k, v in r.items()} for r in reader]
-        return [c.strip() for c in reader.fieldnames or []], rows
-
-
-def _files(paths: Iterable[Path]) -> list[Path]:
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            out += sorted(
-                f
-                for f in p.rglob("*")
-                if f.is_file()
-                and f.name.lower().endswith((".csv", ".txt", ".csv.gz", ".txt.gz"))
-                and not f.name.startswith(".")
-            )
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise NotFound(f"no such file or folder: {p}", path=str(p))
-    return out
-
-
-def _pick(cols: list[str], *names: str) -> str | None:
-    lower = {c.casefold(): c for c in cols}
-    return next((lower[n.casefold()] for n in names if n.casefold() in lower), None)
 
 
 def is_performance_table(cols: list[str]) -> bool:
@@ -81,34 +38,16 @@ def _label(scientific: str, common: str, smap: SpeciesMap) -> str:
 
 def read_detections(paths: Iterable[Path], smap: SpeciesMap) -> list[Detection]:
     found: list[Detection] = []
-    for path in _files(paths):
-        cols, rows = _rows(path)
+    for path in table_files(paths):
+        cols, rows = read_table(path)
         if not cols:
             continue
         if is_performance_table(cols):
             found += performance_detections(rows, smap)
             continue
-        start = _pick(cols, "Start (s)", "start", "Begin Time (s)", "OFFSET")
-        end = _pick(cols, "End (s)", "end", "End Time (s)")
-        dur = _pick(cols, "DURATION")
-        conf = _pick(cols, "Confidence", "confidence")
-        sci = _pick(cols, "Scientific name", "scientific_name", "Species Code")
-        common = _pick(cols, "Common name", ";Common name", "common_name", "Common Name")
-        rec = _pick(cols, "File", "filepath", "Begin Path", "Begin File", "IN FILE")
-        if not (start and conf and (sci or common)):
-            raise ConfigError(f"{path}: not a detections table I know (columns: {', '.join(cols)})")
-        for r in rows:
-            if (common and r.get(common) == "nocall") or not r.get(conf):
-                continue  # BirdNET-Analyzer's dummy line in empty Raven tables
-            s = float(r[start])
-            e = float(r[end]) if end else s + float(r[dur]) if dur else s + 3.0
-            species = (
-                _label(r.get(sci, "") if sci else "", r.get(common, "") if common else "", smap)
-                if sci
-                else smap.code(r[common or ""])
-            )
-            name = recording_name(r[rec]) if rec and r.get(rec) else recording_name(path.name)
-            found.append(Detection(name, species, float(r[conf]), s, e))
+        for r in result_rows(path, cols, rows):
+            species = _label(r.scientific, r.common, smap) if r.scientific else smap.code(r.common)
+            found.append(Detection(recording_name(r.file), species, r.score, r.start_s, r.end_s))
     return found
 
 
@@ -150,8 +89,8 @@ def read_truth(paths: Iterable[Path], smap: SpeciesMap) -> tuple[list[Annotation
     """(annotations, recordings annotated): a recording with no annotation still counts."""
     out: list[Annotation] = []
     recordings: set[str] = set()
-    for path in _files(paths):
-        cols, rows = _rows(path)
+    for path in table_files(paths):
+        cols, rows = read_table(path)
         if not cols:
             continue
         if is_performance_table(cols):
@@ -163,14 +102,14 @@ def read_truth(paths: Iterable[Path], smap: SpeciesMap) -> tuple[list[Annotation
                     for s in _man_species(r["manSp"])
                 ]
             continue
-        rec = _pick(cols, "recording", "file", "filename", "IN FILE", "Begin File", "Begin Path")
-        sp = _pick(
+        rec = pick(cols, "recording", "file", "filename", "IN FILE", "Begin File", "Begin Path")
+        sp = pick(
             cols, "species", "label", "MANUAL ID", "Species Code", "Common Name", "Species", "name"
         )
-        minute = _pick(cols, "minute")
-        start = _pick(cols, "start", "start_s", "Begin Time (s)", "OFFSET", "start.time")
-        end = _pick(cols, "end", "end_s", "End Time (s)", "end.time")
-        dur = _pick(cols, "DURATION", "duration")
+        minute = pick(cols, "minute")
+        start = pick(cols, "start", "start_s", "Begin Time (s)", "OFFSET", "start.time")
+        end = pick(cols, "end", "end_s", "End Time (s)", "end.time")
+        dur = pick(cols, "DURATION", "duration")
         if not sp:
             raise ConfigError(
                 f"{path}: no species column in truth table (columns: {', '.join(cols)})"

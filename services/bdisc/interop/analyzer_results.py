@@ -1,0 +1,131 @@
+"""BirdNET-Analyzer's result tables, read back: its CSV (``.BirdNET.results.csv``, per file
+or combined, with or without the ``File`` column), its older R-style table
+(``filepath,start,end,...``), Raven selection tables and Kaleidoscope CSV. The kind of
+each file is recognised by its columns; tab- or comma-separated, plain or gzipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from bdisc.errors import ConfigError, NotFound
+
+Row = dict[str, str]
+
+# What BirdNET-Analyzer appends to a recording's stem for each kind of table.
+TABLE_SUFFIXES = (
+    ".BirdNET.results.csv",
+    ".BirdNET.selection.table.txt",
+    ".BirdNET.results.kaleidoscope.csv",
+    ".BirdNET.results.r.csv",
+    ".BirdNET.results.txt",
+)
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One detection of a result table."""
+
+    file: str  # the recording as the table names it, or the table's own stem
+    scientific: str  # "" when the table gives only a common name or a code
+    common: str
+    score: float
+    start_s: float
+    end_s: float
+
+
+def open_table(path: Path) -> IO[str]:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", newline="", encoding="utf-8-sig")
+    return path.open(newline="", encoding="utf-8-sig")
+
+
+def read_table(path: Path) -> tuple[list[str], list[Row]]:
+    """(columns, rows) of a comma- or tab-separated table."""
+    with open_table(path) as f:
+        head = f.readline()
+        f.seek(0)
+        delimiter = "\t" if head.count("\t") > head.count(",") else ","
+        reader = csv.DictReader(f, delimiter=delimiter)
+        rows = [{(k or "").strip(): (v or "").strip() for k, v in r.items()} for r in reader]
+        return [c.strip() for c in reader.fieldnames or []], rows
+
+
+def table_files(paths: Iterable[Path]) -> list[Path]:
+    """The tables among ``paths`` (folders are searched recursively)."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out += sorted(
+                f
+                for f in p.rglob("*")
+                if f.is_file()
+                and f.name.lower().endswith((".csv", ".txt", ".csv.gz", ".txt.gz"))
+                and not f.name.startswith(".")
+            )
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise NotFound(f"no such file or folder: {p}", path=str(p))
+    return out
+
+
+def pick(cols: list[str], *names: str) -> str | None:
+    """The first of ``names`` among the columns (case-insensitive)."""
+    lower = {c.casefold(): c for c in cols}
+    return next((lower[n.casefold()] for n in names if n.casefold() in lower), None)
+
+
+def table_stem(path: Path) -> str:
+    """A per-recording table's recording: its name without BirdNET-Analyzer's suffix."""
+    name = path.name.removesuffix(".gz")
+    for suffix in TABLE_SUFFIXES:
+        if name.endswith(suffix):
+            return str(path.with_name(name.removesuffix(suffix)))
+    return str(path.with_name(name.rsplit(".", 1)[0]))
+
+
+def result_rows(path: Path, cols: list[str], rows: list[Row]) -> list[ResultRow]:
+    """The detections of one table; raises ConfigError if it is no detections table."""
+    start = pick(cols, "Start (s)", "start", "Begin Time (s)", "OFFSET")
+    end = pick(cols, "End (s)", "end", "End Time (s)")
+    dur = pick(cols, "DURATION")
+    conf = pick(cols, "Confidence", "confidence")
+    sci = pick(cols, "Scientific name", "scientific_name", "Species Code")
+    common = pick(cols, "Common name", ";Common name", "common_name", "Common Name")
+    rec = pick(cols, "File", "filepath", "Begin Path", "Begin File", "IN FILE")
+    if not (start and conf and (sci or common)):
+        raise ConfigError(f"{path}: not a detections table I know (columns: {', '.join(cols)})")
+    found = []
+    for r in rows:
+        if (common and r.get(common) == "nocall") or not r.get(conf):
+            continue  # BirdNET-Analyzer's dummy line in empty Raven tables
+        s = float(r[start])
+        e = float(r[end]) if end else s + float(r[dur]) if dur else s + 3.0
+        found.append(
+            ResultRow(
+                file=r[rec] if rec and r.get(rec) else table_stem(path),
+                scientific=r.get(sci, "") if sci else "",
+                common=r.get(common, "") if common else "",
+                score=float(r[conf]),
+                start_s=s,
+                end_s=e,
+            )
+        )
+    return found
+
+
+def read_results(paths: Iterable[Path]) -> list[ResultRow]:
+    """Every detection of every result table under ``paths``; other files are skipped
+    (BirdNET-Analyzer's folders hold its settings and list files too)."""
+    found: list[ResultRow] = []
+    for path in table_files(paths):
+        cols, rows = read_table(path)
+        if cols and pick(cols, "Confidence", "confidence"):
+            found += result_rows(path, cols, rows)
+    return found
