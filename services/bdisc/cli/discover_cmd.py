@@ -18,6 +18,7 @@ from bdisc.discovery.job_spec import DISCOVERY_OVERLAP_S, DiscoverySpec
 from bdisc.discovery.labelled_sheet import LOCAL_JOB, LOCAL_LABELS, local_labels_url
 from bdisc.discovery.linking import LinkParams
 from bdisc.discovery.prune import PruneRules
+from bdisc.discovery.raven_review import import_raven_labels
 from bdisc.discovery.recordings import Subset, parse_hours
 from bdisc.logs import fields
 from bdisc.params import AnalysisParams
@@ -253,6 +254,17 @@ def add_parsers(
     add_embeddings_from(d)
     d.set_defaults(overlap=DISCOVERY_OVERLAP_S)
 
+    i = sub.add_parser(
+        "import-labels",
+        help="labels a reviewer wrote in Raven tables, back into the results",
+        description="Read the Annotation (or Label) column of Raven selection tables, such "
+        "as the raven/*.selections.txt that bdisc discover writes, and store each labelled "
+        "row as the label of its window (matched by Begin Path and File Offset). bdisc "
+        "review shows them and bdisc export cuts them under their labels.",
+    )
+    i.add_argument("results", type=Path, help="the discover output folder")
+    i.add_argument("tables", type=Path, nargs="+", metavar="TABLE", help="Raven tables")
+
     e = sub.add_parser(
         "export",
         help="cut labelled clusters into a training set",
@@ -349,15 +361,29 @@ def run_export(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
-def _local_labels(results: Path) -> LabelStore | None:
-    """The labels given in ``bdisc review`` for this results folder, if any."""
-    if not (results / LOCAL_LABELS).is_file():
+def _local_labels(results: Path, create: bool = False) -> LabelStore | None:
+    """The labels given in ``bdisc review`` for this results folder, if any (``create``:
+    a new store if there is none yet)."""
+    if not (results / LOCAL_LABELS).is_file() and not create:
         return None
+    (results / LOCAL_LABELS).parent.mkdir(parents=True, exist_ok=True)
     from bdisc.adapters.sql_job_store import SqlJobStore, migrate
     from bdisc.adapters.sql_label_store import SqlLabelStore
 
     migrate(local_labels_url(results))
     return SqlLabelStore(SqlJobStore(local_labels_url(results)).engine)
+
+
+def run_import_labels(args: argparse.Namespace) -> int:
+    store = _local_labels(args.results, create=True)
+    assert store is not None
+    done = import_raven_labels(args.results, args.tables, store, LOCAL_JOB)
+    log.info(
+        f"{done.labelled} windows labelled from {len(args.tables)} Raven tables"
+        + (f"; {done.unmatched} labelled rows match no window" if done.unmatched else "")
+        + f"; bdisc export --results {args.results} uses them"
+    )
+    return 1 if done.unmatched else 0
 
 
 def _window_labels(results: Path) -> Path | None:

@@ -340,6 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "export":
             return discover_cmd.run_export(args)
+        if args.command == "import-labels":
+            return discover_cmd.run_import_labels(args)
         if args.command == "evaluate":
             return evaluate_cmd.run(args)
         if args.command == "submit":

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from bdisc.audio.reader import probe
 from bdisc.audio.segments import read_segment
 from bdisc.discovery.carry_labels import carry_labels
 from bdisc.discovery.clustering import ClusterParams
@@ -25,12 +27,13 @@ from bdisc.discovery.labelled_sheet import cluster_labels, with_labels
 from bdisc.discovery.linking import LinkParams, link_groups
 from bdisc.discovery.prune import PruneRules, WindowClassifier
 from bdisc.discovery.prune_by_results import ResultsRule, kept_by_results
-from bdisc.discovery.recordings import Subset, find_recordings, select
+from bdisc.discovery.raven_review import write_group_tables, write_job_table
+from bdisc.discovery.recordings import Recording, Subset, find_recordings, select
 from bdisc.discovery.relabel import match_clusters
 from bdisc.discovery.review_outputs import GroupResult, cluster_group, group_settings
 from bdisc.discovery.sheets import CLUSTERS_FILE, REVIEW_FILE, read_clusters, recording_path
 from bdisc.discovery.windows import Windows, load_windows, prune_windows
-from bdisc.errors import ConfigError
+from bdisc.errors import BdiscError, ConfigError
 from bdisc.fsutil import atomic_write_text
 from bdisc.interop.import_embeddings import Target, import_embeddings
 from bdisc.logs import fields
@@ -190,6 +193,7 @@ def discover(
         results.append(result)
     members = link_groups(out, groups, config.link)
     sound_types = len({m.type_id for m in members})
+    _write_raven_review(out, groups, recs, kept)
     index = out / "index.html"
     write_index(
         index,
@@ -224,6 +228,31 @@ def discover(
         index,
         sound_types,
     )
+
+
+def _write_raven_review(
+    out: Path, groups: Sequence[str], recs: Sequence[Recording], kept: Windows
+) -> None:
+    """Raven tables per cluster and for the job, Audacity tracks per recording."""
+    used = set(zip(kept.folder.tolist(), kept.file.tolist(), strict=True))
+    paths: dict[tuple[str, str], str] = {}
+    durations: dict[str, float] = {}
+    for r in recs:
+        if (r.folder, r.file) not in used:
+            continue
+        try:
+            durations[str(r.path)] = probe(r.path).duration_s
+        except BdiscError as exc:
+            log.warning(
+                "not in the Raven tables", extra=fields(path=str(r.path), error=exc.message)
+            )
+            continue
+        paths[(r.folder, r.file)] = str(r.path)
+    for name in groups:
+        if (out / name / CLUSTERS_FILE).is_file():
+            rows = read_clusters(out / name / CLUSTERS_FILE)
+            write_group_tables(out / name, name, rows, paths, durations)
+    write_job_table(out, groups, paths, durations)
 
 
 def _prune(

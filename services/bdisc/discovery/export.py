@@ -184,7 +184,13 @@ def plan(config: ExportConfig, sources: dict[tuple[str, str], str] | None = None
     overrides = _read_overrides(config.overrides) if config.overrides else {}
     sources = _sources(config.results) if sources is None else sources
     clips: dict[str, Clip] = {}
-    for group in sorted({e.folder for e in entries} | {folder for folder, _ in labels}):
+    # Window labels (a Raven import, a lasso in bdisc review) reach the deployments they
+    # name, when those were clustered on their own (not under --group-by all).
+    labelled_windows = {
+        folder for folder, _, _ in overrides if (config.results / folder / CLUSTERS_FILE).is_file()
+    }
+    groups = {e.folder for e in entries} | {folder for folder, _ in labels} | labelled_windows
+    for group in sorted(groups):
         path = config.results / group / CLUSTERS_FILE
         if not path.is_file():
             raise NotFound(f"review sheet names folder {group!r} but {path} does not exist")
