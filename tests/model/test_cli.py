@@ -41,6 +41,11 @@ HELP_FLAGS = {
         "--workers",
         "--batch-size",
         "--min-conf",
+        "--top-n",
+        "--merge-consecutive",
+        "--audio-speed",
+        "--additional-columns",
+        "--sigmoid-slope",
     ],
     ("embed",): [
         "--out",
@@ -54,6 +59,8 @@ HELP_FLAGS = {
         "--workers",
         "--batch-size",
         "--top-k",
+        "--audio-speed",
+        "--embeddings-from",
     ],
     ("discover",): [
         "--out",
@@ -66,7 +73,11 @@ HELP_FLAGS = {
         "--montage-cap",
         "--overlap",
         "--workers",
+        "--embeddings-from",
+        "--prune-by-results",
     ],
+    ("species",): ["--lat", "--lon", "--week", "--threshold", "--out", "--sortby"],
+    ("import-labels",): ["results", "TABLE"],
     ("export",): ["--review", "--results", "--out", "--overrides", "--pad", "--sample-rate"],
     ("evaluate",): [
         "--detections",
@@ -83,7 +94,7 @@ HELP_FLAGS = {
 
 def test_help_names_the_flags_users_rely_on() -> None:
     top = _help()
-    for word in ("analyze", "embed", "discover", "export", "evaluate", "CC BY-NC-SA"):
+    for word in ("analyze", "embed", "discover", "export", "evaluate", "species", "CC BY-NC-SA"):
         assert word in top, word
     for command, flags in HELP_FLAGS.items():
         text = _help(*command)

@@ -37,7 +37,8 @@ together with --group-by all). Windows (overlapping by 1.5 s) are embedded with 
 reduced with UMAP and clustered with HDBSCAN; background-like clusters become cluster
 0. Per deployment, OUT/<folder>/ gets clusters.csv, review.csv (fill in the Label
 column), <folder>_Cluster<k>_times.txt, montages/, map.png, audio/, prototypes.npz and
-index.html. Then the clusters of all deployments are linked into sound types:
+index.html, and raven/ (a Raven selection table per cluster) and audacity/ (a label
+track per recording). Then the clusters of all deployments are linked into sound types:
 OUT/sound_types.csv, and the Type and SuggestedLabel columns of every review.csv
 (re-run after labelling to refresh the suggestions; nothing is computed again).
 OUT/index.html links everything.
