@@ -98,6 +98,11 @@ class TooShort(AudioError):
     pass
 
 
+class PartShort(CorruptAudio):
+    """A part of a long recording ended before its last window: the file is shorter
+    than its header says (the recording is then processed whole)."""
+
+
 class Unauthorized(BdiscError):
     http_status = 401
     grpc_code = "UNAUTHENTICATED"

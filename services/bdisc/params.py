@@ -63,8 +63,8 @@ class AnalysisParams:
             raise ConfigError(f"sigmoid slope must be in [0.5, 1.5], got {self.sigmoid_slope}")
         if self.sigmoid_slope != 1.0 and self.sensitivity != 1.0:
             raise ConfigError(
-                "give --sensitivity (BirdNET-Analyzer 2.x) or --sigmoid-slope "
-                "(BirdNET-Analyzer 1.x, BirdNET-Pi), not both"
+                "sensitivity (BirdNET-Analyzer 2.x's scale) and sigmoid slope (1.x's and "
+                "BirdNET-Pi's) are alternatives: give one of them"
             )
         if self.top_n is not None and not 1 <= self.top_n <= 100:
             raise ConfigError(f"top-n must be 1 to 100, got {self.top_n}")
@@ -109,6 +109,9 @@ class AnalysisParams:
             "bandpass_fmin": self.bandpass.fmin,
             "bandpass_fmax": self.bandpass.fmax,
             **({"audio_speed": self.audio_speed} if self.audio_speed != 1.0 else {}),
+            # With overlap, BirdNET-Analyzer 2.4's rule adds padded tail windows (window
+            # files made before it lack them, so they are not mixed with these).
+            **({"tail_windows": "birdnet-analyzer-2.4"} if self.overlap_s > 0 else {}),
         }
 
     def score_provenance(self, model: ModelInfo) -> dict[str, Any]:

@@ -17,6 +17,8 @@ import pytest
 
 from bdisc.cli.main import main
 from bdisc.interop.hoplite_db import HopliteWriter, StoreSettings
+from bdisc.interop.import_embeddings import Target, import_embeddings
+from bdisc.params import AnalysisParams
 
 REFERENCE_SOURCE = "/tmp/bna-ref/in/soundscape.flac"
 PERCH_HOPLITE = "perch-hoplite==0.1.3"
@@ -75,7 +77,8 @@ def test_embed_from_the_database_equals_embedding_the_audio(
     assert isinstance(window, dict)
     assert window["overlap_s"] == 0.0 and window["bandpass_fmax"] == 15000.0
     assert "BirdNET-Analyzer 2.x" in str(window["model_precision"])
-    assert meta["recording"] == {"path": "soundscape.flac", "source": REFERENCE_SOURCE}
+    assert meta["recording"] == {"path": "soundscape.flac", "source": str(root / "soundscape.flac")}
+    assert meta["import"] == {"kind": "hoplite", "source": REFERENCE_SOURCE}
     assert np.isnan(table.column("rms_dbfs").to_numpy()).all()  # levels are not stored
     # A second run finds nothing to do.
     before = (imported / "embeddings" / "soundscape.embeddings.parquet").stat().st_mtime_ns
@@ -221,3 +224,46 @@ def test_prune_by_birdnet_analyzer_results(
 
 def _clusters(folder: Path) -> list[str]:
     return (folder / "clusters.csv").read_text().splitlines()[1:]
+
+
+def _store(path: Path, sources: dict[str, tuple[float, float]], overlap: float = 0.0) -> Path:
+    """A BirdNET-Analyzer database of synthetic vectors: each source from 0 to its end."""
+    writer = HopliteWriter(path, StoreSettings(1024, "float16", 0, 15000, 1.0))
+    rng = np.random.default_rng(0)
+    for source, (_, end) in sources.items():
+        starts = np.arange(0.0, end - 1.0 + 1e-9, 3.0 - overlap)
+        ends = np.minimum(starts + 3.0, end)
+        writer.add(source, starts, ends, rng.normal(size=(len(starts), 1024)))
+    writer.close()
+    return path
+
+
+@pytest.mark.model
+def test_ambiguous_and_unmatched_recordings(tmp_path: Path) -> None:
+    """A recording that two stored recordings name fails as ambiguous (it gets neither);
+    one the store lacks fails as not in the store; the rest is imported."""
+    root = tmp_path / "in"
+    for rel in ("x.wav", "north/dawn.wav", "south/dusk.wav"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"")  # the audio is not read
+    store = _store(
+        tmp_path / "db",
+        {
+            "/field/site1/x.wav": (0, 30),
+            "/field/site2/x.wav": (0, 30),
+            "/field/north/dawn.wav": (0, 119.9),
+        },
+        overlap=1.5,
+    )
+    targets = [Target(root / rel, rel) for rel in ("x.wav", "north/dawn.wav", "south/dusk.wav")]
+    out = tmp_path / "out"
+    summary = import_embeddings(store, targets, out, AnalysisParams())
+    assert (summary.done, summary.failed) == (1, 2)
+    errors = (out / "errors.csv").read_text()
+    assert "x.wav,error,ambiguous,two recordings of the store match it" in errors
+    assert "dusk.wav,error,not_in_store," in errors
+    assert not (out / "embeddings" / "x.embeddings.parquet").exists()
+    table, meta = _parquet(out, "north/dawn")
+    # 119.9 s at 1.5-s overlap: the windows reaching the end are shorter, and that is fine.
+    assert table.num_rows == 80 and meta["window"]["overlap_s"] == 1.5  # type: ignore[index]
+    assert meta["window"]["tail_windows"] == "birdnet-analyzer-2.4"  # type: ignore[index]

@@ -33,7 +33,7 @@ def test_sensitivity_shifts_logits_like_birdnet_analyzer_2() -> None:
     np.testing.assert_allclose(slope, 1 / (1 + np.exp(-0.75 * np.clip(logits, -15, 15))), rtol=1e-6)
     with pytest.raises(ConfigError):
         AnalysisParams(sensitivity=2.0)
-    with pytest.raises(ConfigError, match="not both"):
+    with pytest.raises(ConfigError, match="alternatives"):
         AnalysisParams(sensitivity=1.25, sigmoid_slope=0.75)
 
 

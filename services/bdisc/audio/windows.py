@@ -64,15 +64,27 @@ class Window:
     valid: int  # samples of real audio; the rest is zero padding
 
 
-def frame_windows(blocks: Iterable[np.ndarray], spec: WindowSpec) -> Iterator[Window]:
+def frame_windows(
+    blocks: Iterable[np.ndarray],
+    spec: WindowSpec,
+    *,
+    first_index: int = 0,
+    count: int | None = None,
+) -> Iterator[Window]:
+    """Windows of a recording whose samples ``blocks`` hold from the start of window
+    ``first_index`` on (a part of a long recording): up to ``count`` windows, or to the
+    end of the recording with its padded tail windows when ``count`` is None."""
     size, step, rate = spec.window_samples, spec.step_samples, spec.sample_rate
     buf = np.zeros(0, dtype=np.float32)
-    buf_start = 0  # absolute sample index of buf[0]
-    next_start = 0
-    index = 0
+    buf_start = first_index * step  # absolute sample index of buf[0]
+    next_start = buf_start
+    index = first_index
+    stop = None if count is None else first_index + count
     for block in blocks:
         buf = np.concatenate((buf, block)) if buf.size else block
         while next_start + size <= buf_start + buf.size:
+            if index == stop:
+                return
             offset = next_start - buf_start
             window = buf[offset : offset + size]
             yield Window(index, next_start / rate, (next_start + size) / rate, window, size)
@@ -82,6 +94,8 @@ def frame_windows(blocks: Iterable[np.ndarray], spec: WindowSpec) -> Iterator[Wi
         if keep_from > 0:
             buf = buf[keep_from:]
             buf_start = next_start
+    if stop is not None:
+        return  # a part ends with its last full window; the recording's end is elsewhere
     total = buf_start + buf.size
     while total - next_start >= max(1, spec.min_samples):
         remaining = total - next_start

@@ -299,7 +299,13 @@ def _embed(args: argparse.Namespace, config: RunConfig) -> RunSummary:
     if args.embeddings_from is not None:
         targets = [Target(path, rel.as_posix()) for path, rel in named_inputs(args.inputs)]
         summary = import_embeddings(
-            args.embeddings_from, targets, args.out, config.params, config.model_dir, args.force
+            args.embeddings_from,
+            targets,
+            args.out,
+            config.params,
+            config.model_dir,
+            args.force,
+            text="birdnet" in args.format,
         )
     else:
         summary = api.embed(args.inputs, config, text_export="birdnet" in args.format)

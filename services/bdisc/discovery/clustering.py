@@ -243,6 +243,9 @@ def cluster(
         np.asarray(model.labels_),
         foreground_scores(embeddings, recordings),
         params.background_threshold,
-        None if levels is None else quiet_windows(levels, recordings),
+        # levels unknown (embeddings imported from BirdNET-Analyzer): every window quiet
+        None
+        if levels is None or not np.isfinite(levels).all()
+        else quiet_windows(levels, recordings),
     )
     return Clustering(labels, np.asarray(model.probabilities_), map_xy, pca, size, background)

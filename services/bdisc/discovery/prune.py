@@ -131,6 +131,11 @@ def prune(
         removed[name] = before - int(keep.sum())
 
     if rules.drop_silence_db is not None:
+        if np.isnan(level_db).any():
+            raise ConfigError(
+                "--drop-silence needs the windows' audio levels, which embeddings imported "
+                "from BirdNET-Analyzer do not have"
+            )
         apply("silence", level_db >= rules.drop_silence_db)
     if rules.labels:
         apply("labels", np.array([label_matches(k, rules.labels) for k in top_label], bool))

@@ -19,7 +19,8 @@ import numpy as np
 
 from bdisc.discovery.prune import label_matches
 from bdisc.errors import ConfigError
-from bdisc.interop.analyzer_results import ResultRow, read_results
+from bdisc.interop.analyzer_results import ResultRow, read_results, recording_of
+from bdisc.interop.path_match import TailIndex
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,6 @@ class ResultsRule:
         return label_matches(key, self.labels)
 
 
-def _stem_tails(path: str) -> list[str]:
-    parts = path.replace("\\", "/").rsplit(".", 1)[0].split("/")
-    return ["/".join(parts[i:]) for i in range(len(parts))]
-
-
 def kept_by_results(
     rule: ResultsRule, recording: np.ndarray, start: np.ndarray, end: np.ndarray
 ) -> np.ndarray:
@@ -49,19 +45,15 @@ def kept_by_results(
     rows = read_results([rule.results])
     if not rows:
         raise ConfigError(f"no BirdNET-Analyzer detections found in {rule.results}")
+    rels = sorted({str(r) for r in recording})
+    finder = TailIndex(((rel,), rel) for rel in rels)
     spans: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for row in rows:
-        if rule.passes(row):
-            for tail in _stem_tails(row.file):
-                spans[tail].append((row.start_s, row.end_s))
+        rel = finder.find(recording_of(row))
+        if rel is not None and rule.passes(row):
+            spans[rel].append((row.start_s, row.end_s))
     keep = np.zeros(len(recording), dtype=bool)
     for i, (rec, s, e) in enumerate(zip(recording, start, end, strict=True)):
         need = (float(e) - float(s)) / 2
-        keep[i] = any(
-            min(e, hi) - max(s, lo) >= need - 1e-9 for lo, hi in spans.get(_stem(str(rec)), ())
-        )
+        keep[i] = any(min(e, hi) - max(s, lo) >= need - 1e-9 for lo, hi in spans.get(str(rec), ()))
     return keep
-
-
-def _stem(rel: str) -> str:
-    return rel.rsplit(".", 1)[0]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bdisc.discovery.sheets import CLUSTERS_FILE, WindowRow, read_clusters, recording_path
 from bdisc.errors import ConfigError
+from bdisc.interop.path_match import TailIndex
 from bdisc.interop.raven_tables import (
     Selection,
     read_raven_labels,
@@ -120,7 +121,7 @@ def import_raven_labels(
         for span in read_raven_labels(table):
             if not span.label:
                 continue
-            hit = _find(windows, span.path, span.start_s)
+            hit = windows.find(span.path, span.start_s)
             if hit is None:
                 unmatched += 1
                 continue
@@ -138,26 +139,30 @@ def import_raven_labels(
     return LabelImport(labelled, unmatched)
 
 
-_Index = dict[str, list[tuple[float, str, Target]]]
+@dataclass(frozen=True)
+class _Windows:
+    """Every window of a results folder, found by recording (any path ending with its
+    path below the project) and start."""
+
+    by_recording: dict[str, list[tuple[float, str, Target]]]
+    finder: TailIndex[str]
+
+    def find(self, path: str, start_s: float) -> tuple[str, Target] | None:
+        recording = self.finder.find(path)
+        for start, group, target in self.by_recording.get(recording or "", ()):
+            if abs(start - start_s) < 0.01:
+                return group, target
+        return None
 
 
-def _window_index(results: Path) -> _Index:
-    index: _Index = {}
+def _window_index(results: Path) -> _Windows:
+    by_recording: dict[str, list[tuple[float, str, Target]]] = {}
     for clusters in sorted(results.glob(f"*/{CLUSTERS_FILE}")):
         group = clusters.parent.name
         for r in read_clusters(clusters):
             recording = recording_path(r.folder, r.file)
             target = Target.window(group, recording, r.start_s, r.end_s)
-            index.setdefault(recording, []).append((r.start_s, group, target))
-    if not index:
+            by_recording.setdefault(recording, []).append((r.start_s, group, target))
+    if not by_recording:
         raise ConfigError(f"{results} holds no clusters.csv: run bdisc discover first")
-    return index
-
-
-def _find(index: _Index, path: str, start_s: float) -> tuple[str, Target] | None:
-    parts = path.replace("\\", "/").split("/")
-    for i in range(len(parts)):
-        for start, group, target in index.get("/".join(parts[i:]), ()):
-            if abs(start - start_s) < 0.01:
-                return group, target
-    return None
+    return _Windows(by_recording, TailIndex(((rec,), rec) for rec in by_recording))

@@ -47,7 +47,8 @@ def read_detections(paths: Iterable[Path], smap: SpeciesMap) -> list[Detection]:
             continue
         for r in result_rows(path, cols, rows):
             species = _label(r.scientific, r.common, smap) if r.scientific else smap.code(r.common)
-            found.append(Detection(recording_name(r.file), species, r.score, r.start_s, r.end_s))
+            name = recording_name(r.file or path.name)
+            found.append(Detection(name, species, r.score, r.start_s, r.end_s))
     return found
 
 

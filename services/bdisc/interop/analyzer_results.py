@@ -31,7 +31,8 @@ TABLE_SUFFIXES = (
 class ResultRow:
     """One detection of a result table."""
 
-    file: str  # the recording as the table names it, or the table's own stem
+    file: str  # the recording as the table names it ("" when it has no such column)
+    table: str  # the table's own path (a per-recording table is named after its recording)
     scientific: str  # "" when the table gives only a common name or a code
     common: str
     score: float
@@ -81,6 +82,12 @@ def pick(cols: list[str], *names: str) -> str | None:
     return next((lower[n.casefold()] for n in names if n.casefold() in lower), None)
 
 
+def recording_of(row: ResultRow) -> str:
+    """The recording a row is about: its File column, else its table's name without
+    BirdNET-Analyzer's suffix (``site/rec.BirdNET.results.csv`` -> ``site/rec``)."""
+    return row.file or table_stem(Path(row.table))
+
+
 def table_stem(path: Path) -> str:
     """A per-recording table's recording: its name without BirdNET-Analyzer's suffix."""
     name = path.name.removesuffix(".gz")
@@ -99,6 +106,7 @@ def result_rows(path: Path, cols: list[str], rows: list[Row]) -> list[ResultRow]
     sci = pick(cols, "Scientific name", "scientific_name", "Species Code")
     common = pick(cols, "Common name", ";Common name", "common_name", "Common Name")
     rec = pick(cols, "File", "filepath", "Begin Path", "Begin File", "IN FILE")
+    folders = [pick(cols, "INDIR"), pick(cols, "FOLDER")] if rec == pick(cols, "IN FILE") else []
     if not (start and conf and (sci or common)):
         raise ConfigError(f"{path}: not a detections table I know (columns: {', '.join(cols)})")
     found = []
@@ -107,9 +115,12 @@ def result_rows(path: Path, cols: list[str], rows: list[Row]) -> list[ResultRow]
             continue  # BirdNET-Analyzer's dummy line in empty Raven tables
         s = float(r[start])
         e = float(r[end]) if end else s + float(r[dur]) if dur else s + 3.0
+        where = [r.get(c, "") for c in folders if c] + [r.get(rec, "") if rec else ""]
         found.append(
             ResultRow(
-                file=r[rec] if rec and r.get(rec) else table_stem(path),
+                # Kaleidoscope splits the path: INDIR, FOLDER and IN FILE
+                file="/".join(w.rstrip("/") for w in where if w) if where[-1] else "",
+                table=str(path),
                 scientific=r.get(sci, "") if sci else "",
                 common=r.get(common, "") if common else "",
                 score=float(r[conf]),

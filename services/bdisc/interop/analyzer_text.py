@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from bdisc.errors import IncompatibleArtifact, NotFound
-from bdisc.interop.hoplite_db import StoredWindows
+from bdisc.interop.hoplite_db import StoredWindows, Unreadable
 from bdisc.outputs.embeddings import TEXT_SUFFIX
 
 
@@ -51,7 +51,10 @@ def read_text_file(path: Path, root: Path) -> StoredWindows:
     )
 
 
-def read_text_sources(path: Path) -> Iterator[StoredWindows]:
+def read_text_sources(path: Path) -> Iterator[StoredWindows | Unreadable]:
     root = path if path.is_dir() else path.parent
     for file in text_files(path):
-        yield read_text_file(file, root)
+        try:
+            yield read_text_file(file, root)
+        except IncompatibleArtifact as exc:
+            yield Unreadable(str(file), exc.message)

@@ -77,6 +77,14 @@ class StoredWindows:
 
 
 @dataclass(frozen=True)
+class Unreadable:
+    """A recording of a store whose windows cannot be read (the others still can)."""
+
+    source: str
+    message: str
+
+
+@dataclass(frozen=True)
 class StoreSettings:
     """What a store records about how its embeddings were made."""
 
@@ -142,8 +150,9 @@ def _number(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def read_sources(path: Path) -> Iterator[StoredWindows]:
-    """Every recording in the database with its windows (one recording in memory at a time)."""
+def read_sources(path: Path) -> Iterator[StoredWindows | Unreadable]:
+    """Every recording in the database with its windows (one recording in memory at a
+    time); a recording whose windows are broken comes as ``Unreadable``."""
     settings = read_settings(path)
     index = _usearch().restore(str(path / INDEX_FILE), view=True)
     if index is None or int(index.ndim) != settings.embedding_dim:
@@ -157,24 +166,27 @@ def read_sources(path: Path) -> Iterator[StoredWindows]:
                 "SELECT id, offsets FROM hoplite_embeddings WHERE source_idx = ? ORDER BY id",
                 (source_id,),
             ).fetchall()
-            if not rows:
-                continue
-            ids = np.array([r[0] for r in rows], dtype=np.uint64)
-            offsets = np.stack([_offsets(r[1]) for r in rows])
-            vectors = index.get(ids)
-            missing = [int(i) for i, v in zip(ids, vectors, strict=True) if v is None]
-            if missing:
-                raise IncompatibleArtifact(
-                    f"{path / INDEX_FILE} lacks the vectors of {len(missing)} windows of {source}",
-                    path=str(path),
-                )
-            order = np.argsort(offsets[:, 0], kind="stable")
-            yield StoredWindows(
-                str(source),
-                offsets[order, 0],
-                offsets[order, 1],
-                np.vstack(vectors).astype(np.float32)[order],
-            )
+            if rows:
+                try:
+                    yield _windows(index, str(source), rows)
+                except IncompatibleArtifact as exc:
+                    yield Unreadable(str(source), exc.message)
+
+
+def _windows(index: Any, source: str, rows: list[tuple[int, bytes]]) -> StoredWindows:
+    ids = np.array([r[0] for r in rows], dtype=np.uint64)
+    offsets = np.stack([_offsets(r[1]) for r in rows])
+    vectors = index.get(ids)
+    missing = sum(v is None for v in vectors)
+    if missing:
+        raise IncompatibleArtifact(f"the index lacks the vectors of {missing} windows")
+    order = np.argsort(offsets[:, 0], kind="stable")
+    return StoredWindows(
+        source,
+        offsets[order, 0],
+        offsets[order, 1],
+        np.vstack(vectors).astype(np.float32)[order],
+    )
 
 
 def _plain(value: float | None) -> float | int | None:

@@ -3,6 +3,7 @@ layout), so that its ``search`` command and perch-hoplite's tools open them."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,8 @@ def export_hoplite(embeddings: Path, out: Path) -> Path:
         window["bandpass_fmax"],
         window.get("audio_speed", 1.0),
     )
-    writer = HopliteWriter(out, settings)
+    building = out.with_name(out.name + ".partial")
+    writer = HopliteWriter(building, settings)
     try:
         for f in files:
             meta = file_metadata(f)
@@ -51,6 +53,11 @@ def export_hoplite(embeddings: Path, out: Path) -> Path:
                 table.column("end_s").to_numpy(),
                 np.asarray(column.flatten().to_numpy()).reshape(-1, EMBEDDING_DIM),
             )
-    finally:
         writer.close()
+    except BaseException:
+        writer.db.close()
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    shutil.rmtree(out, ignore_errors=True)  # a database is written whole, never half
+    building.rename(out)
     return out

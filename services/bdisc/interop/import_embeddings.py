@@ -3,13 +3,17 @@ embeddings files, and no audio is embedded again.
 
 A store is BirdNET-Analyzer 2.4's database (a folder with ``hoplite.sqlite``) or its 1.x
 ``.birdnet.embeddings.txt`` files. Each stored recording is matched to a recording of the
-run by its path (the store's path ends with the recording's path under the input root).
-What the store records or implies is checked and becomes the files' provenance: BirdNET
-V2.4's 1024-d embeddings, 3-s windows, one overlap for every recording, the band-pass and
-audio speed. The window settings of the store are the ones used; bdisc's own window
-options are set aside, with a warning where they differ. Top labels are computed from the
-embeddings with BirdNET's own last layer (``classifier_head``); audio levels are unknown
-(NaN). Re-running skips recordings whose files came from the same, unchanged store.
+run by its path (``path_match``: the stored path ends with the recording's path under the
+input root); two stored recordings that name one recording fail it as ambiguous. What
+the store records or implies is checked and becomes the files' provenance: BirdNET V2.4's
+1024-d embeddings, 3-s windows, one overlap for every recording, the band-pass and audio
+speed, and the store itself (so files from two stores, or from a store and from audio,
+are never mixed). The window settings of the store are the ones used; bdisc's own window
+options are set aside, with a warning where they differ. Top labels are computed from
+the embeddings with BirdNET's own last layer (``classifier_head``); audio levels are
+unknown (NaN). Re-running skips recordings whose files came from the same, unchanged
+store; a recording that fails loses the file an earlier import made for it (derived
+data, never a file embedded from audio), so that no stale windows are clustered.
 """
 
 from __future__ import annotations
@@ -17,22 +21,25 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bdisc.audio.bandpass import Bandpass
 from bdisc.errors import BdiscError, IncompatibleArtifact, describe
 from bdisc.interop.analyzer_text import read_text_sources, text_files
 from bdisc.interop.hoplite_db import (
     StoredWindows,
     StoreSettings,
+    Unreadable,
     fingerprint,
     is_hoplite_db,
     read_settings,
     read_sources,
 )
+from bdisc.interop.path_match import TailIndex
 from bdisc.logs import fields
 from bdisc.model.birdnet import (
     EMBEDDING_DIM,
@@ -44,7 +51,8 @@ from bdisc.model.birdnet import (
 )
 from bdisc.model.classifier_head import ClassifierHead, classifier_head
 from bdisc.model.labels import Label, read_labels
-from bdisc.outputs.embeddings import EmbeddingWriter, embeddings_path, file_metadata
+from bdisc.model.port import ModelInfo
+from bdisc.outputs.embeddings import TEXT_SUFFIX, EmbeddingWriter, embeddings_path, file_metadata
 from bdisc.params import AnalysisParams
 from bdisc.pipeline.scoring import Scorer
 from bdisc.pipeline.summary import FileOutcome, RunSummary, write_reports
@@ -57,6 +65,7 @@ STORE_NAMES = {
     "hoplite": "BirdNET-Analyzer 2.x embeddings database",
     "text": "BirdNET-Analyzer 1.x embeddings files",
 }
+BATCH = 2048
 
 
 @dataclass(frozen=True)
@@ -74,16 +83,44 @@ class Store:
     settings: StoreSettings
     stamp: str  # changes when the store does
 
-    def sources(self) -> Iterator[StoredWindows]:
+    def sources(self) -> Iterator[StoredWindows | Unreadable]:
         return read_sources(self.path) if self.kind == "hoplite" else read_text_sources(self.path)
 
     def overlap(self) -> float:
-        """The overlap of the first recording with two windows or more (0 if none has)."""
+        """The overlap of the first readable recording with two windows or more (0 if
+        none has); recordings that cannot tell are passed over here."""
         for windows in self.sources():
-            overlap = stored_overlap(windows)
+            if isinstance(windows, Unreadable):
+                continue
+            try:
+                overlap = stored_overlap(windows)
+            except IncompatibleArtifact:
+                continue
             if overlap is not None:
                 return overlap
         return 0.0
+
+    def model(self) -> ModelInfo:
+        return ModelInfo(
+            name=MODEL_NAME,
+            version="2.4",
+            precision=f"{self.settings.dtype} ({STORE_NAMES[self.kind]})",
+            sha256="",
+            sample_rate=SAMPLE_RATE,
+            window_s=WINDOW_S,
+            embedding_dim=EMBEDDING_DIM,
+            n_classes=0,
+        )
+
+    def params(self, overlap_s: float, asked: AnalysisParams) -> AnalysisParams:
+        """Our parameters with the store's window settings in place of ours."""
+        s = self.settings
+        band = Bandpass(
+            asked.bandpass.fmin if s.bandpass_fmin is None else s.bandpass_fmin,
+            asked.bandpass.fmax if s.bandpass_fmax is None else s.bandpass_fmax,
+        )
+        speed = asked.audio_speed if s.audio_speed is None else s.audio_speed
+        return replace(asked, overlap_s=overlap_s, bandpass=band, audio_speed=speed)
 
 
 def open_store(path: Path) -> Store:
@@ -101,27 +138,11 @@ def open_store(path: Path) -> Store:
     return Store(path, "text", StoreSettings(EMBEDDING_DIM, "text", None, None, None), stamp)
 
 
-def window_provenance(store: Store, overlap_s: float) -> dict[str, Any]:
-    s = store.settings
-    return {
-        "model": MODEL_NAME,
-        "model_version": "2.4",
-        "model_precision": f"{s.dtype} ({STORE_NAMES[store.kind]})",
-        "model_sha256": None,
-        "sample_rate": SAMPLE_RATE,
-        "window_s": WINDOW_S,
-        "overlap_s": overlap_s,
-        "min_len_s": 1.0,
-        "bandpass_fmin": s.bandpass_fmin,
-        "bandpass_fmax": s.bandpass_fmax,
-        **({"audio_speed": s.audio_speed} if s.audio_speed not in (None, 1.0) else {}),
-    }
-
-
 def stored_overlap(windows: StoredWindows) -> float | None:
     """The overlap the windows' spacing implies (None for a single window); refuses
-    windows that are not all of one length."""
-    lengths = np.unique(np.round(windows.ends[:-1] - windows.starts[:-1], 2))
+    windows of several lengths. Windows that reach the recording's end may be shorter."""
+    inner = windows.ends < windows.ends.max() - 1e-6
+    lengths = np.unique(np.round(windows.ends[inner] - windows.starts[inner], 2))
     if len(lengths) > 1:
         raise IncompatibleArtifact(
             f"{windows.source}: windows of several lengths ({', '.join(map(str, lengths[:4]))} s)"
@@ -131,69 +152,44 @@ def stored_overlap(windows: StoredWindows) -> float | None:
     steps = np.unique(np.round(np.diff(windows.starts), 2))
     if len(steps) != 1:
         raise IncompatibleArtifact(f"{windows.source}: windows at uneven steps")
-    return round(float(lengths[0]) - float(steps[0]), 2)
-
-
-@dataclass
-class _Targets:
-    """Finds the run's recording for a stored path: the longest tail of the stored path
-    that is a recording's path under the input root (without its extension, for 1.x
-    text files, which drop it)."""
-
-    targets: Sequence[Target]
-    kind: str
-    by_name: dict[str, Target] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.by_name = {}
-        for t in self.targets:
-            name = t.rel.rsplit(".", 1)[0] if self.kind == "text" else t.rel
-            self.by_name[name] = t
-            self.by_name[str(t.path)] = t
-
-    def find(self, source: str) -> Target | None:
-        parts = source.replace("\\", "/").split("/")
-        for i in range(len(parts)):
-            hit = self.by_name.get("/".join(parts[i:]))
-            if hit is not None:
-                return hit
-        return None
+    length = float(lengths[0]) if len(lengths) else WINDOW_S
+    return round(length - float(steps[0]), 2)
 
 
 @dataclass(frozen=True)
 class _Importer:
     store: Store
     out_dir: Path
-    params: AnalysisParams
+    params: AnalysisParams  # with the store's window settings
     labels: Sequence[Label]
     head: ClassifierHead
     scorer: Scorer
-    overlap: float
+    text: bool
     force: bool
 
     def provenance(self, stored: StoredWindows, target: Target) -> dict[str, Any]:
+        window = {
+            **self.params.window_provenance(self.store.model()),
+            "store": {"path": str(self.store.path), "stamp": self.store.stamp},
+        }
         return {
             "bdisc_version": VERSION,
-            "window": window_provenance(self.store, self.overlap),
+            "window": window,
             "scores": {
-                **window_provenance(self.store, self.overlap),
+                **window,
                 **self.params.scoring_provenance(),
                 "from": "embeddings (BirdNET V2.4's last layer)",
             },
-            "recording": {"path": target.rel, "source": stored.source},
-            "import": {
-                "store": str(self.store.path),
-                "kind": self.store.kind,
-                "stamp": self.store.stamp,
-            },
+            "recording": {"path": target.rel, "source": str(target.path)},
+            "import": {"kind": self.store.kind, "source": stored.source},
         }
 
     def run(self, stored: StoredWindows, target: Target, outcome: FileOutcome) -> None:
         overlap = stored_overlap(stored)
-        if overlap is not None and overlap != self.overlap:
+        if overlap is not None and overlap != self.params.overlap_s:
             raise IncompatibleArtifact(
                 f"{stored.source} has {overlap}-s overlap, the store's other recordings "
-                f"{self.overlap} s: embeddings of one run share their windows"
+                f"{self.params.overlap_s} s: embeddings of one run share their windows"
             )
         path = embeddings_path(self.out_dir / "embeddings", target.rel)
         meta = self.provenance(stored, target)
@@ -201,15 +197,24 @@ class _Importer:
         outcome.duration_s = float(stored.ends[-1])
         if not self.force and path.is_file() and _same_import(path, meta):
             outcome.status = "skipped"
+            outcome.outputs = [path]
             return
-        writer = EmbeddingWriter(path, target.rel, EMBEDDING_DIM, self.labels, meta)
+        base = path.with_name(path.name.removesuffix(".embeddings.parquet"))
+        text = base.with_name(base.name + TEXT_SUFFIX) if self.text else None
+        writer = EmbeddingWriter(path, target.rel, EMBEDDING_DIM, self.labels, meta, text)
         try:
-            for lo in range(0, len(stored.starts), 2048):
-                hi = lo + 2048
-                vectors = stored.embeddings[lo:hi]
+            for lo in range(0, len(stored.starts), BATCH):
+                vectors = stored.embeddings[lo : lo + BATCH]
                 idx, top = self.scorer.top_k(self.scorer.scores(self.head.logits(vectors)))
                 levels = np.full(len(vectors), np.nan, dtype=np.float32)  # unknown
-                writer.add(stored.starts[lo:hi], stored.ends[lo:hi], vectors, idx, top, levels)
+                writer.add(
+                    stored.starts[lo : lo + BATCH],
+                    stored.ends[lo : lo + BATCH],
+                    vectors,
+                    idx,
+                    top,
+                    levels,
+                )
             outcome.outputs = writer.close()
         except BaseException:
             writer.abort()
@@ -222,18 +227,28 @@ def _same_import(path: Path, meta: dict[str, Any]) -> bool:
         old = file_metadata(path)
     except BdiscError:
         return False
-    return bool(old.get("import") == meta["import"] and old.get("scores") == meta["scores"])
+    return all(old.get(k) == meta[k] for k in ("window", "scores", "import", "recording"))
 
 
-def _warn_set_aside(store: Store, params: AnalysisParams, overlap: float) -> None:
-    s = store.settings
+def _drop_stale(out_dir: Path, target: Target) -> None:
+    """Remove an earlier import's file for a recording this import failed."""
+    path = embeddings_path(out_dir / "embeddings", target.rel)
+    try:
+        imported = "import" in file_metadata(path)
+    except (BdiscError, OSError):
+        return
+    if imported:
+        path.unlink(missing_ok=True)
+
+
+def _warn_set_aside(store: Store, params: AnalysisParams, used: AnalysisParams) -> None:
     asked = {
-        "overlap": (params.overlap_s, overlap),
-        "band-pass minimum": (params.bandpass.fmin, s.bandpass_fmin),
-        "band-pass maximum": (params.bandpass.fmax, s.bandpass_fmax),
-        "audio speed": (params.audio_speed, s.audio_speed),
+        "overlap": (params.overlap_s, used.overlap_s),
+        "band-pass minimum": (params.bandpass.fmin, used.bandpass.fmin),
+        "band-pass maximum": (params.bandpass.fmax, used.bandpass.fmax),
+        "audio speed": (params.audio_speed, used.audio_speed),
     }
-    differ = {k: v for k, v in asked.items() if v[1] is not None and float(v[0]) != float(v[1])}
+    differ = {k: v for k, v in asked.items() if float(v[0]) != float(v[1])}
     if differ:
         log.warning(
             "the stored embeddings' window settings are used: "
@@ -249,9 +264,11 @@ def import_embeddings(
     params: AnalysisParams,
     model_dir: Path | None = None,
     force: bool = False,
+    text: bool = False,
 ) -> RunSummary:
-    """Write ``out_dir/embeddings/<rel>.embeddings.parquet`` for every recording the store
-    holds; a recording it lacks fails with a clear error (errors.csv), the rest goes on."""
+    """Write ``out_dir/embeddings/<rel>.embeddings.parquet`` (with ``text``, also 1.x's
+    text file) for every recording the store holds; a recording it lacks, or holds
+    twice, or cannot read, fails with a clear error (errors.csv), and the rest goes on."""
     started = time.monotonic()
     store = open_store(store_path)
     if store.settings.embedding_dim != EMBEDDING_DIM:
@@ -260,21 +277,22 @@ def import_embeddings(
             f"are {EMBEDDING_DIM}-d: they were made with another model",
             path=str(store_path),
         )
-    overlap = store.overlap()
-    _warn_set_aside(store, params, overlap)
+    used = store.params(store.overlap(), params)
+    _warn_set_aside(store, params, used)
     labels = read_labels((model_dir or default_model_dir()) / LABELS_FILE)
     importer = _Importer(
         store,
         out_dir,
-        params,
+        used,
         labels,
         classifier_head(model_dir),
-        Scorer(params, labels, model_dir),
-        overlap,
+        Scorer(used, labels, model_dir),
+        text,
         force,
     )
     outcomes = {t.rel: FileOutcome(path=str(t.path), rel=t.rel) for t in targets}
-    finder = _Targets(targets, store.kind)
+    finder = TailIndex(((t.rel, str(t.path)), t) for t in targets)
+    matched: dict[str, str] = {}
     unmatched = 0
     for stored in store.sources():
         target = finder.find(stored.source)
@@ -282,15 +300,29 @@ def import_embeddings(
             unmatched += 1
             continue
         outcome = outcomes[target.rel]
+        if target.rel in matched:
+            outcome.status, outcome.error = "failed", "ambiguous"
+            outcome.message = (
+                f"two recordings of the store match it: {matched[target.rel]} and {stored.source}"
+            )
+            continue
+        matched[target.rel] = stored.source
+        if isinstance(stored, Unreadable):
+            outcome.status, outcome.error = "failed", IncompatibleArtifact.__name__
+            outcome.message = f"{stored.source}: {stored.message}"
+            continue
         try:
             importer.run(stored, target, outcome)
         except BdiscError as exc:
             outcome.status = "failed"
             outcome.error, outcome.message = describe(exc)
-    for outcome in outcomes.values():
+    for target in targets:
+        outcome = outcomes[target.rel]
         if outcome.status == "pending":
             outcome.status, outcome.error = "failed", "not_in_store"
             outcome.message = f"no embeddings for this recording in {store_path}"
+        if outcome.status == "failed":
+            _drop_stale(out_dir, target)
     if unmatched:
         log.warning(
             f"{unmatched} recordings of the store match no recording under the input",

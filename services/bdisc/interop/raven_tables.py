@@ -18,18 +18,10 @@ from pathlib import Path
 from bdisc.errors import ConfigError
 from bdisc.fsutil import atomic_write_text
 from bdisc.interop.analyzer_results import pick, read_table
+from bdisc.outputs.birdnet_formats import RAVEN_HEADER
 
-RAVEN_COLUMNS = [
-    "Selection",
-    "View",
-    "Channel",
-    "Begin Time (s)",
-    "End Time (s)",
-    "Low Freq (Hz)",
-    "High Freq (Hz)",
-    "Begin Path",
-    "File Offset (s)",
-]
+# BirdNET-Analyzer's Raven columns up to the frequency box, then the recording and offset.
+RAVEN_COLUMNS = [*RAVEN_HEADER[:7], "Begin Path", "File Offset (s)"]
 LABEL_COLUMNS = ("Annotation", "Label")
 
 

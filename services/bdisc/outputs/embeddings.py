@@ -108,15 +108,28 @@ class EmbeddingWriter:
             ],
             schema=self.schema,
         )
+        self._append(table, start_s, end_s, embeddings)
+
+    def add_table(self, table: pa.Table) -> None:
+        """Rows of another embeddings file of this recording (a part of it), as they are."""
+        table = table.replace_schema_metadata(None).cast(self.schema)
+        column: Any = table.column("embedding").combine_chunks()
+        vectors = np.asarray(column.flatten().to_numpy()).reshape(-1, self.dim)
+        starts, ends = table.column("start_s").to_numpy(), table.column("end_s").to_numpy()
+        self._append(table, starts, ends, vectors)
+
+    def _append(
+        self, table: pa.Table, start_s: np.ndarray, end_s: np.ndarray, embeddings: np.ndarray
+    ) -> None:
         self._pending.append(table)
-        self._pending_rows += n
+        self._pending_rows += table.num_rows
         if self._pending_rows >= ROW_GROUP_ROWS:
             self._flush()
         if self._text is not None:
             for s, e, vec in zip(start_s, end_s, embeddings, strict=True):
                 values = ",".join(f"{v:.6g}" for v in vec)
                 self._text.write(f"{round(float(s), 4)}\t{round(float(e), 4)}\t{values}\n")
-        self.rows += n
+        self.rows += table.num_rows
 
     def _flush(self) -> None:
         if self._pending:

@@ -35,6 +35,8 @@ def analyze(
     """Detections per recording in BirdNET-Analyzer formats, plus the combined tables and
     the settings file."""
     report = report or bf.Report(config.params)
+    if report.params != config.params:
+        raise ValueError("the report's parameters must be the run's")
     job = AnalyzeJob(report, tuple(formats))
     factory = factory or birdnet_factory(config.model_dir)
     summary, outcomes = run(inputs, job, config, factory)

@@ -9,10 +9,12 @@ from itertools import islice
 import numpy as np
 
 from bdisc.audio.bandpass import WindowFilter
-from bdisc.audio.reader import AudioInfo, DecodeStats, stream_mono
-from bdisc.audio.windows import Window, frame_windows
+from bdisc.audio.reader import AudioInfo, DecodeStats, stream_mono, stream_range
+from bdisc.audio.windows import Window, WindowSpec, frame_windows
+from bdisc.errors import PartShort
 from bdisc.model.port import AcousticModel
 from bdisc.params import AnalysisParams
+from bdisc.pipeline.parts import WHOLE, Part
 from bdisc.prefetch import prefetch
 
 # Called with the number of seconds of the recording just processed.
@@ -60,12 +62,14 @@ def infer_blocks(
     batch_size: int,
     stats: StreamStats,
     progress: ProgressFn | None = None,
+    part: Part = WHOLE,
 ) -> Iterator[WindowBatch]:
-    """Any stream of mono float32 blocks at the model's rate (a file, a live gRPC stream)."""
+    """Any stream of mono float32 blocks at the model's rate (a file, a live gRPC stream;
+    for a ``part``, blocks from its first window's start)."""
     spec = params.window_spec(model.info.sample_rate, model.info.window_s)
     band = WindowFilter(params.bandpass, model.info.sample_rate)
-    windows = frame_windows(blocks, spec)
-    done_s = 0.0
+    windows = frame_windows(blocks, spec, first_index=part.first, count=part.count)
+    done_s = part.first * spec.step_samples / spec.sample_rate
     for starts, ends, levels, samples in prefetch(_batches(windows, batch_size, band)):
         out = model.infer(samples)
         yield WindowBatch(starts, ends, out.logits, out.embeddings, levels)
@@ -82,10 +86,15 @@ def infer_recording(
     batch_size: int,
     stats: StreamStats,
     progress: ProgressFn | None = None,
+    part: Part = WHOLE,
 ) -> Iterator[WindowBatch]:
+    """A recording's windows through the model, or those of one ``part`` of it."""
     decode = DecodeStats()
     seen = 0.0
     speed = params.audio_speed
+    rate = model.info.sample_rate
+    spec = params.window_spec(rate, model.info.window_s)
+    span_s = part_seconds(part, spec, info.duration_s)
 
     def counted(model_seconds: float) -> None:
         nonlocal seen
@@ -93,18 +102,43 @@ def infer_recording(
         if progress is not None:
             progress(model_seconds * speed)
 
-    blocks = stream_mono(info, model.info.sample_rate, stats=decode, speed=speed)
-    for batch in infer_blocks(blocks, model, params, batch_size, stats, counted):
+    if part == WHOLE:
+        blocks = stream_mono(info, rate, stats=decode, speed=speed)
+    else:
+        first = part.first * spec.step_samples
+        count = None
+        if part.count is not None:
+            count = (part.count - 1) * spec.step_samples + spec.window_samples
+        blocks = stream_range(info, rate, first, count, stats=decode)
+    for batch in infer_blocks(blocks, model, params, batch_size, stats, counted, part):
         # With an audio speed, the model's time runs 1/speed times the file's.
         yield batch if speed == 1.0 else batch.in_file_time(speed, info.duration_s)
-    stats.decoded_s = decode.frames_read / info.sample_rate
+    if part.count is not None:
+        if stats.windows < part.count:
+            raise PartShort(
+                f"the audio ends before {span_s[1]:.1f} s although the header says "
+                f"{info.duration_s:.2f} s",
+                path=info.path,
+            )
+        if progress is not None and span_s[1] - span_s[0] > seen:
+            progress(span_s[1] - span_s[0] - seen)
+        return
+    stats.decoded_s = decode.end_frame / info.sample_rate
     stats.warnings.extend(info.warnings)
-    if progress is not None and info.duration_s > seen:
-        progress(info.duration_s - seen)
+    if progress is not None and span_s[1] - span_s[0] > seen:
+        progress(span_s[1] - span_s[0] - seen)
     if info.duration_s - stats.decoded_s > TRUNCATION_TOLERANCE_S:
         stats.warnings.append(
             f"truncated: header says {info.duration_s:.2f} s, decoded {stats.decoded_s:.2f} s"
         )
+
+
+def part_seconds(part: Part, spec: WindowSpec, duration_s: float) -> tuple[float, float]:
+    """The stretch of the recording a part accounts for in the progress bar."""
+    start = part.first * spec.step_samples / spec.sample_rate
+    if part.count is None:
+        return start, duration_s
+    return start, (part.first + part.count) * spec.step_samples / spec.sample_rate
 
 
 def rms_dbfs(window: Window) -> float:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import pyarrow.parquet as pq
+
 from bdisc.audio.reader import AudioInfo
 from bdisc.model.labels import Label
 from bdisc.model.port import AcousticModel
@@ -19,6 +21,7 @@ from bdisc.outputs import birdnet_formats as bf
 from bdisc.outputs import embeddings as emb
 from bdisc.params import AnalysisParams
 from bdisc.pipeline.inference import StreamStats, WindowBatch
+from bdisc.pipeline.resume import STATE_DIR
 from bdisc.pipeline.scoring import Scorer
 from bdisc.version import __version__ as VERSION
 
@@ -42,6 +45,10 @@ class Sink(Protocol):
     def abort(self) -> None: ...
 
 
+# What a part of a long recording left: the files it wrote and its payload.
+PartResult = tuple[list[Path], dict[str, Any]]
+
+
 class Job(Protocol):
     @property
     def name(self) -> str: ...
@@ -49,6 +56,19 @@ class Job(Protocol):
     def key(self, ctx: FileContext) -> str: ...
 
     def open(self, ctx: FileContext) -> Sink: ...
+
+    def open_part(self, ctx: FileContext, part: str) -> Sink:
+        """A sink for one part of a long recording (its files are provisional)."""
+        ...
+
+    def assemble(self, ctx: FileContext, parts: Sequence[PartResult]) -> PartResult:
+        """The recording's outputs from its parts, in order (their files are removed)."""
+        ...
+
+
+def part_path(ctx: FileContext, job: str, part: str, suffix: str) -> Path:
+    """Where a part of a long recording keeps its provisional output."""
+    return ctx.out_dir / STATE_DIR / "parts" / job / ctx.rel.as_posix() / f"{part}{suffix}"
 
 
 def output_base(ctx: FileContext, subdir: str = "") -> Path:
@@ -70,10 +90,26 @@ class AnalyzeJob:
     def open(self, ctx: FileContext) -> Sink:
         return _DetectionSink(self, ctx)
 
+    def open_part(self, ctx: FileContext, part: str) -> Sink:
+        return _DetectionSink(self, ctx, write=False)
+
+    def assemble(self, ctx: FileContext, parts: Sequence[PartResult]) -> PartResult:
+        payload = _detections_payload(ctx, [row for _, p in parts for row in p["detections"]])
+        rec = recording_detections(Path(ctx.info.path), payload)
+        return bf.write_recording(output_base(ctx), self.formats, rec, self.report), payload
+
+
+def _detections_payload(ctx: FileContext, rows: list[list[Any]]) -> dict[str, Any]:
+    return {
+        "detections": rows,
+        "source_rate": ctx.info.sample_rate,
+        "duration_s": ctx.info.duration_s,
+    }
+
 
 class _DetectionSink:
-    def __init__(self, job: AnalyzeJob, ctx: FileContext) -> None:
-        self.job, self.ctx = job, ctx
+    def __init__(self, job: AnalyzeJob, ctx: FileContext, write: bool = True) -> None:
+        self.job, self.ctx, self.write = job, ctx, write
         self.rows: list[list[Any]] = []
 
     def add(self, batch: WindowBatch) -> None:
@@ -85,11 +121,9 @@ class _DetectionSink:
             self.rows += [[float(start), float(end), labels[d.label].key, d.score] for d in dets]
 
     def finish(self, stats: StreamStats) -> tuple[list[Path], dict[str, Any]]:
-        payload = {
-            "detections": self.rows,
-            "source_rate": self.ctx.info.sample_rate,
-            "duration_s": self.ctx.info.duration_s,
-        }
+        payload = _detections_payload(self.ctx, self.rows)
+        if not self.write:
+            return [], payload
         rec = recording_detections(Path(self.ctx.info.path), payload)
         written = bf.write_recording(output_base(self.ctx), self.job.formats, rec, self.job.report)
         return written, payload
@@ -115,6 +149,28 @@ class EmbedJob:
         return ctx.params.score_key(ctx.model.info) + ("-txt" if self.text_export else "")
 
     def open(self, ctx: FileContext) -> Sink:
+        return _EmbeddingSink(self._writer(ctx), ctx)
+
+    def open_part(self, ctx: FileContext, part: str) -> Sink:
+        return _EmbeddingSink(self._writer(ctx, part_path(ctx, self.name, part, emb.SUFFIX)), ctx)
+
+    def assemble(self, ctx: FileContext, parts: Sequence[PartResult]) -> PartResult:
+        writer = self._writer(ctx)
+        try:
+            for files, _ in parts:
+                for f in files:
+                    writer.add_table(pq.read_table(f))
+            written = writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        for files, _ in parts:
+            for f in files:
+                f.unlink(missing_ok=True)
+        return written, {"rows": writer.rows}
+
+    def _writer(self, ctx: FileContext, part: Path | None = None) -> emb.EmbeddingWriter:
+        """The recording's embeddings file, or a part's provisional one (no text)."""
         base = output_base(ctx, "embeddings")
         metadata = {
             "bdisc_version": VERSION,
@@ -129,15 +185,15 @@ class EmbedJob:
                 "channels": ctx.info.channels,
             },
         }
-        writer = emb.EmbeddingWriter(
-            base.with_name(base.name + emb.SUFFIX),
+        text = self.text_export and part is None
+        return emb.EmbeddingWriter(
+            part or base.with_name(base.name + emb.SUFFIX),
             ctx.rel.as_posix(),
             ctx.model.info.embedding_dim,
             ctx.model.labels,
             metadata,
-            text_path=base.with_name(base.name + emb.TEXT_SUFFIX) if self.text_export else None,
+            text_path=base.with_name(base.name + emb.TEXT_SUFFIX) if text else None,
         )
-        return _EmbeddingSink(writer, ctx)
 
 
 class _EmbeddingSink:

@@ -2,11 +2,14 @@
 
 Shared by the local runner (``bdisc embed``/``analyze``, a process pool over many
 recordings, in ``runner.py``) and the embedding service (one recording per message).
+A long recording may instead go as parts (``parts.py``), each resumable on its own, and
+then be assembled: ``run_unit`` does whichever a ``Unit`` asks.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +20,9 @@ from bdisc.errors import BdiscError, TooShort, describe
 from bdisc.logs import fields
 from bdisc.model.port import AcousticModel
 from bdisc.params import AnalysisParams
-from bdisc.pipeline.inference import ProgressFn, StreamStats, infer_recording
-from bdisc.pipeline.jobs import FileContext, Job
+from bdisc.pipeline.inference import ProgressFn, StreamStats, infer_recording, part_seconds
+from bdisc.pipeline.jobs import FileContext, Job, part_path
+from bdisc.pipeline.parts import Part
 from bdisc.pipeline.resume import hash_file, load_state, save_state, state_path
 from bdisc.pipeline.scoring import Scorer
 from bdisc.pipeline.summary import FileOutcome
@@ -37,6 +41,8 @@ class RunConfig:
     force: bool = False
     progress: bool = True
     model_dir: Path | None = None
+    # Long recordings go to the workers as parts (the results are the same either way).
+    split_long: bool = True
 
 
 @dataclass(frozen=True)
@@ -117,3 +123,155 @@ def process_file(
         outcome.status = "failed"
         outcome.error, outcome.message = describe(exc)
     return outcome
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One piece of work for a worker: a whole recording, one part of a long one, or the
+    assembly of its finished parts."""
+
+    task: FileTask
+    part: Part | None = None
+    parts: tuple[FileOutcome, ...] = ()  # to assemble, in order
+
+    @property
+    def name(self) -> str:
+        if self.parts:
+            return "assemble"
+        return "whole" if self.part is None else f"part {self.part.key}"
+
+
+def run_unit(
+    unit: Unit, job: Job, config: RunConfig, worker: ModelWorker, progress: ProgressFn | None
+) -> FileOutcome:
+    if unit.parts:
+        return assemble_parts(unit.task, unit.parts, job, config, worker)
+    if unit.part is None:
+        return process_file(unit.task, job, config, worker, progress)
+    return process_part(unit.task, unit.part, job, config, worker, progress)
+
+
+def _part_state(config: RunConfig, job: Job, task: FileTask, part: Part) -> Path:
+    whole = state_path(config.out_dir, job.name, task.rel)
+    return whole.with_name(whole.name.removesuffix(".json") + ".parts") / f"{part.key}.json"
+
+
+def _context(task: FileTask, config: RunConfig, worker: ModelWorker, digest: str) -> FileContext:
+    return FileContext(
+        task.info, task.rel, config.out_dir, digest, worker.model, worker.scorer, config.params
+    )
+
+
+def process_part(
+    task: FileTask,
+    part: Part,
+    job: Job,
+    config: RunConfig,
+    worker: ModelWorker,
+    progress: ProgressFn | None,
+) -> FileOutcome:
+    """One part of a long recording; never raises. Skipped when the whole recording is
+    already done (``payload["whole"]``) or this part is."""
+    outcome = FileOutcome(path=str(task.path), rel=task.rel.as_posix())
+    spec = config.params.window_spec(worker.model.info.sample_rate, worker.model.info.window_s)
+    span = part_seconds(part, spec, task.info.duration_s)
+    outcome.duration_s = span[1] - span[0]
+    try:
+        digest = task.known_hash or hash_file(task.path)
+        outcome.content_hash = digest
+        ctx = _context(task, config, worker, digest)
+        key = job.key(ctx)
+        whole = None
+        if not config.force:
+            spath = state_path(config.out_dir, job.name, task.rel)
+            whole = load_state(spath, digest, key, config.out_dir)
+        ppath = _part_state(config, job, task, part)
+        state = whole or (None if config.force else load_state(ppath, digest, key, config.out_dir))
+        if state is not None:
+            outcome.status, outcome.windows = "skipped", int(state["windows"])
+            outcome.payload = {**state["payload"], "whole": whole is not None}
+            outcome.warnings = list(state["warnings"])
+            outcome.outputs = [config.out_dir / p for p in state.get("outputs", [])]
+            if progress is not None:
+                progress(outcome.duration_s)
+            return outcome
+        stats = StreamStats()
+        sink = job.open_part(ctx, part.key)
+        try:
+            for batch in infer_recording(
+                task.info, worker.model, config.params, config.batch_size, stats, progress, part
+            ):
+                sink.add(batch)
+            written, payload = sink.finish(stats)
+        except BaseException:
+            sink.abort()
+            raise
+        outcome.status, outcome.windows = "done", stats.windows
+        outcome.payload, outcome.warnings = {**payload, "whole": False}, stats.warnings
+        outcome.outputs = list(written)
+        save_state(
+            ppath,
+            {
+                "content_hash": digest,
+                "key": key,
+                "windows": stats.windows,
+                "outputs": [p.relative_to(config.out_dir).as_posix() for p in written],
+                "payload": payload,
+                "warnings": stats.warnings,
+            },
+        )
+    except Exception as exc:
+        if not isinstance(exc, BdiscError):
+            log.exception("unexpected error", extra=fields(path=str(task.path), part=part.key))
+        outcome.status = "failed"
+        outcome.error, outcome.message = describe(exc)
+    return outcome
+
+
+def assemble_parts(
+    task: FileTask,
+    parts: tuple[FileOutcome, ...],
+    job: Job,
+    config: RunConfig,
+    worker: ModelWorker,
+) -> FileOutcome:
+    """The recording's outputs and state from its finished parts; never raises."""
+    outcome = FileOutcome(
+        path=str(task.path), rel=task.rel.as_posix(), duration_s=task.info.duration_s
+    )
+    try:
+        digest = parts[0].content_hash
+        outcome.content_hash = digest
+        ctx = _context(task, config, worker, digest)
+        results = [(list(p.outputs), p.payload) for p in parts]
+        written, payload = job.assemble(ctx, results)
+        outcome.status = "done"
+        outcome.windows = sum(p.windows for p in parts)
+        outcome.warnings = [w for p in parts for w in p.warnings]
+        outcome.payload, outcome.outputs = payload, list(written)
+        save_state(
+            state_path(config.out_dir, job.name, task.rel),
+            {
+                "content_hash": digest,
+                "key": job.key(ctx),
+                "windows": outcome.windows,
+                "outputs": [p.relative_to(config.out_dir).as_posix() for p in written],
+                "payload": payload,
+                "warnings": outcome.warnings,
+            },
+        )
+        shutil.rmtree(_part_state(config, job, task, Part(0, 0)).parent, ignore_errors=True)
+        _remove_empty(part_path(ctx, job.name, "-", "").parent, config.out_dir)
+    except Exception as exc:
+        if not isinstance(exc, BdiscError):
+            log.exception("unexpected error", extra=fields(path=str(task.path), step="assemble"))
+        outcome.status = "failed"
+        outcome.error, outcome.message = describe(exc)
+    return outcome
+
+
+def _remove_empty(folder: Path, stop: Path) -> None:
+    """Remove ``folder`` and its parents up to ``stop`` while they are empty."""
+    while folder != stop and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent

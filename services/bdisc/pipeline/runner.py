@@ -2,6 +2,8 @@
 
 What happens to each recording is ``recording_task.process_file``; this module is the
 local batch around it (collecting inputs, the process pool, progress bars, reports).
+Long recordings go to the workers as parts (``units.py``), so one 2-hour file keeps every
+core busy.
 
 Bad input never stops a run: every recording ends as done, skipped (already computed
 with the same content and parameters) or failed with a clear per-file error, listed in
@@ -37,7 +39,8 @@ from bdisc.pipeline.recording_task import (
     ModelFactory,
     ModelWorker,
     RunConfig,
-    process_file,
+    Unit,
+    run_unit,
 )
 from bdisc.pipeline.resume import (
     FileStamp,
@@ -45,6 +48,7 @@ from bdisc.pipeline.resume import (
 )
 from bdisc.pipeline.scoring import Scorer
 from bdisc.pipeline.summary import FileOutcome, RunSummary, write_reports
+from bdisc.pipeline.units import Coordinator
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +67,12 @@ def _init_worker(
     _worker = ModelWorker(model, Scorer(params, model.labels, model_dir), progress)
 
 
-def _pool_task(task: FileTask, job: Job, config: RunConfig) -> FileOutcome:
+def _pool_task(unit: Unit, job: Job, config: RunConfig) -> FileOutcome:
     worker = _worker
     if worker is None:
         raise InternalError("worker process was not initialised")
     q = worker.progress
-    return process_file(task, job, config, worker, (lambda s: q.put(s)) if q else None)
+    return run_unit(unit, job, config, worker, (lambda s: q.put(s)) if q else None)
 
 
 def named_inputs(inputs: Sequence[Path], base: Path | None = None) -> list[tuple[Path, Path]]:
@@ -137,7 +141,8 @@ def run(
     outcomes: list[FileOutcome] = []
     tasks = collect_tasks(inputs, cache, outcomes, base)
     total_s = sum(t.info.duration_s for t in tasks)
-    workers = max(1, min(config.workers, len(tasks)))
+    coordinator = Coordinator(config.params, config.split_long)
+    workers = max(1, min(config.workers, coordinator.units_of(tasks)))
     threads = max(1, (os.cpu_count() or 1) // workers)
     log.info(
         "starting",
@@ -163,11 +168,19 @@ def run(
         if tasks and workers == 1:
             model = model_factory(threads)
             worker = ModelWorker(model, Scorer(config.params, model.labels, config.model_dir))
-            for task in tasks:
-                tracker.outcomes.append(process_file(task, job, config, worker, tracker.advance))
-                _log_outcome(tracker.outcomes[-1])
+            todo = coordinator.start(tasks)
+            while todo:
+                unit = todo.pop(0)
+                more, final = coordinator.finished(
+                    unit, run_unit(unit, job, config, worker, tracker.advance)
+                )
+                todo = more + todo
+                if final is not None:
+                    tracker.outcomes.append(final)
+                    _log_outcome(final)
         elif tasks:
-            _run_pool(tasks, job, config, model_factory, workers, threads, tracker)
+            units = coordinator.start(tasks)
+            _run_pool(units, coordinator, job, config, model_factory, workers, threads, tracker)
     outcomes += tracker.outcomes
     for o in outcomes:
         if o.content_hash:
@@ -180,7 +193,8 @@ def run(
 
 
 def _run_pool(
-    tasks: list[FileTask],
+    units: list[Unit],
+    coordinator: Coordinator,
     job: Job,
     config: RunConfig,
     factory: ModelFactory,
@@ -196,8 +210,8 @@ def _run_pool(
     else:
         ctx = mp.get_context("spawn")
     progress_q = ctx.Queue()
-    attempts: dict[Path, int] = {}
-    todo = list(tasks)
+    attempts: dict[tuple[Path, str], int] = {}
+    todo = list(units)
     while todo:
         with ProcessPoolExecutor(
             workers,
@@ -205,33 +219,41 @@ def _run_pool(
             initializer=_init_worker,
             initargs=(factory, threads, config.params, config.model_dir, progress_q),
         ) as pool:
-            pending: dict[Future[FileOutcome], FileTask] = {
-                pool.submit(_pool_task, t, job, config): t for t in todo
+            pending: dict[Future[FileOutcome], Unit] = {
+                pool.submit(_pool_task, u, job, config): u for u in todo
             }
             todo = []
             while pending:
                 finished, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                 _drain(progress_q, tracker)
                 for fut in finished:
-                    task = pending.pop(fut)
+                    unit = pending.pop(fut)
                     try:
                         outcome = fut.result()
                     except BrokenProcessPool:
-                        attempts[task.path] = attempts.get(task.path, 0) + 1
-                        if attempts[task.path] < 2:
-                            todo.append(task)
+                        tried = (unit.task.path, unit.name)
+                        attempts[tried] = attempts.get(tried, 0) + 1
+                        if attempts[tried] < 2:
+                            todo.append(unit)
                             continue
                         outcome = FileOutcome(
-                            path=str(task.path),
-                            rel=task.rel.as_posix(),
+                            path=str(unit.task.path),
+                            rel=unit.task.rel.as_posix(),
                             status="failed",
-                            duration_s=task.info.duration_s,
+                            duration_s=unit.task.info.duration_s,
                             error="WorkerCrashed",
                             message="the worker process died twice while this recording "
-                            "was in progress",
+                            f"was in progress ({unit.name})",
                         )
-                    tracker.outcomes.append(outcome)
-                    _log_outcome(outcome)
+                    more, final = coordinator.finished(unit, outcome)
+                    for u in more:
+                        try:
+                            pending[pool.submit(_pool_task, u, job, config)] = u
+                        except BrokenProcessPool:
+                            todo.append(u)
+                    if final is not None:
+                        tracker.outcomes.append(final)
+                        _log_outcome(final)
         _drain(progress_q, tracker)
 
 
