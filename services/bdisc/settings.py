@@ -23,3 +23,6 @@ class CliSettings(BaseSettings):
     batch_size: int = Field(default=8, ge=1, le=512)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
+    split_long: bool = Field(
+        default=True, description="long recordings go to the workers as 10-minute parts"
+    )

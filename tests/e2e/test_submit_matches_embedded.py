@@ -5,21 +5,17 @@ export the same training clips as `bdisc export`; an evaluation job runs to its 
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
-from bdisc.adapters.rabbitmq_bus import RabbitBus
-from bdisc.app import stages
-from devstack.stack import DEFAULT_ENV, SERVICES, Stack, wait_for
+from devstack.stack import SERVICES
 
-BDISC = str(Path(sys.executable).parent / "bdisc")
+from .stack_helpers import BDISC, running_stack
+
 PORT = 18765
 
 
@@ -39,33 +35,10 @@ def wait_job(api: httpx.Client, project: str, job: str, timeout_s: float = 300) 
 def test_submit_gives_what_discover_gives(
     s3_endpoint: str, rabbit_url: str, postgres_url: str, data_dir: Path, tmp_path: Path
 ) -> None:
-    env = {
-        **DEFAULT_ENV,
-        "BDISC_RABBITMQ_URL": rabbit_url,
-        "BDISC_S3_ENDPOINT": s3_endpoint,
-        "BDISC_S3_BUCKET": f"submit-{uuid.uuid4().hex[:10]}",
-        "BDISC_DATABASE_URL": postgres_url,
-        "BDISC_PORT": str(PORT),
-    }
-    bus = RabbitBus(rabbit_url)
-    for stage in stages.PREFETCH:  # every stage's queue
-        bus.purge(stage)
-    bus.close()
-    stack = Stack(tmp_path / ".stack", env)
-    full_env = {**os.environ, **env}
-    try:
-        stack.start_services(embed_replicas=2, metrics_base=19200)
-        assert wait_for(PORT, 60), (tmp_path / ".stack/logs/gateway.log").read_text()[-2000:]
-        created = subprocess.run(
-            [sys.executable, "-m", "gateway", "create-project", "field-team"],
-            env=full_env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        key = next(
-            line.split()[-1] for line in created.stdout.splitlines() if line.startswith("api key")
-        )
+    with running_stack(
+        s3_endpoint, rabbit_url, postgres_url, tmp_path / ".stack", PORT, 19200
+    ) as running:
+        key = running.key
         remote, local = tmp_path / "remote", tmp_path / "local"
         done = subprocess.run(
             [
@@ -192,5 +165,3 @@ def test_submit_gives_what_discover_gives(
         assert wait_job(api, project, evaluation) == "done"
         results = api.get(f"/v1/projects/{project}/jobs/{evaluation}/results").json()["files"]
         assert "evaluation/report.md" in results
-    finally:
-        stack.down()

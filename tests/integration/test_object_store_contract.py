@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -40,6 +41,17 @@ def test_bytes_round_trip_and_listing(store: ObjectStore) -> None:
     store.delete("site/a.txt")
     assert not store.exists("site/a.txt")
     store.delete("site/a.txt")  # deleting twice is fine
+
+
+def test_version_changes_when_an_object_is_replaced(store: ObjectStore) -> None:
+    store.put_bytes("v/a.bin", b"first")
+    first = store.version("v/a.bin")
+    assert store.version("v/a.bin") == first  # stable while unchanged
+    time.sleep(0.01)
+    store.put_bytes("v/a.bin", b"other")  # the same size, other content
+    assert store.version("v/a.bin") != first
+    with pytest.raises(NotFound):
+        store.version("v/missing.bin")
 
 
 def test_large_file_streams_both_ways(store: ObjectStore, tmp_path: Path) -> None:

@@ -10,7 +10,11 @@ import csv
 import io
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+import soundfile as sf
 
 from bdisc.adapters.inprocess_bus import InProcessBus
 from bdisc.app import stages
@@ -30,6 +34,9 @@ from bdisc.app.messages import (
 from bdisc.app.orchestrator import Orchestrator
 from bdisc.discovery.sheets import REVIEW_FILE
 from bdisc.model.birdnet import BirdNetV24
+from bdisc.params import AnalysisParams
+from bdisc.pipeline import api
+from bdisc.pipeline.recording_task import RunConfig
 from bdisc.ports.label_store import Change, Target
 from bdisc.ports.message_bus import Message
 
@@ -289,3 +296,45 @@ def test_a_command_redelivered_after_its_publish_was_lost_is_carried_out(
     p.bus.publish(command)  # the broker redelivers the unacknowledged command
     p.run()
     assert p.jobs.job("ev9").status == "done"
+
+
+@pytest.mark.slow
+def test_a_long_recording_is_embedded_in_parts_equal_to_the_whole(
+    tmp_path: Path, model: BirdNetV24, audio_dir: Path
+) -> None:
+    """A 21-minute recording is planned as three parts, each read from the store by
+    ranges; put together in order they are the file's embeddings, bit for bit. A part
+    delivered twice finds its result in place."""
+    p = InProcessPlatform(tmp_path, CountingModel(model))
+    audio, rate = sf.read(audio_dir / "soundscape.flac", dtype="float32")
+    local = tmp_path / "long.flac"
+    sf.write(local, np.tile(audio, 11)[: 21 * 60 * rate], rate)
+    key = p.upload("proj", "north/long.flac", local)
+    job = p.orchestrator.submit_discovery(None, discovery("proj"))
+    p.step(stages.INGEST)
+    p.step(stages.EVENTS)
+    asked: list[Message] = []
+    p.bus.consume(stages.EMBED, asked.append, idle_timeout_s=0.0)
+    works = [read_as(m, EmbedWork) for m in asked]
+    assert [(w.recording.first, w.recording.count) for w in works if w.recording] == [
+        (0, 200),
+        (200, 200),
+        (400, None),
+    ]
+    for message in [*asked, asked[1]]:  # the second part is delivered twice
+        p.bus.publish(message)
+    p.run()
+    assert p.jobs.job(job).status == "done"
+    assert counted(p) == 420  # every window once
+    items = p.jobs.items(job, stages.EMBED)
+    assert [i.key.split("#")[1].split("@")[0] for i in items] == ["0-200", "200-400", "400-end"]
+    assert all(i.key.startswith(key + "#") and i.status == "done" for i in items)
+    parts = [pq.read_table(p.objects.root / i.output) for i in items]
+    joined = pa.concat_tables([t.replace_schema_metadata(None) for t in parts])
+    whole = tmp_path / "whole"
+    config = RunConfig(whole, AnalysisParams(), progress=False, split_long=False)
+    api.embed([local], config, factory=lambda _threads: model)
+    reference = pq.read_table(whole / "embeddings" / "long.embeddings.parquet")
+    expected = reference.replace_schema_metadata(None).drop_columns(["recording"])
+    assert joined.drop_columns(["recording"]).equals(expected)
+    assert set(joined.column("recording").to_pylist()) == {"north/long.flac"}

@@ -64,6 +64,13 @@ class LocalStore:
         except FileNotFoundError as exc:
             raise NotFound(f"no object {key!r}", key=key) from exc
 
+    def version(self, key: str) -> str:
+        try:
+            stat = self._path(key).stat()
+        except FileNotFoundError as exc:
+            raise NotFound(f"no object {key!r}", key=key) from exc
+        return f"{stat.st_size}-{stat.st_mtime_ns}"
+
     def list(self, prefix: str = "") -> Iterator[str]:
         keys = []
         for dirpath, _, files in os.walk(self.root):

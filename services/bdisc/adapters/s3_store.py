@@ -142,6 +142,10 @@ class S3Store:
         stat = self._guard(self.client.stat_object, self.bucket, check_key(key), key=key)
         return int(stat.size or 0)
 
+    def version(self, key: str) -> str:
+        stat = self._guard(self.client.stat_object, self.bucket, check_key(key), key=key)
+        return f"{int(stat.size or 0)}-{(stat.etag or '').strip(chr(34))}"
+
     def list(self, prefix: str = "") -> Iterator[str]:
         def names() -> list[str]:  # list_objects is lazy: iterate inside the guard
             objects = self.client.list_objects(self.bucket, prefix=prefix, recursive=True)

@@ -59,7 +59,9 @@ class ClusterStage:
         with tempfile.TemporaryDirectory(dir=self.scratch) as tmp:
             root = Path(tmp)
             files, where = [], {}
-            for i, rec in enumerate(work.recordings):
+            # a long recording's parts, in order, make up its windows
+            ordered = sorted(work.recordings, key=lambda r: (r.rel, r.first))
+            for i, rec in enumerate(ordered):
                 local = root / "embeddings" / f"{i:06d}.parquet"
                 self.objects.download(rec.embeddings, local)
                 files.append(local)

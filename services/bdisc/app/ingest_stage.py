@@ -3,8 +3,9 @@
 Lists the recordings under the job's prefix, applies the subset (time of day and dates
 from file names, seeded sampling per deployment; the same ``select`` as ``bdisc
 discover``), and probes every kept recording's header through ranged reads (format,
-rate, channels, duration; a 2-GB file costs kilobytes). The plan goes to the
-orchestrator as one ``Planned`` event: the recordings to embed, and the ones refused
+rate, channels, duration; a 2-GB file costs kilobytes). A long recording is planned as
+parts of 10 minutes (``pipeline/parts.py``), so that embedding replicas share it. The plan
+goes to the orchestrator as one ``Planned`` event: the recordings to embed, and the ones refused
 with their reason. A table of every recording is written next to the job's results.
 """
 
@@ -32,6 +33,8 @@ from bdisc.audio.reader import AudioInfo, probe_file
 from bdisc.discovery.recordings import Recording, select, timestamp_from_name
 from bdisc.errors import AudioError, describe
 from bdisc.logs import fields
+from bdisc.model.birdnet import SAMPLE_RATE, WINDOW_S
+from bdisc.pipeline.parts import plan_parts
 from bdisc.ports.object_store import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -99,7 +102,7 @@ class IngestStage:
                 refused.append(RefusedRecording(key=key, group=rec.folder, error=reason))
                 rows.append({**row, "status": "refused", "reason": reason})
                 continue
-            planned.append(PlannedRecording(key=key, group=rec.folder))
+            planned += self._parts(key, rec.folder, info, work)
             rows.append(
                 {**row, "status": "planned", "reason": "; ".join(info.warnings), **_info(info)}
             )
@@ -117,6 +120,23 @@ class IngestStage:
             subset={k: v for k, v in asdict(report).items() if k != "skipped_files"},
             manifest=manifest,
         )
+
+    def _parts(
+        self, key: str, group: str, info: AudioInfo, work: IngestWork
+    ) -> list[PlannedRecording]:
+        """One item per recording; a long one, one per part (read by ranges, so that
+        the embedding replicas share it), named with the object's version."""
+        if work.params is None:
+            return [PlannedRecording(key=key, group=group)]
+        spec = work.params.window_spec(SAMPLE_RATE, WINDOW_S)
+        parts = plan_parts(info, spec, work.params.audio_speed)
+        if len(parts) == 1:
+            return [PlannedRecording(key=key, group=group)]
+        version = self.objects.version(key)
+        return [
+            PlannedRecording(key=key, group=group, first=p.first, count=p.count, version=version)
+            for p in parts
+        ]
 
     def _probe(self, key: str) -> AudioInfo:
         size = self.objects.size(key)

@@ -22,6 +22,7 @@ so a request is validated once at the edge and every hop after that gets typed v
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
@@ -35,6 +36,7 @@ from bdisc.discovery.linking import LinkParams
 from bdisc.discovery.recordings import Subset
 from bdisc.errors import BdiscError
 from bdisc.params import AnalysisParams
+from bdisc.pipeline.parts import Part
 from bdisc.ports.message_bus import MalformedMessage, Message
 
 T = TypeVar("T")
@@ -123,20 +125,57 @@ class Work(Contract):
 # -- shared records -------------------------------------------------------------------
 
 
+# The item of a part of a long recording: <audio key>#<first>-<end>@<object version>
+# (audio keys end in an audio extension, so no whole recording's key looks like this).
+_PART_ITEM = re.compile(r"^(?P<key>.+)#(?P<first>\d+)-(?P<end>\d+|end)@(?P<version>[0-9A-Za-z-]+)$")
+
+
 class PlannedRecording(BaseModel):
+    """A recording to embed, or one part of a long one (windows ``first`` to
+    ``first + count``; count None: to the end), read from the store by ranges."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
     key: str  # object key of the audio
     group: str  # its deployment
+    first: int = Field(default=0, ge=0)
+    count: int | None = Field(default=None, ge=1)
+    version: str = ""  # the object's content identity, for parts (they read no whole file)
+
+    @property
+    def part(self) -> Part | None:
+        return None if self.version == "" else Part(self.first, self.count)
+
+    @property
+    def item(self) -> str:
+        """The job's item for it: the audio key, with the part for a part."""
+        part = self.part
+        return self.key if part is None else f"{self.key}#{part.key}@{self.version}"
+
+    @classmethod
+    def from_item(cls, item: str, group: str) -> PlannedRecording:
+        """The inverse of ``item``."""
+        found = _PART_ITEM.match(item)
+        if found is None:
+            return cls(key=item, group=group)
+        first = int(found["first"])
+        count = None if found["end"] == "end" else int(found["end"]) - first
+        return cls(
+            key=found["key"], group=group, first=first, count=count, version=found["version"]
+        )
 
 
-class RefusedRecording(PlannedRecording):
+class RefusedRecording(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    key: str
+    group: str
     error: str
 
 
 class EmbeddedRecording(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     rel: str  # path below the project's audio, e.g. siteA/r1.wav
-    embeddings: str  # object key of its embeddings Parquet
+    embeddings: str  # object key of its embeddings Parquet (or of one part's)
+    first: int = 0  # a part's first window: parts are read in this order
 
 
 class ClusterMove(BaseModel):
@@ -297,6 +336,7 @@ class IngestWork(Work):
     stage: ClassVar[str] = stages.INGEST
     prefix: str = ""
     subset: SubsetRule = Subset()
+    params: Analysis | None = None  # the job's windows: long recordings are planned in parts
 
     def failed(self, error: str) -> Failed:
         return PlanFailed(error=error)
@@ -309,9 +349,14 @@ class EmbedWork(Work):
     rel: str
     group: str
     params: Analysis
+    recording: PlannedRecording | None = None  # a part of a long recording (None: whole)
+
+    @property
+    def item(self) -> str:
+        return self.audio_key if self.recording is None else self.recording.item
 
     def failed(self, error: str) -> Failed:
-        return EmbedFailed(key=self.audio_key, group=self.group, error=error)
+        return EmbedFailed(key=self.item, group=self.group, error=error)
 
 
 class ClusterWork(Work):

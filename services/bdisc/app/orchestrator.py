@@ -136,7 +136,10 @@ class Orchestrator:
         created = record_submission(self.jobs, job_id, command)
         if created or self.jobs.items(job_id, stages.INGEST)[0].status == "pending":
             work = IngestWork(
-                project=command.project, prefix=command.prefix, subset=command.spec.subset
+                project=command.project,
+                prefix=command.prefix,
+                subset=command.spec.subset,
+                params=command.spec.params,
             )
             self._send(job_id, f"{job_id}:ingest", work)
             self.jobs.set_job_status(job_id, "running")
@@ -150,7 +153,7 @@ class Orchestrator:
         self.jobs.add_items(
             job_id,
             stages.EMBED,
-            [(r.key, r.group, "pending", "") for r in plan.items]
+            [(r.item, r.group, "pending", "") for r in plan.items]
             + [(r.key, r.group, "failed", r.error) for r in plan.refused],
         )
         if again:  # redelivered: only what may not have been sent
@@ -158,11 +161,11 @@ class Orchestrator:
                 i.key for i in self.jobs.items(job_id, stages.EMBED) if i.status == "pending"
             }
         else:
-            pending = {r.key for r in plan.items}
+            pending = {r.item for r in plan.items}
         if job.status != "cancelled":
             for r in plan.items:
-                if r.key in pending:
-                    self._send(job_id, f"{job_id}:{r.key}", self._embed_work(job, r))
+                if r.item in pending:
+                    self._send(job_id, f"{job_id}:{r.item}", self._embed_work(job, r))
         self.jobs.set_item(
             job_id, PLAN_ITEM, stages.INGEST, "done", group=PLAN_ITEM, output=plan.manifest
         )
@@ -186,6 +189,7 @@ class Orchestrator:
             rel=relative_to(audio_prefix(job.project), recording.key),
             group=recording.group,
             params=_spec(job).params,
+            recording=recording if recording.part is not None else None,
         )
 
     def _embedded(self, job_id: str, event: Embedded | EmbedFailed) -> None:
@@ -209,10 +213,14 @@ class Orchestrator:
         # killed orchestrator (state committed, message not sent): send it again; the
         # clustering of a group is idempotent and its outcome settles once.
         audio = audio_prefix(job.project)
-        recordings = tuple(
-            EmbeddedRecording(rel=relative_to(audio, i.key), embeddings=i.output)
+        done = [
+            (PlannedRecording.from_item(i.key, group), i.output)
             for i in self.jobs.items(job_id, stages.EMBED, group)
             if i.status == "done"
+        ]
+        recordings = tuple(
+            EmbeddedRecording(rel=relative_to(audio, r.key), embeddings=output, first=r.first)
+            for r, output in done
         )
         work = ClusterWork(project=job.project, group=group, recordings=recordings, spec=_spec(job))
         self._send(job_id, f"{job_id}:cluster:{group}", work)
@@ -304,7 +312,7 @@ class Orchestrator:
         if keys or relink or job.status == "failed":
             self.jobs.set_job_status(job_id, "running")
         for key in keys:
-            work = self._embed_work(job, PlannedRecording(key=key, group=groups[key]))
+            work = self._embed_work(job, PlannedRecording.from_item(key, groups[key]))
             self._send(job_id, f"{job_id}:{key}:retry", work)
         if keys:
             log.info("retrying", extra=fields(job_id=job_id, recordings=len(keys), groups=retried))
@@ -358,9 +366,13 @@ class Orchestrator:
             options=command.options,
             groups=tuple(sorted(clustered)),
             recordings=tuple(
-                PlannedRecording(key=i.key, group=i.group)
-                for i in self.jobs.items(source, stages.EMBED)
-                if i.status == "done"
+                dict.fromkeys(  # a long recording's parts: the recording once
+                    PlannedRecording(
+                        key=PlannedRecording.from_item(i.key, i.group).key, group=i.group
+                    )
+                    for i in self.jobs.items(source, stages.EMBED)
+                    if i.status == "done"
+                )
             ),
             labels=tuple(
                 SheetLabel(folder=r.target.folder, target=r.target.key, label=r.label)

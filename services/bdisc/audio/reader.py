@@ -123,6 +123,7 @@ def stream_mono(
     stats: DecodeStats | None = None,
     block_seconds: float = BLOCK_SECONDS,
     speed: float = 1.0,
+    source: BinaryIO | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield mono float32 blocks of the recording resampled to ``target_rate``.
 
@@ -131,7 +132,7 @@ def stream_mono(
     a 25.6-kHz one, ten times longer, before resampling (BirdNET-Analyzer's audio speed).
     """
     if speed == 1.0 and uses_grid(info):
-        yield from stream_range(info, target_rate, 0, None, stats=stats)
+        yield from stream_range(info, target_rate, 0, None, stats=stats, source=source)
         return
     block = max(1, min(int(block_seconds * info.sample_rate), MAX_BLOCK_SAMPLES // info.channels))
     source_rate = info.sample_rate * speed
@@ -143,7 +144,7 @@ def stream_mono(
         )
     )
     try:
-        with sf.SoundFile(info.path) as f:
+        with _open(info, source) as f:
             while True:
                 data = f.read(block, dtype="float32", always_2d=True)
                 n = data.shape[0]
@@ -190,6 +191,7 @@ def stream_range(
     count: int | None,
     *,
     stats: DecodeStats | None = None,
+    source: BinaryIO | None = None,
 ) -> Iterator[np.ndarray]:
     """Model-rate samples ``first`` to ``first + count`` (None: to the end) of a
     recording read on the grid: each grid segment is decoded from its own start (a
@@ -208,9 +210,8 @@ def stream_range(
         if end is not None:
             stop = end if stop is None else min(stop, end)
         got = start
-        for block in stream_span(
-            info, target_rate, start, None if stop is None else stop - start, stats=stats
-        ):
+        length = None if stop is None else stop - start
+        for block in stream_span(info, target_rate, start, length, stats=stats, source=source):
             lo = max(0, pos - got)
             got += block.size
             if lo < block.size:
@@ -233,6 +234,7 @@ def stream_span(
     *,
     stats: DecodeStats | None = None,
     block_seconds: float = BLOCK_SECONDS,
+    source: BinaryIO | None = None,
 ) -> Iterator[np.ndarray]:
     """Mono float32 blocks of model-rate samples ``first`` to ``first + count`` (None: to
     the end), equal to those ``stream_mono`` yields for that span. Decoding starts a
@@ -253,7 +255,7 @@ def stream_span(
     )
     produced = 0
     try:
-        with sf.SoundFile(info.path) as f:
+        with _open(info, source) as f:
             f.seek(start_frame - pre)
             if stats is not None:
                 stats.end_frame = start_frame - pre
@@ -278,3 +280,12 @@ def stream_span(
         raise CorruptAudio(
             f"decoding failed near {first / target_rate:.1f} s: {exc}", path=info.path
         ) from exc
+
+
+def _open(info: AudioInfo, source: BinaryIO | None) -> sf.SoundFile:
+    """The recording's decoder: from its path, or from an open file (an object in the
+    store read by ranges), rewound for each decoder."""
+    if source is None:
+        return sf.SoundFile(info.path)
+    source.seek(0)
+    return sf.SoundFile(source)

@@ -368,6 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             force=args.force,
             progress=progress,
             model_dir=settings.model_dir,
+            split_long=settings.split_long,
         )
         if args.command == "analyze":
             report = Report(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import islice
+from typing import BinaryIO
 
 import numpy as np
 
@@ -87,8 +88,10 @@ def infer_recording(
     stats: StreamStats,
     progress: ProgressFn | None = None,
     part: Part = WHOLE,
+    source: BinaryIO | None = None,
 ) -> Iterator[WindowBatch]:
-    """A recording's windows through the model, or those of one ``part`` of it."""
+    """A recording's windows through the model, or those of one ``part`` of it (read
+    from ``source`` when given, an object in the store, else from its path)."""
     decode = DecodeStats()
     seen = 0.0
     speed = params.audio_speed
@@ -103,13 +106,13 @@ def infer_recording(
             progress(model_seconds * speed)
 
     if part == WHOLE:
-        blocks = stream_mono(info, rate, stats=decode, speed=speed)
+        blocks = stream_mono(info, rate, stats=decode, speed=speed, source=source)
     else:
         first = part.first * spec.step_samples
         count = None
         if part.count is not None:
             count = (part.count - 1) * spec.step_samples + spec.window_samples
-        blocks = stream_range(info, rate, first, count, stats=decode)
+        blocks = stream_range(info, rate, first, count, stats=decode, source=source)
     for batch in infer_blocks(blocks, model, params, batch_size, stats, counted, part):
         # With an audio speed, the model's time runs 1/speed times the file's.
         yield batch if speed == 1.0 else batch.in_file_time(speed, info.duration_s)

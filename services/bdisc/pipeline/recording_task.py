@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from bdisc.audio.reader import AudioInfo
 from bdisc.errors import BdiscError, TooShort, describe
@@ -169,6 +169,7 @@ def process_part(
     config: RunConfig,
     worker: ModelWorker,
     progress: ProgressFn | None,
+    source: BinaryIO | None = None,
 ) -> FileOutcome:
     """One part of a long recording; never raises. Skipped when the whole recording is
     already done (``payload["whole"]``) or this part is."""
@@ -199,7 +200,14 @@ def process_part(
         sink = job.open_part(ctx, part.key)
         try:
             for batch in infer_recording(
-                task.info, worker.model, config.params, config.batch_size, stats, progress, part
+                task.info,
+                worker.model,
+                config.params,
+                config.batch_size,
+                stats,
+                progress,
+                part,
+                source,
             ):
                 sink.add(batch)
             written, payload = sink.finish(stats)

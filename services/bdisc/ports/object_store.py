@@ -47,6 +47,11 @@ class ObjectStore(Protocol):
 
     def size(self, key: str) -> int: ...
 
+    def version(self, key: str) -> str:
+        """What identifies the object's content: it changes whenever the object is
+        replaced (S3: size and ETag; a folder: size and modification time)."""
+        ...
+
     def list(self, prefix: str = "") -> Iterator[str]:
         """Keys under ``prefix``, recursively, sorted."""
         ...
