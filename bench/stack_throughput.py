@@ -1,11 +1,13 @@
 """Windows/s of embedding through the stack (1 and 2 replicas) against the embedded CLI.
 
-The same N copies of the soundscape go through ``bdisc embed --workers 2`` and through the
-running services (recordings already in S3; each replica has loaded its model before the
-clock starts; the time runs from job submission until every recording is embedded).
-Needs what ``make stack`` needs: RabbitMQ and PostgreSQL (SeaweedFS is started here).
+The same N copies of the soundscape (or, with ``--long-hours H``, one recording of H
+hours, which the platform embeds in 10-minute parts) go through ``bdisc embed --workers
+2`` and through the running services (recordings already in S3; each replica has loaded
+its model before the clock starts; the time runs from job submission until every item
+is embedded). Needs what ``make stack`` needs: RabbitMQ and PostgreSQL (SeaweedFS is
+started here).
 
-    python bench/stack_throughput.py [--copies 24]
+    python bench/stack_throughput.py [--copies 24] [--long-hours 2]
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import time
 import uuid
 from pathlib import Path
 
+import numpy as np
+import soundfile as sf
 import sqlalchemy as sa
 
 from bdisc.adapters.rabbitmq_bus import RabbitBus
@@ -96,9 +100,8 @@ def through_stack(src: Path, home: Path, replicas: int, env: dict[str, str]) -> 
         job = Orchestrator(jobs, bus, objects, labels=SqlLabelStore(jobs.engine)).submit_discovery(
             None, command
         )
-        # the job is planned by ingestion first: wait for every recording, not for the
-        # items that happen to exist yet
-        while jobs.progress(job).get(stages.EMBED, {}).get("done", 0) < len(recordings):
+        # the job is planned by ingestion first: wait for the plan, then for every item
+        while not _embedded(jobs.progress(job)):
             if jobs.job(job).status == "failed":
                 raise SystemExit(f"benchmark job failed: {jobs.job(job).error}")
             time.sleep(0.1)
@@ -108,9 +111,16 @@ def through_stack(src: Path, home: Path, replicas: int, env: dict[str, str]) -> 
         bus.close()
 
 
+def _embedded(progress: dict[str, dict[str, int]]) -> bool:
+    embed = progress.get(stages.EMBED, {})
+    planned = progress.get(stages.INGEST, {}).get("done", 0) > 0
+    return planned and bool(embed) and embed.get("pending", 0) == 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=24)
+    parser.add_argument("--long-hours", type=float, help="one recording of this length instead")
     args = parser.parse_args()
     db = f"bdisc_bench_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(
@@ -119,9 +129,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in" / "site"
         src.mkdir(parents=True)
-        for i in range(args.copies):
-            shutil.copyfile(SOUNDSCAPE, src / f"copy{i:03d}.flac")
-        windows = args.copies * WINDOWS_PER_COPY
+        if args.long_hours:
+            audio, rate = sf.read(SOUNDSCAPE, dtype="float32")
+            samples = int(args.long_hours * 3600 * rate)
+            sf.write(src / "long.flac", np.tile(audio, samples // len(audio) + 1)[:samples], rate)
+            windows = int(args.long_hours * 3600 / 3)
+        else:
+            for i in range(args.copies):
+                shutil.copyfile(SOUNDSCAPE, src / f"copy{i:03d}.flac")
+            windows = args.copies * WINDOWS_PER_COPY
         env = {
             **DEFAULT_ENV,
             "BDISC_S3_BUCKET": f"bench-{uuid.uuid4().hex[:8]}",

@@ -53,7 +53,8 @@ def running_stack(
         stack.start_services(embed_replicas=embed_replicas, metrics_base=metrics_base)
         assert wait_for(port, 60), (folder / "logs/gateway.log").read_text()[-2000:]
         created = subprocess.run(
-            [sys.executable, "-m", "gateway", "create-project", "field-team"],
+            # a project of its own: the tests share one database
+            [sys.executable, "-m", "gateway", "create-project", f"field-{uuid.uuid4().hex[:8]}"],
             env={**os.environ, **env},
             capture_output=True,
             text=True,
