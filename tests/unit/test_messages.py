@@ -203,3 +203,17 @@ def test_an_older_envelope_is_refused_but_can_be_attributed() -> None:
     with pytest.raises(MalformedMessage, match="schema version 1"):
         Message.from_bytes(old)
     assert Message.from_bytes(old, any_version=True).job_id == "j"
+
+
+def test_a_part_of_a_long_recording_round_trips_through_its_item_key() -> None:
+    from bdisc.app.messages import PlannedRecording
+
+    part = PlannedRecording(
+        key="projects/p/audio/a#b/x.flac", group="a", first=200, count=200, version="123-ab-4"
+    )
+    assert part.item == "projects/p/audio/a#b/x.flac#200-400@123-ab-4"
+    assert PlannedRecording.from_item(part.item, "a") == part
+    last = PlannedRecording(key="k.wav", group="g", first=400, version="9-e")
+    assert PlannedRecording.from_item(last.item, "g") == last and last.item.endswith("#400-end@9-e")
+    whole = PlannedRecording(key="projects/p/audio/x#1-2@v.wav", group="g")
+    assert whole.item == whole.key and PlannedRecording.from_item(whole.item, "g") == whole

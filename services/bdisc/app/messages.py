@@ -127,7 +127,7 @@ class Work(Contract):
 
 # The item of a part of a long recording: <audio key>#<first>-<end>@<object version>
 # (audio keys end in an audio extension, so no whole recording's key looks like this).
-_PART_ITEM = re.compile(r"^(?P<key>.+)#(?P<first>\d+)-(?P<end>\d+|end)@(?P<version>[0-9A-Za-z-]+)$")
+_PART_ITEM = re.compile(r"^(?P<key>.+)#(?P<first>\d+)-(?P<end>\d+|end)@(?P<version>[^#@/.]+)$")
 
 
 class PlannedRecording(BaseModel):
