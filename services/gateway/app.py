@@ -12,6 +12,7 @@ from bdisc import tracing
 from bdisc.errors import BdiscError, describe, http_status
 from bdisc.version import __version__
 from bdisc.webapp import STATIC
+from gateway.body_guard import BodyGuard
 from gateway.deps import Deps
 from gateway.routes import (
     audio,
@@ -73,6 +74,8 @@ def create_app(deps: Deps) -> FastAPI:
             if route is not None:
                 tracing.rename(f"{request.method} {route.path}")
             return response
+
+    app.add_middleware(BodyGuard, deps=deps)  # outermost: before any body is read
 
     @app.exception_handler(BdiscError)
     def bdisc_error(_request: Request, exc: BdiscError) -> JSONResponse:

@@ -3,10 +3,12 @@ job from upload to labelled review sheet (stages run in-process on the same queu
 
 from __future__ import annotations
 
+import asyncio
 import io
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import soundfile as sf
@@ -25,6 +27,78 @@ from gateway.deps import Deps
 
 from ..gateway_helpers import run_discovery, upload
 from ..model.helpers import write_clip
+
+
+def _asgi(
+    app: Any, method: str, path: str, headers: dict[str, str], body: bytes
+) -> tuple[int, int]:
+    """(status, body chunks the app pulled) of one request, the body sent in 64-KiB chunks
+    (no Content-Length unless ``headers`` gives one)."""
+    chunks = [body[i : i + 65536] for i in range(0, len(body), 65536)] or [b""]
+    pulled = 0
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal pulled
+        pulled += 1
+        if pulled > len(chunks):
+            return {"type": "http.disconnect"}
+        return {
+            "type": "http.request",
+            "body": chunks[pulled - 1],
+            "more_body": pulled < len(chunks),
+        }
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"path=siteA/x.wav",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+    }
+    asyncio.run(app(scope, receive, send))
+    return statuses[0], pulled
+
+
+@pytest.mark.integration
+def test_bodies_are_refused_before_they_are_read(
+    gateway: tuple[TestClient, Deps, dict[str, str]],
+) -> None:
+    """The key is checked and the size capped before a byte of the body is read: no
+    stranger fills the gateway's memory or disk with a request it will refuse."""
+    client, _, k = gateway
+    app, a = client.app, k["alpha"]
+    big = b"x" * (5 << 20)  # above the 3-MiB upload limit of this gateway
+    for headers in ({}, {"X-API-Key": "bd_nope"}, {"X-API-Key": k["beta-key"]}):
+        status, pulled = _asgi(app, "POST", f"/v1/projects/{a}/audio", headers, big)
+        assert (status, pulled) in ((401, 0), (403, 0)), headers
+    mine = {"X-API-Key": k["alpha-key"]}
+    # Too large by Content-Length: refused at once.
+    sized = {**mine, "Content-Length": str(len(big))}
+    assert _asgi(app, "POST", f"/v1/projects/{a}/audio", sized, big) == (413, 0)
+    # Streamed without a length: refused once the count passes the limit.
+    form = {**mine, "Content-Type": "multipart/form-data; boundary=XyZ"}
+    part = b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+    status, pulled = _asgi(app, "POST", f"/v1/projects/{a}/audio", form, part + big)
+    assert status == 413 and pulled <= (3 << 20) // 65536 + 2
+    # JSON bodies are capped far lower (1 MiB).
+    job = {**mine, "Content-Type": "application/json"}
+    status, _ = _asgi(app, "POST", f"/v1/projects/{a}/jobs", job, b" " * (2 << 20))
+    assert status == 413
+    assert (
+        client.post(f"/v1/projects/{a}/jobs", headers=mine, json={"prefix": "x/"}).status_code < 500
+    )
 
 
 @pytest.mark.integration

@@ -125,3 +125,25 @@ def test_readers_recognise_formats(tmp_path: Path) -> None:
     annotations, _ = read_truth([minutes], smap)
     assert annotations == [Annotation("rec7", "Mystery bird", 120.0, 180.0)]
     assert smap.unmapped == {"Mystery bird"}
+
+
+def test_a_gzip_bomb_is_refused_not_read(tmp_path: Path) -> None:
+    """50 MB of zeros in 50 kB of gzip: refused once past the cap, not decompressed whole."""
+    import gzip
+
+    from bdisc.errors import TooLarge
+    from bdisc.interop.analyzer_results import read_table
+
+    bomb = tmp_path / "detections.csv.gz"
+    with gzip.open(bomb, "wb") as f:
+        f.write(b"Start (s),End (s),Scientific name,Common name,Confidence\n")
+        for _ in range(50):
+            f.write(b"\0" * (1 << 20))
+    assert bomb.stat().st_size < 200_000
+    with pytest.raises(TooLarge, match="once decompressed"):
+        read_table(bomb, limit=8 << 20)
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a,b\n" + "1,2\n" * 1000)
+    with pytest.raises(TooLarge, match="rows"):
+        read_table(rows, max_rows=999)
+    assert len(read_table(rows)[1]) == 1000

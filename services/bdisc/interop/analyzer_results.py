@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from bdisc.errors import ConfigError, NotFound
+from bdisc.errors import ConfigError, NotFound, TooLarge
 
 Row = dict[str, str]
 
@@ -40,20 +42,55 @@ class ResultRow:
     end_s: float
 
 
-def open_table(path: Path) -> IO[str]:
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", newline="", encoding="utf-8-sig")
-    return path.open(newline="", encoding="utf-8-sig")
+# What one table may hold once decompressed, and its rows: a 10-MB gzip bomb must not
+# take a worker's memory (the largest real table here is 4.5 MB and 64,000 rows).
+MAX_TABLE_BYTES = 512 << 20
+MAX_TABLE_ROWS = 5_000_000
 
 
-def read_table(path: Path) -> tuple[list[str], list[Row]]:
-    """(columns, rows) of a comma- or tab-separated table."""
-    with open_table(path) as f:
+class _Capped(io.RawIOBase):
+    """A binary stream that refuses to yield more than ``limit`` bytes (TooLarge)."""
+
+    def __init__(self, inner: Any, limit: int, name: str) -> None:
+        self.inner, self.limit, self.name, self.count = inner, limit, name, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.inner.read(len(buffer))
+        self.count += len(data)
+        if self.count > self.limit:
+            raise TooLarge(f"{self.name}: more than {self.limit} bytes once decompressed")
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.inner.close()
+        super().close()
+
+
+def open_table(path: Path, limit: int = MAX_TABLE_BYTES) -> IO[str]:
+    """The table as text (gzipped or not), at most ``limit`` bytes of it."""
+    # the returned text stream owns (and closes) the file it opens
+    raw: Any = gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")  # noqa: SIM115
+    capped = io.BufferedReader(_Capped(raw, limit, path.name))
+    return io.TextIOWrapper(capped, encoding="utf-8-sig", newline="")
+
+
+def read_table(
+    path: Path, limit: int = MAX_TABLE_BYTES, max_rows: int = MAX_TABLE_ROWS
+) -> tuple[list[str], list[Row]]:
+    """(columns, rows) of a comma- or tab-separated table; TooLarge past the caps."""
+    with open_table(path, limit) as f:
         head = f.readline()
-        f.seek(0)
         delimiter = "\t" if head.count("\t") > head.count(",") else ","
-        reader = csv.DictReader(f, delimiter=delimiter)
-        rows = [{(k or "").strip(): (v or "").strip() for k, v in r.items()} for r in reader]
+        reader = csv.DictReader(itertools.chain([head], f), delimiter=delimiter)
+        rows: list[Row] = []
+        for r in reader:
+            if len(rows) >= max_rows:
+                raise TooLarge(f"{path.name}: more than {max_rows} rows")
+            rows.append({(k or "").strip(): (v or "").strip() for k, v in r.items()})
         return [c.strip() for c in reader.fieldnames or []], rows
 
 

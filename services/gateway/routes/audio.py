@@ -10,8 +10,9 @@ from fastapi import APIRouter, Query, UploadFile, status
 from pydantic import BaseModel
 
 from bdisc.app.keys import audio_prefix
+from bdisc.app.object_file import open_object
 from bdisc.audio.formats import AUDIO_EXTENSIONS, is_audio_path
-from bdisc.audio.reader import probe
+from bdisc.audio.reader import probe, probe_file
 from bdisc.discovery.recordings import timestamp_from_name
 from bdisc.errors import UnsupportedFormat, UserError
 from bdisc.ports.object_store import check_key
@@ -95,22 +96,22 @@ class RegisterIn(BaseModel):
 @router.post(":register")
 def register(project: ProjectDep, deps: DepsDep, body: RegisterIn) -> dict[str, object]:
     """Check recordings already in the bucket (uploaded with :presign, or copied there):
-    each is probed; what is not usable audio is removed and reported."""
+    each is probed through ranged reads of its header (a 24-h recording costs kilobytes,
+    not a download); what is not usable audio is removed and reported."""
     root = audio_prefix(project.id)
     if body.prefix:
         check_key(body.prefix.rstrip("/"))
     accepted, refused = [], []
     for key in list(deps.objects.list(root + body.prefix)):
         rel = key[len(root) :]
-        with tempfile.TemporaryDirectory() as tmp:
-            local = Path(tmp) / PurePosixPath(rel).name
-            deps.objects.download(key, local)
-            try:
-                if not is_audio_path(PurePosixPath(rel)):
-                    raise UnsupportedFormat("not a supported audio file")
-                info = probe(local)
-                accepted.append({"path": rel, "duration_s": round(info.duration_s, 3)})
-            except UserError as exc:
-                deps.objects.delete(key)
-                refused.append({"path": rel, "error": exc.kind, "message": exc.message})
+        try:
+            if not is_audio_path(PurePosixPath(rel)):
+                raise UnsupportedFormat("not a supported audio file")
+            size = deps.objects.size(key)
+            with open_object(deps.objects, key, size) as source:
+                info = probe_file(source, rel, size)
+            accepted.append({"path": rel, "duration_s": round(info.duration_s, 3)})
+        except UserError as exc:
+            deps.objects.delete(key)
+            refused.append({"path": rel, "error": exc.kind, "message": exc.message})
     return {"accepted": accepted, "refused": refused}
