@@ -3,7 +3,6 @@ scores and embeddings of processing it whole, bit for bit; resumable part by par
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,8 +14,7 @@ import soxr
 
 from bdisc.audio.reader import probe
 from bdisc.model.birdnet import BirdNetV24
-from bdisc.model.labels import Label
-from bdisc.model.port import Inference, ModelInfo
+from bdisc.model.port import Inference
 from bdisc.params import AnalysisParams
 from bdisc.pipeline import api
 from bdisc.pipeline.parts import plan_parts
@@ -82,14 +80,6 @@ class FailingModel(CountingModel):
     def __init__(self, inner: BirdNetV24, after: int) -> None:
         super().__init__(inner)
         self.after = after
-
-    @property
-    def info(self) -> ModelInfo:
-        return self.inner.info
-
-    @property
-    def labels(self) -> Sequence[Label]:
-        return self.inner.labels
 
     def infer(self, batch: np.ndarray) -> Inference:
         if self.windows + batch.shape[0] > self.after:

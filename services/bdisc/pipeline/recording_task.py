@@ -106,17 +106,7 @@ def process_file(
         outcome.status, outcome.windows = "done", stats.windows
         outcome.payload, outcome.warnings = payload, stats.warnings
         outcome.outputs = list(written)
-        save_state(
-            spath,
-            {
-                "content_hash": digest,
-                "key": key,
-                "windows": stats.windows,
-                "outputs": [p.relative_to(config.out_dir).as_posix() for p in written],
-                "payload": payload,
-                "warnings": stats.warnings,
-            },
-        )
+        _save_done(spath, config, digest, key, outcome, payload)
     except Exception as exc:
         if not isinstance(exc, BdiscError):
             log.exception("unexpected error", extra=fields(path=str(task.path)))
@@ -217,17 +207,7 @@ def process_part(
         outcome.status, outcome.windows = "done", stats.windows
         outcome.payload, outcome.warnings = {**payload, "whole": False}, stats.warnings
         outcome.outputs = list(written)
-        save_state(
-            ppath,
-            {
-                "content_hash": digest,
-                "key": key,
-                "windows": stats.windows,
-                "outputs": [p.relative_to(config.out_dir).as_posix() for p in written],
-                "payload": payload,
-                "warnings": stats.warnings,
-            },
-        )
+        _save_done(ppath, config, digest, key, outcome, payload)
     except Exception as exc:
         if not isinstance(exc, BdiscError):
             log.exception("unexpected error", extra=fields(path=str(task.path), part=part.key))
@@ -257,17 +237,8 @@ def assemble_parts(
         outcome.windows = sum(p.windows for p in parts)
         outcome.warnings = [w for p in parts for w in p.warnings]
         outcome.payload, outcome.outputs = payload, list(written)
-        save_state(
-            state_path(config.out_dir, job.name, task.rel),
-            {
-                "content_hash": digest,
-                "key": job.key(ctx),
-                "windows": outcome.windows,
-                "outputs": [p.relative_to(config.out_dir).as_posix() for p in written],
-                "payload": payload,
-                "warnings": outcome.warnings,
-            },
-        )
+        spath = state_path(config.out_dir, job.name, task.rel)
+        _save_done(spath, config, digest, job.key(ctx), outcome, payload)
         shutil.rmtree(_part_state(config, job, task, Part(0, 0)).parent, ignore_errors=True)
         _remove_empty(part_path(ctx, job.name, "-", "").parent, config.out_dir)
     except Exception as exc:
@@ -276,6 +247,28 @@ def assemble_parts(
         outcome.status = "failed"
         outcome.error, outcome.message = describe(exc)
     return outcome
+
+
+def _save_done(
+    path: Path,
+    config: RunConfig,
+    digest: str,
+    key: str,
+    outcome: FileOutcome,
+    payload: dict[str, Any],
+) -> None:
+    """The state record that lets a later run skip what ``outcome`` made."""
+    save_state(
+        path,
+        {
+            "content_hash": digest,
+            "key": key,
+            "windows": outcome.windows,
+            "outputs": [p.relative_to(config.out_dir).as_posix() for p in outcome.outputs],
+            "payload": payload,
+            "warnings": outcome.warnings,
+        },
+    )
 
 
 def _remove_empty(folder: Path, stop: Path) -> None:
