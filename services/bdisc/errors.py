@@ -6,6 +6,7 @@
     │   ├── NotFound                404   NOT_FOUND            a named input does not exist
     │   ├── IncompatibleArtifact    409   FAILED_PRECONDITION  provenance differs: refuse to mix
     │   ├── TooLarge                413   RESOURCE_EXHAUSTED   an upload past the size limit
+    │   ├── TooManyRequests         429   RESOURCE_EXHAUSTED   a key past its request rate
     │   ├── Conflict                409   ABORTED              a write based on a stale revision
     │   └── AudioError              422   INVALID_ARGUMENT     one recording cannot be used
     │       ├── UnsupportedFormat   415                        not an audio format we read
@@ -67,6 +68,13 @@ class IncompatibleArtifact(UserError):
 
 class TooLarge(UserError):
     http_status = 413
+    grpc_code = "RESOURCE_EXHAUSTED"
+
+
+class TooManyRequests(UserError):
+    """A key (or an address without one) past its rate: retry after ``retry_after_s``."""
+
+    http_status = 429
     grpc_code = "RESOURCE_EXHAUSTED"
 
 

@@ -45,6 +45,8 @@ def build(s: GatewaySettings) -> Deps:
         },
         tiles=SpectrogramClient(s.spectrogram_addr),
         webhook_allow_private=s.webhook_allow_private,
+        rate_per_s=s.rate_limit_per_s,
+        rate_burst=s.rate_limit_burst,
     )
 
 

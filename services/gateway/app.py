@@ -14,6 +14,7 @@ from bdisc.version import __version__
 from bdisc.webapp import STATIC
 from gateway.body_guard import BodyGuard
 from gateway.deps import Deps
+from gateway.rate_limit import RateLimit
 from gateway.routes import (
     audio,
     export,
@@ -75,7 +76,8 @@ def create_app(deps: Deps) -> FastAPI:
                 tracing.rename(f"{request.method} {route.path}")
             return response
 
-    app.add_middleware(BodyGuard, deps=deps)  # outermost: before any body is read
+    app.add_middleware(BodyGuard, deps=deps)  # before any body is read
+    app.add_middleware(RateLimit, per_s=deps.rate_per_s, burst=deps.rate_burst)  # outermost
 
     @app.exception_handler(BdiscError)
     def bdisc_error(_request: Request, exc: BdiscError) -> JSONResponse:

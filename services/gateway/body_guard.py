@@ -53,7 +53,7 @@ class BodyGuard:
                 raise TooLarge(f"request body larger than {limit} bytes")
             await self._check_key(scope["path"], headers)
         except BdiscError as exc:
-            await _error(send, exc)
+            await error_response(send, exc)
             return
         seen = 0
         over = False  # the body passed the cap: whatever the app answers, it is a 413
@@ -75,7 +75,7 @@ class BodyGuard:
             if over:  # the app's own answer to a body cut short (400, 422) is replaced
                 if not replied and not started:
                     replied = True
-                    await _error(send, too_large)
+                    await error_response(send, too_large)
                 return
             started = started or message["type"] == "http.response.start"
             await send(message)
@@ -86,7 +86,7 @@ class BodyGuard:
             if started:
                 raise
         if over and not replied and not started:
-            await _error(send, too_large)
+            await error_response(send, too_large)
 
     async def _check_key(self, path: str, headers: dict[str, str]) -> None:
         found = PROJECT_PATH.match(path)
@@ -102,6 +102,15 @@ class BodyGuard:
             raise Forbidden(f"this key belongs to another project than {found['project']!r}")
 
 
+def request_key(scope: Scope) -> str | None:
+    """The API key a request carries (header, bearer or the review app's cookie), if any."""
+    headers = _headers(scope)
+    auth = headers.get("authorization", "")
+    bearer = auth[7:] if auth.lower().startswith("bearer ") else None
+    cookie = _cookie(headers.get("cookie", ""), SESSION_COOKIE)
+    return headers.get("x-api-key") or bearer or cookie
+
+
 def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
@@ -114,7 +123,10 @@ def _cookie(header: str, name: str) -> str | None:
     return None
 
 
-async def _error(send: Send, exc: BdiscError) -> None:
+async def error_response(
+    send: Send, exc: BdiscError, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """The error as the gateway answers every error: JSON with its kind and message."""
     kind, message = describe(exc)
     body = json.dumps({"error": kind, "message": message}).encode()
     await send(
@@ -124,6 +136,7 @@ async def _error(send: Send, exc: BdiscError) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *(headers or []),
             ],
         }
     )

@@ -35,6 +35,8 @@ class Deps:
     ready_checks: dict[str, Callable[[], object]] = field(default_factory=dict)
     tiles: TileRenderer | None = None  # the Spectrogram service (tiles on demand)
     webhook_allow_private: bool = False  # development stacks: webhooks to this machine
+    rate_per_s: float = 0.0  # requests per second per key (0: no limit)
+    rate_burst: int = 0  # and how many may come at once
     _publish_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def publish(self, message: Message) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import io
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from bdisc.app.export_stage import ExportStage
 from bdisc.app.orchestrator import Orchestrator
 from bdisc.app.stage_handler import stage_handler
 from bdisc.model.birdnet import BirdNetV24
+from gateway.app import create_app
 from gateway.deps import Deps
 
 from ..gateway_helpers import run_discovery, upload
@@ -579,3 +581,21 @@ def test_labels_are_data_with_revisions_history_undo_and_sheets(
     # A finished job cannot be cancelled: it keeps its outcome and its labels.
     refused = client.post(f"{base}:cancel", headers=auth)
     assert refused.status_code == 409 and "only a job at work" in refused.json()["message"]
+
+
+@pytest.mark.integration
+def test_each_key_has_its_own_request_rate(
+    gateway: tuple[TestClient, Deps, dict[str, str]],
+) -> None:
+    """Past its burst a key gets 429 with Retry-After; another key, and the health checks,
+    go on as before."""
+    _, deps, k = gateway
+    client = TestClient(create_app(replace(deps, rate_per_s=0.5, rate_burst=3)))
+    a, b = k["alpha"], k["beta"]
+    alpha, beta = {"X-API-Key": k["alpha-key"]}, {"X-API-Key": k["beta-key"]}
+    answers = [client.get(f"/v1/projects/{a}/audio", headers=alpha) for _ in range(4)]
+    assert [r.status_code for r in answers] == [200, 200, 200, 429]
+    assert answers[-1].json()["error"] == "TooManyRequests"
+    assert 1 <= int(answers[-1].headers["Retry-After"]) <= 2
+    assert client.get(f"/v1/projects/{b}/audio", headers=beta).status_code == 200
+    assert client.get("/healthz").status_code == 200
