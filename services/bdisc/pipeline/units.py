@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from bdisc.errors import PartShort
+from bdisc.model.birdnet import SAMPLE_RATE, WINDOW_S
 from bdisc.params import AnalysisParams
 from bdisc.pipeline.parts import WHOLE, Part, plan_parts
 from bdisc.pipeline.recording_task import FileTask, Unit
@@ -31,8 +32,8 @@ class _Waiting:
 class Coordinator:
     params: AnalysisParams
     split_long: bool = True
-    sample_rate: int = 48_000
-    window_s: float = 3.0
+    sample_rate: int = SAMPLE_RATE  # the model's (the main process loads no model)
+    window_s: float = WINDOW_S
     waiting: dict[str, _Waiting] = field(default_factory=dict)
 
     def _parts(self, task: FileTask) -> list[Part]:
