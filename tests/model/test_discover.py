@@ -17,6 +17,7 @@ import pytest
 import soundfile as sf
 
 from bdisc.discovery.api import DiscoverConfig, DiscoverSummary, discover
+from bdisc.discovery.background import BACKGROUND_CLUSTER
 from bdisc.discovery.export import ExportConfig, export
 from bdisc.discovery.sheets import read_clusters
 from bdisc.pipeline.recording_task import ModelFactory
@@ -58,11 +59,17 @@ def test_each_species_owns_a_pure_cluster(run: tuple[Path, Path, DiscoverSummary
         by_cluster[r.cluster][truth(r.file, r.folder)] += 1
     for name, clusters in by_class.items():
         # Most of each species' windows sit in clusters of that species alone (it may
-        # take several: linking names them together, see test_discovery_quality).
+        # take several: linking names them together, see test_discovery_quality). The
+        # noise is where it belongs in the background group too, which also takes the
+        # quiet stretches of the faint piha recording (ScreamingPiha5, at -45 dBFS).
         pure = sum(
             n
             for k, n in clusters.items()
-            if k >= 0 and by_cluster[k][name] / sum(by_cluster[k].values()) >= 0.8
+            if k >= 0
+            and (
+                by_cluster[k][name] / sum(by_cluster[k].values()) >= 0.8
+                or (name == "noise" and k == BACKGROUND_CLUSTER)
+            )
         )
         assert pure / sum(clusters.values()) >= 0.8, (name, clusters)
 
@@ -100,7 +107,8 @@ def test_review_outputs(run: tuple[Path, Path, DiscoverSummary]) -> None:
     # The automatic cluster size is recorded as chosen (None) and as used (per group).
     assert provenance["cluster"]["min_cluster_size"] is None
     assert provenance["groups"][0]["min_cluster_size"] == 3
-    assert provenance["link"] == {"threshold": 0.5}
+    assert provenance["link"] == {"threshold": 0.6}
+    assert provenance["cluster"]["background_level_db"] == 2.0
 
 
 @pytest.mark.model
@@ -125,12 +133,18 @@ def test_export_and_relabel(run: tuple[Path, Path, DiscoverSummary], tmp_path: P
     _, out, _ = run
     rows = read_clusters(out / "all" / "clusters.csv")
     sizes = Counter(r.cluster for r in rows)
-    home = {
-        name: Counter(r.cluster for r in rows if truth(r.file, r.folder) == name).most_common(1)[0][
-            0
-        ]
-        for name in ("piha", "noise", "lbh")
-    }
+
+    def largest(name: str) -> int:
+        """A sound's largest cluster: the background group for the noise, else outside it."""
+        in_group = name == "noise"
+        return Counter(
+            r.cluster
+            for r in rows
+            if truth(r.file, r.folder) == name and (r.cluster == BACKGROUND_CLUSTER) == in_group
+        ).most_common(1)[0][0]
+
+    home = {name: largest(name) for name in ("piha", "noise", "lbh")}
+    assert home["noise"] == BACKGROUND_CLUSTER
     sheet = tmp_path / "review.csv"
     sheet.write_text(
         "Folder,Cluster #,Label\n"

@@ -7,7 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bdisc.discovery.background import foreground_scores, group_background
+from bdisc.discovery.background import (
+    foreground_scores,
+    group_background,
+    known_birds,
+    quiet_windows,
+)
 from bdisc.discovery.linking import (
     BACKGROUND_TYPE,
     LinkParams,
@@ -158,3 +163,51 @@ def test_sheets_are_annotated_as_the_reviewer_wrote_them(tmp_path: Path) -> None
     (group / "review.csv").write_text("Folder,Label\nsite,x\n")
     with pytest.raises(ConfigError, match="no Cluster column"):
         annotate_types(group, "site", {}, {})
+
+
+def test_background_windows_a_little_above_the_median_level_count_as_quiet() -> None:
+    """Background is most of a recording, so half of it lies above the median level:
+    the quiet rule allows a margin (2 dB by default); calls, louder, stay out."""
+    levels = np.array([-40.0] * 6 + [-38.5] * 4 + [-30.0] * 2)  # median -40
+    recordings = np.array(["r"] * 12)
+    assert quiet_windows(levels, recordings)[:10].all()
+    assert not quiet_windows(levels, recordings)[10:].any()
+    assert not quiet_windows(levels, recordings, margin_db=0.0)[6:].any()
+    # A background cluster of windows 1.5 dB up joins the group with the margin only
+    # (eight noise windows far from the background keep the threshold uncapped).
+    levels = np.r_[levels, [-40.0] * 8]
+    recordings = np.array(["r"] * 20)
+    labels = np.array([0] * 6 + [1] * 4 + [2] * 2 + [-1] * 8)
+    scores = np.array([0.05] * 10 + [0.4] * 2 + [0.5] * 8)
+    grouped, _ = group_background(labels, scores, 0.2, quiet_windows(levels, recordings))
+    assert (grouped[:10] == 0).all() and (grouped[10:12] == 1).all()
+    strict = quiet_windows(levels, recordings, margin_db=0.0)
+    grouped, _ = group_background(labels, scores, 0.2, strict)
+    assert (grouped[:6] == 0).all() and (grouped[6:10] == 1).all() and (grouped[10:12] == 2).all()
+
+
+def test_birds_birdnet_names_are_never_background() -> None:
+    """A cluster that looks and sounds like background but that BirdNET names as a bird
+    (at 0.5 or more) keeps its own cluster."""
+    labels_ = np.array(
+        [
+            "Lipaugus vociferans_Screaming Piha",
+            "Dog_Dog",
+            "Engine_Engine",
+            "Lipaugus vociferans_Screaming Piha",
+            "",
+        ],
+        dtype=object,
+    )
+    known = known_birds(labels_, np.array([0.9, 0.9, 0.9, 0.3, 0.9]), 0.5)
+    assert known.tolist() == [True, False, False, False, False]
+    # Clusters 0 and 1 are both background-like; BirdNET names most of cluster 1.
+    labels = np.array([0] * 4 + [1] * 4 + [2] * 2 + [-1] * 10)
+    scores = np.array([0.05] * 8 + [0.4] * 2 + [0.05, 0.05] + [0.5] * 8)
+    named = np.zeros(20, dtype=bool)
+    named[[4, 5, 6, 10]] = True
+    grouped, _ = group_background(labels, scores, 0.2, None, named)
+    assert (grouped[:4] == 0).all() and (grouped[4:8] == 1).all() and (grouped[8:10] == 2).all()
+    assert grouped[10] == -1 and grouped[11] == 0  # a named noise window stays noise
+    grouped, _ = group_background(labels, scores, 0.2)
+    assert (grouped[:8] == 0).all()

@@ -23,7 +23,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from bdisc.discovery.background import foreground_scores, group_background, quiet_windows
+from bdisc.discovery.background import (
+    QUIET_MARGIN_DB,
+    foreground_scores,
+    group_background,
+    quiet_windows,
+)
 from bdisc.errors import ConfigError
 
 Method = Literal["umap", "jsd"]
@@ -53,6 +58,12 @@ class ClusterParams:
     # Clusters whose windows sit this close (median cosine distance) to their
     # recording's background become one background cluster, 0 (see background.py); 0: off.
     background_threshold: float = 0.2
+    # A window counts as quiet (background-like) when its level is at most this many dB
+    # above its recording's median level (see background.py).
+    background_level_db: float = QUIET_MARGIN_DB
+    # A cluster whose windows BirdNET mostly names as a bird with at least this score is
+    # never background (a focal recording of one song); 1: almost no such guard.
+    background_guard_score: float = 0.5
 
     def __post_init__(self) -> None:
         if self.method not in ("umap", "jsd"):
@@ -65,6 +76,14 @@ class ClusterParams:
         if not 0.0 <= self.background_threshold <= 1.0:
             raise ConfigError(
                 f"background_threshold must be in [0, 1], got {self.background_threshold}"
+            )
+        if not -20.0 <= self.background_level_db <= 40.0:
+            raise ConfigError(
+                f"background_level_db must be in [-20, 40], got {self.background_level_db}"
+            )
+        if not 0.0 < self.background_guard_score <= 1.0:
+            raise ConfigError(
+                f"background_guard_score must be in (0, 1], got {self.background_guard_score}"
             )
         if self.min_samples is not None and self.min_samples < 1:
             raise ConfigError(f"min_samples must be >= 1, got {self.min_samples}")
@@ -191,9 +210,11 @@ def cluster(
     params: ClusterParams,
     recordings: np.ndarray | None = None,
     levels: np.ndarray | None = None,
+    known: np.ndarray | None = None,
 ) -> Clustering:
-    """``recordings`` names each window's recording and ``levels`` gives its level in
-    dBFS, for the background group (without them: one recording, every window quiet)."""
+    """``recordings`` names each window's recording, ``levels`` gives its level in dBFS
+    and ``known`` marks the windows BirdNET names as a bird (``known_birds``), for the
+    background group (without them: one recording, every window quiet, none known)."""
     n = embeddings.shape[0]
     size = params.cluster_size(n)
     if n < max(size, 4):
@@ -246,6 +267,7 @@ def cluster(
         # levels unknown (embeddings imported from BirdNET-Analyzer): every window quiet
         None
         if levels is None or not np.isfinite(levels).all()
-        else quiet_windows(levels, recordings),
+        else quiet_windows(levels, recordings, params.background_level_db),
+        known,
     )
     return Clustering(labels, np.asarray(model.probabilities_), map_xy, pca, size, background)

@@ -10,10 +10,17 @@ agglomerative clustering on cosine distance, cut at ``threshold``; each resultin
 is a sound type. Clusters of one deployment can be linked too (a call split in two). The
 background groups of all deployments (``background.py``) form one type, 0: named once.
 
-The threshold (0.5) was calibrated on ``bench/discovery_quality.py``: 0.5 / 0.55 / 0.6
-named every discovered type with 1.52 / 1.44 / 1.39 labels at 5.7 / 6.6 / 8.8 % wrong
-links (before the background group's quiet-window guard; with it, 0.5 gives 1.53 and
-6.6 %). A wrong suggestion costs a reviewer more than one more label. Type ids are
+The threshold (0.6) was calibrated on ``bench/discovery_quality.py`` (six runs, with the
+background group's 2-dB quiet margin): 0.5 / 0.55 / 0.6 / 0.65 / 0.7 named every
+discovered type with 1.73 / 1.54 / 1.41 / 1.32 / 1.27 labels; 1.9 / 2.9 / 2.8 / 3.1 /
+3.6 % of links joined two different species, and 9.3 / 11.3 / 11.1 / 11.5 / 16.2 % of
+links were wrong in any way (most of the others put a cluster of background events, a
+passing car say, into a species' type). Past 0.65 the wrong links jump; a wrong
+suggestion costs a reviewer more than one more label. Between sites the same species'
+pure clusters lie 0.41 apart (median) and different species' 0.81 or more (2nd
+percentile); what keeps the labels above one per species is mostly real call types:
+the Screaming Piha's short notes (0.4-0.8 s) and full songs (1.7-2 s) become two types,
+each linked across the sites. Type ids are
 stable: the same clusters give the same ids (ordered by size, then by folder and
 cluster). A type's ``strength`` per member is the cosine similarity of the member's
 prototype to the type's mean prototype (1.0 for a type of one cluster).
@@ -48,7 +55,7 @@ SOUND_TYPE_COLUMNS = ["type", "folder", "cluster", "size", "strength", "type_siz
 
 @dataclass(frozen=True)
 class LinkParams:
-    threshold: float = 0.5  # cosine distance between prototypes; 0: no linking
+    threshold: float = 0.6  # cosine distance between prototypes; 0: no linking
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold <= 2.0:

@@ -12,7 +12,11 @@ Per run (several deployments clustered, optionally linked into sound types):
   a discovered type (one per such cluster), and ``labels_linked``, the same when one label
   names a whole sound type (one per distinct linked type among those clusters).
 - **links**: a cluster joined to a sound type that already had a member is one link; it is
-  ``wrong`` when the cluster's majority truth differs from the type's majority truth.
+  ``wrong`` when the cluster's majority truth differs from the type's majority truth, and
+  a ``species_mixup`` when both are sound types (not background): the link joins two
+  different species. The other wrong links put a cluster whose windows are mostly
+  background (a passing car, say: the mixtures' truth calls it background) into a
+  species' type, or a call's cluster into a type of background events.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ class Quality:
     labels_linked: int
     links: int
     wrong_links: int
+    species_mixups: int = 0
     purity_of: dict[str, float] = field(default_factory=dict)  # best qualifying purity
 
     @property
@@ -78,6 +83,10 @@ class Quality:
     @property
     def wrong_link_share(self) -> float:
         return self.wrong_links / max(1, self.links)
+
+    @property
+    def mixup_share(self) -> float:
+        return self.species_mixups / max(1, self.links)
 
 
 def v_measure(truth: Sequence[str], clusters: Sequence[object]) -> float:
@@ -118,7 +127,7 @@ def score(
         linked = unlinked
     else:
         linked = sum(len({types.get(k, f"{k[0]}/{k[1]}") for k in carriers[t]}) for t in discovered)
-    links = wrong = 0
+    links = wrong = mixups = 0
     if types is not None:
         by_type: dict[int | str, list[tuple[str, int]]] = defaultdict(list)
         for key, type_id in types.items():
@@ -134,6 +143,10 @@ def score(
             top = pooled.most_common(1)[0][0]
             links += len(group_keys) - 1
             wrong += min(len(group_keys) - 1, sum(m != top for m in majority))
+            if top != BACKGROUND:
+                mixups += min(
+                    len(group_keys) - 1, sum(m not in (top, BACKGROUND) for m in majority)
+                )
     cluster_ids = [f"{f}/{k}" for f, k in zip(folders, clusters, strict=True)]
     return Quality(
         eligible,
@@ -144,5 +157,6 @@ def score(
         linked,
         links,
         wrong,
+        mixups,
         purity_of,
     )
