@@ -18,6 +18,7 @@ LAYERS: list[set[str]] = [
     {"pipeline"},
     {"interop"},  # other tools' files: BirdNET-Analyzer's embeddings, Raven, Audacity
     {"discovery", "evaluation"},
+    {"training", "search"},  # from labels to a classifier; search by example, duplicates
     {"adapters", "app", "client"},  # app talks to ports, never to adapters
     {"service", "cli", "webapp", "<root>"},  # wiring, commands, the review app, the API
 ]

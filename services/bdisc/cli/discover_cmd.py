@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bdisc.discovery.api import DiscoverConfig, discover
 from bdisc.discovery.clustering import ClusterParams
@@ -20,10 +20,14 @@ from bdisc.discovery.linking import LinkParams
 from bdisc.discovery.prune import PruneRules
 from bdisc.discovery.raven_review import import_raven_labels
 from bdisc.discovery.recordings import Subset, parse_hours
+from bdisc.errors import ConfigError
 from bdisc.logs import fields
 from bdisc.params import AnalysisParams
 from bdisc.ports.label_store import LabelStore
 from bdisc.settings import CliSettings
+
+if TYPE_CHECKING:
+    from bdisc.training.window_classifier import HeadClassifier
 
 log = logging.getLogger("bdisc.cli")
 CLUSTER = ClusterParams()
@@ -111,6 +115,13 @@ def add_discovery_options(d: argparse.ArgumentParser, *, group_by: bool = True) 
             "or Kaleidoscope, as bdisc analyze writes them too) detect something in; "
             "--keep-labels and --keep-min-conf then apply to those detections",
         )
+        p.add_argument(
+            "--exclude",
+            type=Path,
+            metavar="FILE",
+            help="leave out the windows within these spans (recording,start_s,end_s, as "
+            "bdisc duplicates writes duplicates_exclude.csv) before any other rule",
+        )
     p.add_argument(
         "--top-n-per-file",
         type=int,
@@ -164,6 +175,22 @@ def add_discovery_options(d: argparse.ArgumentParser, *, group_by: bool = True) 
         "background become one background cluster, 0 (default %(default)s; 0: off)",
     )
     c.add_argument(
+        "--background-level-db",
+        type=float,
+        default=CLUSTER.background_level_db,
+        metavar="DB",
+        help="a window is quiet when its level is at most this many dB above its "
+        "recording's median; a background cluster is mostly quiet (default %(default)s)",
+    )
+    c.add_argument(
+        "--background-guard-score",
+        type=float,
+        default=CLUSTER.background_guard_score,
+        metavar="S",
+        help="a cluster most of whose windows BirdNET names as a bird with at least this "
+        "score is never background (default %(default)s; 1: almost never guarded)",
+    )
+    c.add_argument(
         "--link-threshold",
         type=float,
         default=LINK.threshold,
@@ -213,6 +240,8 @@ def discovery_job(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "min_samples": args.min_samples,
             "selection": args.cluster_selection,
             "background_threshold": args.background_threshold,
+            "background_level_db": args.background_level_db,
+            "background_guard_score": args.background_guard_score,
         },
         "link": {"threshold": args.link_threshold},
         "review": {
@@ -253,6 +282,7 @@ def add_parsers(
     add_discovery_options(d)
     add_model_options(d, settings)
     add_embeddings_from(d)
+    add_classifier_options(d)
     d.set_defaults(overlap=DISCOVERY_OVERLAP_S)
 
     i = sub.add_parser(
@@ -324,8 +354,13 @@ def run_discover(
         labels=_local_labels(args.out),
         embeddings_from=args.embeddings_from,
         prune_by_results=args.prune_by_results,
+        exclude=args.exclude,
     )
-    summary = discover(config)
+    classifier = _classifier(args, settings, params)
+    if classifier is not None:
+        keep = classifier.check_classes(args.keep_classes)
+        config = replace(config, prune=replace(config.prune, classes=keep))
+    summary = discover(config, classifier=classifier)
     for g in summary.groups:
         log.info(
             f"{g.name}: {g.clusters} clusters, {g.noise} noise windows of {g.windows}"
@@ -338,6 +373,41 @@ def run_discover(
         extra=fields(removed=summary.removed_by_rule),
     )
     return 1 if summary.embed.failed else 0
+
+
+def add_classifier_options(d: argparse.ArgumentParser) -> None:
+    k = d.add_argument_group("pruning by a classifier of your own (bdisc train)")
+    k.add_argument(
+        "--classifier",
+        type=Path,
+        metavar="MODEL_DIR",
+        help="a model folder from bdisc train: each window's class is its best class "
+        "reaching that class's threshold (best-F1 of its validation, else 0.5), or Noise",
+    )
+    k.add_argument(
+        "--keep-classes",
+        type=_list,
+        default=(),
+        metavar="C1,C2",
+        help="with --classifier: cluster only the windows of these classes (Noise: the "
+        "windows no class reaches)",
+    )
+
+
+def _classifier(
+    args: argparse.Namespace, settings: CliSettings, params: AnalysisParams
+) -> HeadClassifier | None:
+    """The --classifier's head, checked against the run's audio settings."""
+    if (args.classifier is None) != (not args.keep_classes):
+        raise ConfigError("--classifier and --keep-classes go together")
+    if args.classifier is None:
+        return None
+    from bdisc.training.model_file import load_model
+    from bdisc.training.window_classifier import HeadClassifier
+
+    classifier = HeadClassifier(load_model(args.classifier, settings.model_dir))
+    classifier.check_params(params)
+    return classifier
 
 
 def run_export(args: argparse.Namespace) -> int:

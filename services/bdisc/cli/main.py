@@ -12,7 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from bdisc.audio.bandpass import MODEL_FMAX, Bandpass
-from bdisc.cli import discover_cmd, evaluate_cmd, species_cmd, submit_cmd
+from bdisc.cli import (
+    classify_cmd,
+    discover_cmd,
+    duplicates_cmd,
+    evaluate_cmd,
+    search_cmd,
+    species_cmd,
+    submit_cmd,
+    suggest_cmd,
+    train_cmd,
+)
+from bdisc.cli.options import formats as _formats
 from bdisc.errors import BdiscError
 from bdisc.interop.hoplite_export import HOPLITE_FOLDER, export_hoplite
 from bdisc.interop.import_embeddings import Target, import_embeddings
@@ -37,18 +48,6 @@ exit status: 0 all recordings done, 1 some recordings failed (see errors.csv in 
 2 bad arguments or settings. Re-running the same command skips recordings already
 done with the same content and parameters.
 """
-
-
-def _formats(text: str, allowed: Sequence[str]) -> list[str]:
-    chosen = [f.strip() for f in text.split(",") if f.strip()]
-    if chosen == ["all"]:
-        return list(allowed)
-    bad = [f for f in chosen if f not in allowed]
-    if bad or not chosen:
-        raise argparse.ArgumentTypeError(
-            f"unknown format {', '.join(bad) or text!r}; choose from {', '.join(allowed)} or all"
-        )
-    return chosen
 
 
 def _add_common(p: argparse.ArgumentParser, settings: CliSettings) -> None:
@@ -265,6 +264,11 @@ def build_parser(settings: CliSettings) -> argparse.ArgumentParser:
     evaluate_cmd.add_parser(sub)
     submit_cmd.add_parser(sub)
     species_cmd.add_parser(sub)
+    train_cmd.add_parser(sub)
+    classify_cmd.add_parser(sub)
+    suggest_cmd.add_parser(sub)
+    search_cmd.add_parser(sub)
+    duplicates_cmd.add_parser(sub)
     for command in plugin_commands().values():
         command.add_parser(sub)
     return parser
@@ -354,6 +358,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return submit_cmd.run(args)
         if args.command == "species":
             return species_cmd.run(args, settings)
+        if args.command == "train":
+            return train_cmd.run(args, settings)
+        if args.command == "classify":
+            return classify_cmd.run(args, settings)
+        if args.command == "suggest":
+            return suggest_cmd.run(args, settings)
+        if args.command == "search":
+            return search_cmd.run(args, settings)
+        if args.command == "duplicates":
+            return duplicates_cmd.run(args)
         if args.command in plugin_commands():
             return int(plugin_commands()[args.command].run(args))
         if args.workers < 1 or args.batch_size < 1:

@@ -22,6 +22,7 @@ from bdisc.audio.reader import probe
 from bdisc.audio.segments import read_segment
 from bdisc.discovery.carry_labels import carry_labels
 from bdisc.discovery.clustering import ClusterParams
+from bdisc.discovery.exclude import excluded, read_exclusions
 from bdisc.discovery.job_spec import DiscoverySpec, GroupOptions, discovery_params
 from bdisc.discovery.labelled_sheet import cluster_labels, with_labels
 from bdisc.discovery.linking import LinkParams, link_groups
@@ -79,6 +80,8 @@ class DiscoverConfig:
     # BirdNET-Analyzer result tables: keep the windows their detections cover (the label
     # and confidence rules then apply to those detections, not to the top labels).
     prune_by_results: Path | None = None
+    # Spans to leave out (``bdisc duplicates``' duplicates_exclude.csv), before pruning.
+    exclude: Path | None = None
 
     @classmethod
     def from_spec(cls, root: Path, out_dir: Path, spec: DiscoverySpec) -> DiscoverConfig:
@@ -169,7 +172,10 @@ def discover(
             [r.path for r in recs], run_config, factory=factory, base=config.root
         )
     windows, provenance = load_windows(recs, out)
-    kept, removed = _prune(windows, config, classifier)
+    listed, left_out = _leave_out(windows, config.exclude)
+    kept, removed = _prune(listed, config, classifier)
+    if config.exclude is not None:
+        removed = {"excluded": left_out, **removed}
 
     groups = ["all"] if config.group_by == "all" else sorted(set(kept.folder.tolist()))
     paths = {r.rel: r.path for r in recs}
@@ -253,6 +259,15 @@ def _write_raven_review(
             rows = read_clusters(out / name / CLUSTERS_FILE)
             write_group_tables(out / name, name, rows, paths, durations)
     write_job_table(out, groups, paths, durations)
+
+
+def _leave_out(windows: Windows, path: Path | None) -> tuple[Windows, int]:
+    """The windows outside the spans listed in ``path``, and how many were left out."""
+    if path is None:
+        return windows, 0
+    out = excluded(windows.rel, windows.start, windows.end, read_exclusions(path))
+    log.info("windows left out", extra=fields(file=str(path), windows=int(out.sum())))
+    return windows.take(~out), int(out.sum())
 
 
 def _prune(

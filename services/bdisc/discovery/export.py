@@ -112,9 +112,13 @@ class ExportReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
 
+# Characters no label may keep: they end lines and fields of the files labels go into.
+CONTROL_CHARACTERS = r"\x00-\x1f"  # a regular-expression character range
+
+
 def safe_label(label: str) -> str:
     """A label as a folder name: no path separators, no leading dots."""
-    cleaned = re.sub(r"[\\/:*?\"<>|\x00-\x1f]+", "_", label).strip().lstrip(".")
+    cleaned = re.sub(rf"[\\/:*?\"<>|{CONTROL_CHARACTERS}]+", "_", label).strip().lstrip(".")
     if not cleaned:
         raise ConfigError(f"label {label!r} cannot be used as a folder name")
     return cleaned
@@ -138,6 +142,13 @@ def _read_overrides(path: Path) -> dict[tuple[str, str, float], str]:
 
 def _sources(results: Path) -> dict[tuple[str, str], str]:
     """(folder, file) -> recording path, from the discovery's embedding metadata."""
+    return recording_index(results, "source")
+
+
+def recording_index(results: Path, value: str = "source") -> dict[tuple[str, str], str]:
+    """(folder, file) -> the recording's ``value`` in the discovery's embedding metadata
+    (``source``: where the recording is; ``path``: its name below the root, as the
+    embeddings name it), in the keys ``plan`` looks its windows up by."""
     from bdisc.outputs.embeddings import SUFFIX, file_metadata
 
     sources: dict[tuple[str, str], str] = {}
@@ -145,8 +156,8 @@ def _sources(results: Path) -> dict[tuple[str, str], str]:
         rec = file_metadata(meta_file)["recording"]
         parts = rec["path"].split("/", 1)
         key = (parts[0], parts[1]) if len(parts) == 2 else ("", parts[0])
-        sources[key] = rec["source"]
-        sources.setdefault(("*", rec["path"]), rec["source"])
+        sources[key] = rec[value]
+        sources.setdefault(("*", rec["path"]), rec[value])
     return sources
 
 

@@ -110,9 +110,16 @@ def recording_path(folder: str, file: str) -> str:
 
 
 def read_clusters(path: Path) -> list[WindowRow]:
+    """The rows of ``path``; ConfigError naming it if it is not a clusters table."""
     if not path.is_file():
         raise NotFound(f"no clusters table: {path}", path=str(path))
-    return parse_clusters(path.read_text(encoding="utf-8"))
+    try:
+        return parse_clusters(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text", path=str(path)) from exc
+    except (ValueError, KeyError, TypeError, csv.Error) as exc:
+        what = f"no column {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise ConfigError(f"{path}: not a clusters table ({what})", path=str(path)) from exc
 
 
 def parse_clusters(text: str) -> list[WindowRow]:
@@ -221,6 +228,15 @@ def read_review(path: Path) -> list[ReviewEntry]:
     """A reviewer's sheet: Folder, Cluster (or "Cluster #", as the paper's template), Label."""
     if not path.is_file():
         raise NotFound(f"review sheet not found: {path}", path=str(path))
+    try:
+        return _review_entries(path)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8 CSV", path=str(path)) from exc
+    except csv.Error as exc:
+        raise ConfigError(f"{path}: not a CSV sheet ({exc})", path=str(path)) from exc
+
+
+def _review_entries(path: Path) -> list[ReviewEntry]:
     with path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         columns = {c.strip().casefold(): c for c in reader.fieldnames or []}
@@ -243,6 +259,8 @@ def read_review(path: Path) -> list[ReviewEntry]:
             suggested = (row[suggested_col] or "").strip() if suggested_col else ""
             label = from_sheet_cell((row[label_col] or "").strip())
             entries.append(
-                ReviewEntry(row[folder_col].strip(), cluster, label, from_sheet_cell(suggested))
+                ReviewEntry(
+                    (row[folder_col] or "").strip(), cluster, label, from_sheet_cell(suggested)
+                )
             )
     return entries

@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from bdisc.discovery.prune import PruneRules, WindowClassifier, prune
 from bdisc.discovery.recordings import Recording
 from bdisc.errors import NotFound
 from bdisc.logs import fields
-from bdisc.outputs.embeddings import embeddings_path, read_embeddings
+from bdisc.outputs.embeddings import embedding_matrix, embeddings_path, read_embeddings
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +57,7 @@ def windows_from_files(
         file=np.array([where[r][1] for r in rel], dtype=object),
         start=table.column("start_s").to_numpy(),
         end=table.column("end_s").to_numpy(),
-        embedding=_embedding_matrix(table),
+        embedding=embedding_matrix(table),
         top_label=np.array([t[0] if t else "" for t in tops], dtype=object),
         top_score=np.array([s[0] if s else 0.0 for s in scores], dtype=np.float64),
         level=table.column("rms_dbfs").to_numpy(),
@@ -88,9 +87,3 @@ def load_windows(recs: Sequence[Recording], out_dir: Path) -> tuple[Windows, dic
     return windows_from_files(
         [f for f in files if f.is_file()], {r.rel: (r.folder, r.file) for r in recs}
     )
-
-
-def _embedding_matrix(table: pa.Table) -> np.ndarray:
-    column: Any = table.column("embedding").combine_chunks()  # FixedSizeListArray
-    dim = int(column.type.list_size)
-    return np.asarray(column.flatten().to_numpy(), dtype=np.float32).reshape(-1, dim)

@@ -91,6 +91,13 @@ def roc_auc(truth: np.ndarray, score: np.ndarray) -> float:
 
 def _pr_points(truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Precision and recall at every distinct finite score, highest threshold first."""
+    precision, recall, _ = pr_curve(truth, score)
+    return precision, recall
+
+
+def pr_curve(truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(precision, recall, threshold) at every distinct finite score, highest threshold
+    first: predicting ``score >= threshold[i]`` gives ``precision[i]`` and ``recall[i]``."""
     t = truth.astype(bool)
     keep = np.isfinite(score)
     s, tt = score[keep], t[keep]
@@ -101,7 +108,7 @@ def _pr_points(truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.nda
     last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1] if len(s) else np.array([], int)
     precision = tps[last] / (tps[last] + fps[last])
     recall = tps[last] / max(1, int(t.sum()))
-    return precision, recall
+    return precision, recall, s[last]
 
 
 def average_precision(truth: np.ndarray, score: np.ndarray) -> float:

@@ -110,6 +110,7 @@ class Report:
     additional_columns: tuple[str, ...] = ()
     species_list_file: str = ""  # as the user named it (the species_list column)
     model_file: str = ""  # the model's file name (the model column)
+    custom_classifier: str = ""  # a custom classifier's path (the params file names it)
 
     def __post_init__(self) -> None:
         if self.merge_consecutive < 0:
@@ -350,7 +351,7 @@ def params_table(report: Report) -> str:
         _number(p.bandpass.fmax),
         str(report.merge_consecutive),
         str(float(p.audio_speed)),
-        "",
+        report.custom_classifier,
     ]
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\r\n").writerows([header, values])

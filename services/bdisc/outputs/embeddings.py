@@ -155,6 +155,13 @@ class EmbeddingWriter:
             self._text_tmp.unlink(missing_ok=True)
 
 
+def embedding_matrix(table: pa.Table) -> np.ndarray:
+    """float32 (N, D) from an embeddings table's fixed-size list column."""
+    column: Any = table.column("embedding").combine_chunks()  # FixedSizeListArray
+    dim = int(column.type.list_size)
+    return np.asarray(column.flatten().to_numpy(), dtype=np.float32).reshape(-1, dim)
+
+
 def file_metadata(path: Path) -> dict[str, Any]:
     raw = pq.read_schema(path).metadata or {}
     if METADATA_KEY not in raw:

@@ -73,8 +73,13 @@ def part_path(ctx: FileContext, job: str, part: str, suffix: str) -> Path:
 
 def output_base(ctx: FileContext, subdir: str = "") -> Path:
     """Output path of a recording without suffix, mirroring the input tree."""
-    rel = ctx.rel.with_suffix("")
-    return ctx.out_dir / subdir / rel if subdir else ctx.out_dir / rel
+    return recording_base(ctx.out_dir, ctx.rel, subdir)
+
+
+def recording_base(out_dir: Path, rel: Path, subdir: str = "") -> Path:
+    """Output path, without suffix, of the recording ``rel`` (relative to the input base)."""
+    stem = rel.with_suffix("")
+    return out_dir / subdir / stem if subdir else out_dir / stem
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,96 @@
+"""What a window index holds, stored as ``index/manifest.json``: the embeddings files it
+was built from (by size and modification time, as resume recognises files), the window
+provenance they share, and the index settings. Ids are contiguous per file, in the
+order the files were added: file ``f`` holds ids ``f.first_id`` to ``f.first_id +
+f.count - 1``, one per window in time order."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bdisc.errors import ConfigError, IncompatibleArtifact
+
+FORMAT = 1
+# usearch's scalar kinds we store vectors as: f16 halves the memory of f32 for a recall
+# within 1 % of it (bench/search_scale.py). Not i8: usearch quantises unit vectors in
+# steps of 1/127, and a unit BirdNET embedding's components are about 0.03 (1024
+# non-negative values), so recall@100 falls to about 0.85.
+DTYPES = ("f32", "f16")
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """How the graph is built and searched (HNSW: links per node, candidate lists)."""
+
+    dtype: str = "f16"
+    connectivity: int = 16
+    expansion_add: int = 128
+    expansion_search: int = 128
+
+    def build_key(self) -> tuple[str, int, int]:
+        """What the stored graph depends on (expansion_search is set when searching)."""
+        return (self.dtype, self.connectivity, self.expansion_add)
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"index dtype must be one of {', '.join(DTYPES)}, got {self.dtype}")
+        if min(self.connectivity, self.expansion_add, self.expansion_search) < 2:
+            raise ConfigError("index connectivity and expansions must be >= 2")
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One embeddings file in the index (one recording)."""
+
+    path: str  # relative to the embeddings folder, posix
+    size: int
+    mtime_ns: int
+    recording: str  # the recording, relative to the input root (as the file names it)
+    source: str  # where the recording was read from (for montages and clips)
+    duration_s: float
+    first_id: int
+    count: int
+
+    def unchanged(self, stat: os.stat_result) -> bool:
+        return self.size == stat.st_size and self.mtime_ns == stat.st_mtime_ns
+
+
+@dataclass(frozen=True)
+class Manifest:
+    provenance: dict[str, Any]  # the files' shared window provenance
+    dim: int
+    settings: IndexSettings
+    files: tuple[FileEntry, ...] = field(default=())
+
+    @property
+    def windows(self) -> int:
+        return sum(f.count for f in self.files)
+
+    def to_json(self) -> str:
+        body = {
+            "format": FORMAT,
+            "provenance": self.provenance,
+            "dim": self.dim,
+            "settings": asdict(self.settings),
+            "files": [asdict(f) for f in self.files],
+        }
+        return json.dumps(body, indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        """Raises IncompatibleArtifact for anything but a manifest this version wrote."""
+        try:
+            body = json.loads(text)
+            if body.get("format") != FORMAT:
+                raise IncompatibleArtifact(f"index manifest format {body.get('format')!r}")
+            return cls(
+                provenance=dict(body["provenance"]),
+                dim=int(body["dim"]),
+                settings=IndexSettings(**body["settings"]),
+                files=tuple(FileEntry(**f) for f in body["files"]),
+            )
+        except (ValueError, TypeError, KeyError, AttributeError, ConfigError) as exc:
+            raise IncompatibleArtifact(f"unreadable index manifest: {exc}") from exc
