@@ -11,7 +11,6 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bdisc.discovery.api import DiscoverConfig, discover
 from bdisc.discovery.clustering import ClusterParams
 from bdisc.discovery.export import ExportConfig, export
 from bdisc.discovery.job_spec import DISCOVERY_OVERLAP_S, DiscoverySpec
@@ -341,6 +340,10 @@ def add_parsers(
 def run_discover(
     args: argparse.Namespace, settings: CliSettings, params: AnalysisParams, progress: bool
 ) -> int:
+    # Imported here: clustering and drawing pull in UMAP and matplotlib, which the
+    # other commands do not need at start-up.
+    from bdisc.discovery.api import DiscoverConfig, discover
+
     # the same translation as `bdisc submit` sends to the platform: one path, one result
     config = replace(
         DiscoverConfig.from_spec(args.root, args.out, DiscoverySpec.from_dict(discovery_job(args))),

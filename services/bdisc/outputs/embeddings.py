@@ -163,7 +163,12 @@ def embedding_matrix(table: pa.Table) -> np.ndarray:
 
 
 def file_metadata(path: Path) -> dict[str, Any]:
-    raw = pq.read_schema(path).metadata or {}
+    return metadata_of(pq.read_schema(path), path)
+
+
+def metadata_of(schema: pa.Schema, path: Path) -> dict[str, Any]:
+    """bdisc's provenance in an embeddings file's schema (``path`` names it in errors)."""
+    raw = schema.metadata or {}
     if METADATA_KEY not in raw:
         raise IncompatibleArtifact(f"{path} is not a bdisc embeddings file", path=str(path))
     value: dict[str, Any] = json.loads(raw[METADATA_KEY])

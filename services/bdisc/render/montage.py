@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from bdisc.render.spectrogram import SpectrogramStyle
 from bdisc.render.tile import check_colour_map, draw
@@ -49,6 +47,9 @@ def montage_png(
     check_colour_map(style.cmap)  # a wrong name is the caller's error, not N broken tiles
     rows = max(1, math.ceil(len(spans) / COLUMNS))
     cols = min(COLUMNS, max(1, len(spans)))
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # when drawing, not at start-up
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(2.6 * cols, 2.0 * rows + 0.6), dpi=80)
     FigureCanvasAgg(fig)
     fig.suptitle(plain(title), fontsize=13, fontweight="bold")
@@ -82,6 +83,9 @@ def montage_png(
 
 
 def render_map(path: Path, title: str, xy: np.ndarray, clusters: np.ndarray) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(8, 7), dpi=90)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)

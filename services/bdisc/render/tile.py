@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from bdisc.errors import ConfigError
 from bdisc.render.spectrogram import SpectrogramStyle, spectrogram_db
+
+if TYPE_CHECKING:  # matplotlib is imported when something is drawn, not at start-up
+    from matplotlib.axes import Axes
 
 DPI = 100
 
@@ -39,6 +40,9 @@ def tile_png(
     samples: np.ndarray, rate: int, style: SpectrogramStyle, width: int, height: int
 ) -> bytes:
     check_colour_map(style.cmap)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))

@@ -26,7 +26,7 @@ from bdisc.logs import fields
 from bdisc.model.birdnet import SAMPLE_RATE
 from bdisc.model.labels import Label
 from bdisc.outputs import birdnet_formats as bf
-from bdisc.outputs.embeddings import embedding_matrix, file_metadata, find_embedding_files
+from bdisc.outputs.embeddings import embedding_matrix, find_embedding_files, metadata_of
 from bdisc.params import AnalysisParams
 from bdisc.pipeline.jobs import recording_base
 from bdisc.pipeline.scoring import Scorer
@@ -49,6 +49,7 @@ MUST_MATCH = (
 )
 DEFAULTS: dict[str, Any] = {"audio_speed": 1.0}
 ERRORS_HEADER = ["path", "severity", "error", "message"]  # the pipeline's errors.csv
+READ_COLUMNS = ("recording", "start_s", "end_s", "embedding")
 
 
 @dataclass(frozen=True)
@@ -124,12 +125,14 @@ class _Stored:
 
 
 def _read(path: Path) -> _Stored:
-    """One embeddings file; ValueError (or an Arrow/OS error) if it cannot be read."""
-    meta = file_metadata(path)
+    """One embeddings file, read once and only the columns a head needs; ValueError (or
+    an Arrow/OS error) if it cannot be read."""
+    table = pq.read_table(path, columns=list(READ_COLUMNS))
+    meta = metadata_of(table.schema, path)
     window = meta["window"]
     if not isinstance(window, dict):
         raise ValueError("its window provenance is not an object")
-    return _Stored(meta, window, pq.read_table(path))
+    return _Stored(meta, window, table)
 
 
 def classify(
