@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -51,6 +52,18 @@ def stored_recordings(results: Path) -> dict[tuple[str, str], str]:
         ) from exc
 
 
+def read_stored(results: Path, recordings: list[str]) -> tuple[pa.Table, dict[str, Any]]:
+    """The stored embeddings of these recordings (as the embeddings name them) and their
+    shared provenance; IncompatibleArtifact when a file cannot be read."""
+    emb_dir = results / EMBEDDINGS_FOLDER
+    try:
+        return read_embeddings([embeddings_path(emb_dir, rel) for rel in recordings])
+    except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
+        raise IncompatibleArtifact(
+            f"an embeddings file under {emb_dir} cannot be read ({exc})", path=str(emb_dir)
+        ) from exc
+
+
 def labelled_windows(
     results: Path, overrides: Path | None = None, accept_suggestions: bool = False
 ) -> dict[str, list[tuple[float, str]]]:
@@ -84,15 +97,7 @@ def from_results(
             f"no labelled window in {results}: label clusters in the review sheets first",
             path=str(results),
         )
-    emb_dir = results / EMBEDDINGS_FOLDER
-    try:
-        table, provenance = read_embeddings(
-            [embeddings_path(emb_dir, rel) for rel in sorted(wanted)]
-        )
-    except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
-        raise IncompatibleArtifact(
-            f"an embeddings file under {emb_dir} cannot be read ({exc})", path=str(emb_dir)
-        ) from exc
+    table, provenance = read_stored(results, sorted(wanted))
     matrix = embedding_matrix(table)
     recs = np.asarray(table.column("recording").to_pylist(), dtype=object)
     starts = table.column("start_s").to_numpy()

@@ -15,12 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from bdisc.discovery.sheets import CLUSTERS_FILE, WindowRow, read_clusters
-from bdisc.errors import IncompatibleArtifact, NotFound
-from bdisc.outputs.embeddings import embedding_matrix, embeddings_path, read_embeddings
-from bdisc.training.from_results import EMBEDDINGS_FOLDER, nearest_start, stored_recordings
+from bdisc.errors import NotFound
+from bdisc.outputs.embeddings import embedding_matrix
+from bdisc.training.from_results import (
+    EMBEDDINGS_FOLDER,
+    nearest_start,
+    read_stored,
+    stored_recordings,
+)
 
 WindowKey = tuple[str, float]  # (recording as the embeddings name it, start rounded to ms)
 
@@ -66,14 +70,8 @@ def unlabelled_windows(results: Path, groups: Sequence[str], skip: Collection[Wi
 
 
 def _with_embeddings(results: Path, items: list[tuple[WindowRow, str]], skipped: int) -> Pool:
-    emb_dir = results / EMBEDDINGS_FOLDER
     recordings = sorted({rel for _, rel in items})
-    try:
-        table, provenance = read_embeddings([embeddings_path(emb_dir, r) for r in recordings])
-    except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
-        raise IncompatibleArtifact(
-            f"an embeddings file under {emb_dir} cannot be read ({exc})", path=str(emb_dir)
-        ) from exc
+    table, provenance = read_stored(results, recordings)
     matrix = embedding_matrix(table)
     stored = np.asarray(table.column("recording").to_pylist(), dtype=object)
     starts = table.column("start_s").to_numpy()
