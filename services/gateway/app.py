@@ -16,6 +16,7 @@ from gateway.body_guard import BodyGuard
 from gateway.deps import Deps
 from gateway.rate_limit import RateLimit
 from gateway.routes import (
+    analyses,
     audio,
     export,
     files,
@@ -23,6 +24,7 @@ from gateway.routes import (
     jobs,
     labels,
     me,
+    models,
     results,
     review_app,
     tiles,
@@ -40,6 +42,10 @@ Typical flow: POST audio (one recording per request, `path=siteA/20230604_053000
 POST a job, poll GET /jobs/{job_id} until `done`, GET /results for download links,
 GET/PUT /review/{folder} to read and label the clusters, POST /export to cut the labelled
 clips into a training set (one folder per label) and GET /clips for its manifest.
+
+The classifier loop: POST /models trains a head on a labelled job (GET /models/{model_id}:
+metrics, the custom classifier to download); POST /jobs/{job_id}/classify|duplicates|suggest
+and POST /search use its stored windows (search, suggest: review groups, /review/search-<id>).
 """
 
 
@@ -57,6 +63,8 @@ def create_app(deps: Deps) -> FastAPI:
         review_app.router,
         ui.router,
         export.router,
+        models.router,
+        analyses.router,
         tiles.router,
     ):
         app.include_router(router)

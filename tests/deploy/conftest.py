@@ -18,6 +18,7 @@ from bdisc.service.settings import DatabaseSettings, ServiceSettings
 from embedding.settings import EmbeddingSettings
 from gateway.settings import GatewaySettings
 from spectrogram.settings import SpectrogramSettings
+from training.settings import TrainingSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S_VERSION = "1.31.0"  # the oldest Kubernetes the manifests are validated against
@@ -33,6 +34,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "export": ServiceSettings,
     "evaluation": ServiceSettings,
     "spectrogram": SpectrogramSettings,
+    "training": TrainingSettings,
 }
 MIGRATE_SETTINGS = DatabaseSettings
 

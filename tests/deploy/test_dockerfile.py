@@ -3,7 +3,8 @@
 Multi-stage; a pinned slim base; dependencies only from the pinned constraints; build
 tools only in build stages; the runtime as a numeric non-root user; every service
 target with a health check and a ``python -m`` entry point that exists; the model baked
-into the embedding image; no secrets; the stubs generated, not copied."""
+into the embedding image (and copied into the training image); no secrets; the stubs
+generated, not copied."""
 
 from __future__ import annotations
 
@@ -127,6 +128,17 @@ def test_embedding_image_carries_the_model() -> None:
     assert "BDISC_MODEL_DIR=/opt/model" in embedding
     baking = " ".join(all_stages["venv-embedding"].lines)
     assert "BirdNET_GLOBAL_6K_V2.4_" in baking and "LICENSE" in baking
+
+
+def test_training_image_carries_the_model_and_a_tflite_runtime() -> None:
+    """Training embeds a search's example and exports BirdNET-Analyzer's custom
+    classifier: the same baked model as embedding, LiteRT and the discovery stack."""
+    all_stages = stages()
+    training = " ".join(all_stages["training"].lines)
+    assert "COPY --from=venv-embedding /opt/model /opt/model" in training
+    assert "BDISC_MODEL_DIR=/opt/model" in training
+    venv = " ".join(all_stages["venv-training"].lines)
+    assert "discovery" in venv and "ai-edge-litert" in venv
 
 
 def test_dockerignore_keeps_secrets_and_junk_out() -> None:

@@ -92,6 +92,7 @@ def test_a_discovery_job_runs_to_its_sound_types(platform: InProcessPlatform) ->
         stages.CLUSTER: 3,
         stages.EXPORT: 0,
         stages.EVALUATE: 0,
+        stages.TRAIN: 0,
     }
     stored = set(p.objects.list(job_results_prefix("proj", job)))
     for group in ("north", "south"):

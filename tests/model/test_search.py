@@ -37,11 +37,13 @@ def every_recording(
     tmp_path_factory: pytest.TempPathFactory, data_dir: Path, factory: ModelFactory
 ) -> Path:
     """Every bundled recording, windows every half second (2.5-s overlap): about 880
-    windows (soundscape.mp3 and .ogg share soundscape.flac's embeddings file name, so
-    one of the three is stored)."""
+    windows (soundscape.mp3 and .ogg would share soundscape.flac's embeddings file name,
+    so they are refused and soundscape.flac is stored once)."""
     out = tmp_path_factory.mktemp("every")
     config = RunConfig(out, AnalysisParams(overlap_s=2.5), progress=False)
     api.embed([data_dir / "audio", data_dir / "discovery"], config, factory=factory)
+    clashes = [Path(r["path"]).name for r in rows(out / "errors.csv") if r["error"] == "NameClash"]
+    assert clashes == ["soundscape.mp3", "soundscape.ogg"]
     return out
 
 

@@ -10,6 +10,7 @@ def test_every_error_maps_to_http_and_grpc() -> None:
         errors.ConfigError("x"): (422, "INVALID_ARGUMENT"),
         errors.NotFound("x"): (404, "NOT_FOUND"),
         errors.IncompatibleArtifact("x"): (409, "FAILED_PRECONDITION"),
+        errors.NameClash("x"): (409, "FAILED_PRECONDITION"),
         errors.UnsupportedFormat("x"): (415, "INVALID_ARGUMENT"),
         errors.CorruptAudio("x"): (422, "INVALID_ARGUMENT"),
         errors.TooLarge("x"): (413, "RESOURCE_EXHAUSTED"),

@@ -26,11 +26,30 @@ SPEC = DiscoverySpec.from_dict(
 )
 RECORDING = m.PlannedRecording(key="projects/p/audio/north/a.wav", group="north")
 EVALUATION = m.EvaluationParams(detections="det/", truth="truth.csv", granularity="sound")
+STORED = m.StoredResults(
+    discovery_job="j1",
+    groups=("north",),
+    recordings=(
+        m.EmbeddedRecording(rel="north/a.wav", embeddings="embeddings/a1.parquet"),
+        m.EmbeddedRecording(rel="north/a.wav", embeddings="embeddings/a2.parquet", first=200),
+    ),
+    labels=(m.SheetLabel(folder="north", target="cluster:3", label="magpie"),),
+)
+TRAINING = m.TrainParams(head="mlp", hidden=64, balance="class-weights", folds=3, seed=7)
+CLASSIFY = m.ClassifyParams(model_id="m1", formats=("csv", "table"), min_conf=0.5)
+SEARCH = m.SearchParams(window=m.StoredWindow(recording="north/a.wav", start_s=3.0), top=20)
+CLIP = m.SearchParams(example=m.ExampleSpan(path="files/clip.wav", start_s=1.0, end_s=2.5))
+SUGGEST = m.SuggestParams(model_id="m1", n=20, strategy="top2", focus="magpie")
 
 EXAMPLES: list[m.Contract] = [
     m.SubmitDiscovery(project="p", prefix="north/", spec=SPEC),
     m.SubmitEvaluation(project="p", request=EVALUATION),
     m.SubmitExport(project="p", discovery_job="j1", options=m.ExportParams(pad_s=0.5)),
+    m.SubmitTraining(project="p", discovery_job="j1", options=TRAINING),
+    m.SubmitClassify(project="p", discovery_job="j1", options=CLASSIFY),
+    m.SubmitSearch(project="p", discovery_job="j1", options=CLIP),
+    m.SubmitDuplicates(project="p", discovery_job="j1"),
+    m.SubmitSuggest(project="p", discovery_job="j1", options=SUGGEST),
     m.RetryFailed(),
     m.Cancel(),
     m.Planned(
@@ -50,6 +69,16 @@ EXAMPLES: list[m.Contract] = [
     m.ExportFailed(error="NotFound: no sheets"),
     m.Evaluated(output="projects/p/jobs/e/results/evaluation/"),
     m.EvaluateFailed(error="ConfigError: nothing uploaded"),
+    m.Trained(output="projects/p/models/t1/", report={"classes": ["magpie"], "best_epoch": 4}),
+    m.TrainFailed(error="NotFound: no review sheets"),
+    m.Classified(output="projects/p/jobs/c1/results/", report={"detections": 12}),
+    m.ClassifyFailed(error="IncompatibleArtifact: another base model"),
+    m.Searched(output="projects/p/jobs/j1/results/search-s1/", report={"matches": 20}),
+    m.SearchFailed(error="ConfigError: nothing uploaded at files/x.wav"),
+    m.DuplicatesFound(output="projects/p/jobs/d1/results/", report={"duplicates": 1}),
+    m.DuplicatesFailed(error="boom"),
+    m.Suggested(output="projects/p/jobs/j1/results/suggest-g1/", report={"suggested": 20}),
+    m.SuggestFailed(error="ConfigError: every window is labelled"),
     m.WorkUnreadable(dead_stage=stages.EMBED, error="dead-lettered: x"),
     m.IngestWork(project="p", prefix="north/", subset=SPEC.subset),
     m.EmbedWork(
@@ -69,6 +98,17 @@ EXAMPLES: list[m.Contract] = [
         groups=("north",),
         recordings=(RECORDING,),
     ),
+    m.TrainWork(project="p", source=STORED, output="projects/p/models/t1/", options=TRAINING),
+    m.ClassifyWork(
+        project="p",
+        source=STORED,
+        output="projects/p/jobs/c1/results/",
+        options=CLASSIFY,
+        model="projects/p/models/m1/",
+    ),
+    m.SearchWork(project="p", source=STORED, output="x/search-s1/", options=SEARCH),
+    m.DuplicatesWork(project="p", source=STORED, output="x/", options=m.DuplicatesParams()),
+    m.SuggestWork(project="p", source=STORED, output="x/suggest-g1/", options=SUGGEST, model="m/"),
     m.EvaluateWork(project="p", request=EVALUATION),
 ]
 
@@ -104,6 +144,11 @@ def test_work_travels_on_its_stage_and_fails_as_its_own_event() -> None:
         m.LinkWork: m.LinkFailed,
         m.ExportWork: m.ExportFailed,
         m.EvaluateWork: m.EvaluateFailed,
+        m.TrainWork: m.TrainFailed,
+        m.ClassifyWork: m.ClassifyFailed,
+        m.SearchWork: m.SearchFailed,
+        m.DuplicatesWork: m.DuplicatesFailed,
+        m.SuggestWork: m.SuggestFailed,
     }
     works = [e for e in EXAMPLES if isinstance(e, m.Work)]
     assert {type(w) for w in works} == set(failures)
@@ -217,3 +262,21 @@ def test_a_part_of_a_long_recording_round_trips_through_its_item_key() -> None:
     assert PlannedRecording.from_item(last.item, "g") == last and last.item.endswith("#400-end@9-e")
     whole = PlannedRecording(key="projects/p/audio/x#1-2@v.wav", group="g")
     assert whole.item == whole.key and PlannedRecording.from_item(whole.item, "g") == whole
+
+
+def test_a_search_takes_exactly_one_example_and_a_span_that_runs_forward() -> None:
+    window = m.StoredWindow(recording="north/a.wav", start_s=0.0)
+    clip = m.ExampleSpan(path="files/c.wav")
+    for broken in ({}, {"window": window, "example": clip}):
+        with pytest.raises(ValueError, match="give one example"):
+            m.SearchParams(**broken)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="end_s must be after start_s"):
+        m.ExampleSpan(path="files/c.wav", start_s=2.0, end_s=1.0)
+    with pytest.raises(ValueError, match="pattern"):
+        m.ExampleSpan(path="../etc/passwd")
+    # On the wire, the same rule: a search work with two examples is refused.
+    body = m.payload(m.SearchWork(project="p", source=STORED, output="x/", options=SEARCH))
+    body["options"]["example"] = {"path": "files/c.wav"}
+    message = Message(stages.TRAIN, "j", "k", body)
+    with pytest.raises(MalformedMessage, match="invalid search message: options: Value error"):
+        m.read(message)

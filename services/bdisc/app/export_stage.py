@@ -13,8 +13,6 @@ deleted. Only objects listed in the training set's own manifest are ever deleted
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import shutil
 import tempfile
@@ -27,8 +25,10 @@ from bdisc.app.keys import (
     results_prefix,
     trainset_prefix,
 )
+from bdisc.app.label_sheets import job_labels, write_overrides, write_review_table
 from bdisc.app.messages import Event, Exported, ExportWork
 from bdisc.app.stage_handler import Routes
+from bdisc.app.stored_results import result_folders
 from bdisc.discovery.export import (
     MANIFEST,
     Clip,
@@ -40,11 +40,10 @@ from bdisc.discovery.export import (
     read_manifest,
     reconcile,
 )
-from bdisc.discovery.linking import SOUND_TYPES_FILE, read_sound_types
+from bdisc.discovery.linking import SOUND_TYPES_FILE
 from bdisc.discovery.sheets import CLUSTERS_FILE
 from bdisc.errors import NotFound, describe, is_retryable
 from bdisc.logs import fields
-from bdisc.ports.label_store import Target
 from bdisc.ports.object_store import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -74,6 +73,8 @@ class ExportStage:
     def _run(self, work: ExportWork) -> tuple[ExportReport, str]:
         project, job = work.project, work.discovery_job
         prefix = trainset_prefix(project, job)
+        prefix_of_job = job_results_prefix(project, job)  # its deployments, and review
+        # groups of searches and suggestions, labelled like them
         root = audio_prefix(project)
         sources = {}
         for rec in work.recordings:
@@ -85,8 +86,12 @@ class ExportStage:
             folder = Path(tmp)
             results = folder / "results"
             review, overrides = folder / "review.csv", folder / "overrides.csv"
-            self._fetch_clusters(project, job, list(work.groups), results)
-            self._write_sheets(work, results, review, overrides)
+            folders = sorted({*work.groups, *result_folders(self.objects, prefix_of_job)})
+            self._fetch_clusters(project, job, folders, results)
+            types = results / SOUND_TYPES_FILE
+            labels = job_labels(work.labels, folders, types if types.is_file() else None)
+            write_review_table(review, labels)
+            write_overrides(overrides, labels)
             config = ExportConfig(
                 review,
                 results,
@@ -116,43 +121,6 @@ class ExportStage:
         types = job_results_prefix(project, job) + SOUND_TYPES_FILE
         if self.objects.exists(types):
             self.objects.download(types, results / SOUND_TYPES_FILE)
-
-    def _write_sheets(self, work: ExportWork, results: Path, review: Path, overrides: Path) -> None:
-        """The labels of the store as the export's two sheets: Folder/Cluster/Label (a
-        labelled sound type labels its clusters that have no label of their own) and
-        per-window overrides (folder, file, start_s, label)."""
-        # a row per deployment (its noise, unlabelled): export plans every deployment,
-        # also those with window labels only
-        clusters: dict[tuple[str, int], str] = {(g, -1): "" for g in work.groups}
-        by_type: dict[int, str] = {}
-        windows: list[dict[str, object]] = []
-        for entry in work.labels:
-            target = Target.from_key(entry.folder, entry.target)
-            if target.kind == "cluster":
-                clusters[(target.folder, target.number)] = entry.label
-            elif target.kind == "type":
-                by_type[target.number] = entry.label
-            else:
-                prefix = target.folder + "/"
-                name = target.recording.removeprefix(prefix)
-                windows.append(
-                    {
-                        "folder": target.folder,
-                        "file": name,
-                        "start_s": target.start_s,
-                        "label": entry.label,
-                    }
-                )
-        if by_type and (results / SOUND_TYPES_FILE).is_file():
-            for (folder, cluster), type_id in read_sound_types(results / SOUND_TYPES_FILE).items():
-                if type_id in by_type and not clusters.get((folder, cluster)):
-                    clusters[(folder, cluster)] = by_type[type_id]
-        _write_csv(
-            review,
-            ["Folder", "Cluster", "Label"],
-            [{"Folder": f, "Cluster": c, "Label": label} for (f, c), label in clusters.items()],
-        )
-        _write_csv(overrides, ["folder", "file", "start_s", "label"], windows)
 
     def _apply(
         self, wanted: list[Clip], previous: list[Clip], prefix: str, work: Path
@@ -193,11 +161,3 @@ class ExportStage:
             prefix + MANIFEST, manifest_text(done).encode(), content_type="text/csv"
         )
         return report
-
-
-def _write_csv(path: Path, columns: list[str], rows: list[dict[str, object]]) -> None:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    path.write_text(out.getvalue(), encoding="utf-8")

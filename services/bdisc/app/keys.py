@@ -43,6 +43,18 @@ def trainset_prefix(project: str, job_id: str) -> str:
     return f"projects/{check_key(project)}/jobs/{check_key(job_id)}/trainset/"
 
 
+def models_prefix(project: str, model_id: str) -> str:
+    """A trained model's folder (head, model.json, metrics, BirdNET-Analyzer classifier);
+    a model's id is its training job's."""
+    return f"projects/{check_key(project)}/models/{check_key(model_id)}/"
+
+
+def review_group(kind: str, job_id: str) -> str:
+    """The folder of a search's or suggestion's review group in its discovery job's
+    results (``search-<job>``), labelled there like a deployment's clusters."""
+    return f"{kind}-{job_id}"
+
+
 def relative_to(prefix: str, key: str) -> str:
     """A recording's path below the job's audio prefix (``siteA/r1.wav``)."""
     if not key.startswith(prefix):

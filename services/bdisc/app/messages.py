@@ -10,6 +10,11 @@ travels on the message bus is one frozen model here, named for what it says.
     export       --Exported | ExportFailed-->                          orchestrator
     gateway      --SubmitEvaluation-->  orchestrator --EvaluateWork--> evaluation
     evaluation   --Evaluated | EvaluateFailed-->                       orchestrator
+    gateway      --SubmitTraining | SubmitClassify | SubmitSearch | SubmitDuplicates |
+                   SubmitSuggest-->  orchestrator --TrainWork | ClassifyWork | SearchWork |
+                   DuplicatesWork | SuggestWork--> training
+    training     --Trained | Classified | Searched | DuplicatesFound | Suggested (or
+                   their *Failed)-->                                    orchestrator
     gateway      --RetryFailed | Cancel-->                             orchestrator
     a dead letter of any work --work.failed(error) | WorkUnreadable--> orchestrator
 
@@ -26,7 +31,14 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
 from pydantic import ValidationError as PydanticValidationError
 
 from bdisc import tracing
@@ -225,6 +237,122 @@ class ExportParams(BaseModel):
     )
 
 
+JOB_ID = r"^[A-Za-z0-9_-]{1,64}$"  # a job id (a model id is its training job id)
+MAX_TOP = 1000  # matches a search returns at most
+
+
+class TrainParams(BaseModel):
+    """How a head is trained on a discovery job's labelled windows (``bdisc train``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    head: Literal["linear", "mlp"] = "linear"
+    hidden: int = Field(default=256, ge=1, le=4096, description="mlp: hidden units")
+    epochs: int = Field(default=100, ge=1, le=10_000, description="at most (early stopping)")
+    learning_rate: float = Field(default=1e-3, gt=0.0, le=1.0)
+    batch_size: int = Field(default=32, ge=1, le=4096)
+    balance: Literal["none", "upsample", "class-weights"] = "none"
+    patience: int = Field(default=10, ge=1, le=10_000)
+    weight_decay: float = Field(default=1e-4, ge=0.0, le=1.0)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    val_fraction: float = Field(
+        default=0.2, gt=0.0, lt=1.0, description="recordings held out for validation"
+    )
+    folds: int | None = Field(default=None, ge=2, le=20, description="k-fold instead")
+    accept_suggestions: bool = Field(
+        default=False, description="suggested labels of linked sound types count as labels"
+    )
+
+
+class ClassifyParams(BaseModel):
+    """A trained model applied to a discovery job's stored embeddings (``bdisc classify``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_id: str = Field(pattern=JOB_ID, description="the model (its training job's id)")
+    formats: tuple[Literal["csv", "table", "audacity", "kaleidoscope"], ...] = Field(
+        default=("csv",), min_length=1, max_length=4
+    )
+    min_conf: float = Field(default=0.25, ge=0.0, le=1.0)
+    sensitivity: float = Field(default=1.0, ge=0.5, le=1.5)
+    merge_consecutive: int = Field(default=1, ge=1, le=100)
+
+
+class StoredWindow(BaseModel):
+    """A stored window as a search's example: its recording (as results name it, e.g.
+    ``north/r1.wav``) and start."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    recording: str = Field(min_length=1, max_length=1024)
+    start_s: float = Field(ge=0.0, le=1e7)
+
+
+class ExampleSpan(BaseModel):
+    """A span of uploaded audio as a search's example: a project file (``files/...``) or
+    recording (``audio/...``), from ``start_s`` to ``end_s`` (default: one window)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    path: str = Field(
+        min_length=1, max_length=1024, pattern=r"^(files|audio)/", description="files/x.wav"
+    )
+    start_s: float = Field(default=0.0, ge=0.0, le=1e7)
+    end_s: float | None = Field(default=None, gt=0.0, le=1e7)
+
+    @model_validator(mode="after")
+    def _span(self) -> ExampleSpan:
+        if self.end_s is not None and self.end_s <= self.start_s:
+            raise ValueError("end_s must be after start_s")
+        return self
+
+
+class SearchParams(BaseModel):
+    """Search by example over a discovery job's stored windows (``bdisc search``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    window: StoredWindow | None = None
+    example: ExampleSpan | None = None
+    top: int = Field(default=50, ge=1, le=MAX_TOP)
+    max_distance: float | None = Field(default=None, ge=0.0, le=2.0, description="cosine")
+    montage_cap: int = Field(default=48, ge=1, le=200)
+
+    @model_validator(mode="after")
+    def _one_example(self) -> SearchParams:
+        if (self.window is None) == (self.example is None):
+            raise ValueError("give one example: a stored window or a span of uploaded audio")
+        return self
+
+
+class DuplicatesParams(BaseModel):
+    """Recordings and stretches stored twice (``bdisc duplicates``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    min_windows: int = Field(default=5, ge=1, le=10_000)
+    max_distance: float = Field(default=0.02, ge=0.0, lt=1.0)
+    neighbours: int = Field(default=10, ge=1, le=100)
+    silence_db: float = Field(default=-100.0, ge=-200.0, le=0.0)
+
+
+class SuggestParams(BaseModel):
+    """Windows for a reviewer to label next (``bdisc suggest``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_id: str = Field(pattern=JOB_ID, description="the model (its training job's id)")
+    n: int = Field(default=50, ge=1, le=10_000)
+    strategy: Literal["margin", "top2", "random"] = "margin"
+    focus: str | None = Field(default=None, min_length=1, max_length=200, description="a class")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    accept_suggestions: bool = False
+
+
+class StoredResults(BaseModel):
+    """A finished discovery job's results as a training-stage job reads them: its
+    clustered deployments, its embedded recordings (a long one in parts) and its labels."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    discovery_job: str
+    groups: tuple[str, ...]
+    recordings: tuple[EmbeddedRecording, ...]
+    labels: tuple[SheetLabel, ...] = ()
+
+
 # -- commands (gateway -> orchestrator) ------------------------------------------------
 
 
@@ -246,6 +374,39 @@ class SubmitExport(Command):
     project: str
     discovery_job: str
     options: ExportParams = ExportParams()
+
+
+class SubmitOnResults(Command):
+    """A job over a finished discovery job's results (training, classification, search,
+    duplicates, suggestions)."""
+
+    project: str
+    discovery_job: str
+
+
+class SubmitTraining(SubmitOnResults):
+    kind: ClassVar[str] = "submit_training"
+    options: TrainParams = TrainParams()
+
+
+class SubmitClassify(SubmitOnResults):
+    kind: ClassVar[str] = "submit_classify"
+    options: ClassifyParams
+
+
+class SubmitSearch(SubmitOnResults):
+    kind: ClassVar[str] = "submit_search"
+    options: SearchParams
+
+
+class SubmitDuplicates(SubmitOnResults):
+    kind: ClassVar[str] = "submit_duplicates"
+    options: DuplicatesParams = DuplicatesParams()
+
+
+class SubmitSuggest(SubmitOnResults):
+    kind: ClassVar[str] = "submit_suggest"
+    options: SuggestParams
 
 
 class RetryFailed(Command):
@@ -319,6 +480,52 @@ class Evaluated(Done):
 
 class EvaluateFailed(Failed):
     kind: ClassVar[str] = "evaluate_failed"
+
+
+class Reported(Done):
+    """A training-stage job's success: where its output is, and what it found."""
+
+    report: dict[str, Any] = {}
+
+
+class Trained(Reported):
+    kind: ClassVar[str] = "trained"
+
+
+class TrainFailed(Failed):
+    kind: ClassVar[str] = "train_failed"
+
+
+class Classified(Reported):
+    kind: ClassVar[str] = "classified"
+
+
+class ClassifyFailed(Failed):
+    kind: ClassVar[str] = "classify_failed"
+
+
+class Searched(Reported):
+    kind: ClassVar[str] = "searched"
+
+
+class SearchFailed(Failed):
+    kind: ClassVar[str] = "search_failed"
+
+
+class DuplicatesFound(Reported):
+    kind: ClassVar[str] = "duplicates_found"
+
+
+class DuplicatesFailed(Failed):
+    kind: ClassVar[str] = "duplicates_failed"
+
+
+class Suggested(Reported):
+    kind: ClassVar[str] = "suggested"
+
+
+class SuggestFailed(Failed):
+    kind: ClassVar[str] = "suggest_failed"
 
 
 class WorkUnreadable(Failed):
@@ -406,10 +613,70 @@ class EvaluateWork(Work):
         return EvaluateFailed(error=error)
 
 
+class OnResultsWork(Work):
+    """Work of the training stage over a discovery job's stored results; ``output`` is
+    the object prefix its outcome is published under."""
+
+    stage: ClassVar[str] = stages.TRAIN
+    source: StoredResults
+    output: str
+
+
+class TrainWork(OnResultsWork):
+    kind: ClassVar[str] = "train"
+    options: TrainParams
+
+    def failed(self, error: str) -> Failed:
+        return TrainFailed(error=error)
+
+
+class ClassifyWork(OnResultsWork):
+    kind: ClassVar[str] = "classify"
+    options: ClassifyParams
+    model: str  # the model folder's object prefix
+
+    def failed(self, error: str) -> Failed:
+        return ClassifyFailed(error=error)
+
+
+class SearchWork(OnResultsWork):
+    """``output`` is a review group of the discovery job (``.../results/search-<job>/``)."""
+
+    kind: ClassVar[str] = "search"
+    options: SearchParams
+
+    def failed(self, error: str) -> Failed:
+        return SearchFailed(error=error)
+
+
+class DuplicatesWork(OnResultsWork):
+    kind: ClassVar[str] = "duplicates"
+    options: DuplicatesParams
+
+    def failed(self, error: str) -> Failed:
+        return DuplicatesFailed(error=error)
+
+
+class SuggestWork(OnResultsWork):
+    """``output`` is a review group of the discovery job (``.../results/suggest-<job>/``)."""
+
+    kind: ClassVar[str] = "suggest"
+    options: SuggestParams
+    model: str
+
+    def failed(self, error: str) -> Failed:
+        return SuggestFailed(error=error)
+
+
 CONTRACT: tuple[type[Contract], ...] = (
     SubmitDiscovery,
     SubmitEvaluation,
     SubmitExport,
+    SubmitTraining,
+    SubmitClassify,
+    SubmitSearch,
+    SubmitDuplicates,
+    SubmitSuggest,
     RetryFailed,
     Cancel,
     Planned,
@@ -424,6 +691,16 @@ CONTRACT: tuple[type[Contract], ...] = (
     ExportFailed,
     Evaluated,
     EvaluateFailed,
+    Trained,
+    TrainFailed,
+    Classified,
+    ClassifyFailed,
+    Searched,
+    SearchFailed,
+    DuplicatesFound,
+    DuplicatesFailed,
+    Suggested,
+    SuggestFailed,
     WorkUnreadable,
     IngestWork,
     EmbedWork,
@@ -431,6 +708,11 @@ CONTRACT: tuple[type[Contract], ...] = (
     LinkWork,
     ExportWork,
     EvaluateWork,
+    TrainWork,
+    ClassifyWork,
+    SearchWork,
+    DuplicatesWork,
+    SuggestWork,
 )
 KINDS: dict[str, type[Contract]] = {c.kind: c for c in CONTRACT}
 assert len(KINDS) == len(CONTRACT), "two messages of the contract share a kind"

@@ -15,6 +15,10 @@ Linked / LinkFailed
                  the job ends. A retry starts a new round; an older round's outcome is
                  ignored.
 SubmitExport / SubmitEvaluation -> ExportWork / EvaluateWork -> their outcome ends the job.
+SubmitTraining / SubmitClassify / SubmitSearch / SubmitDuplicates / SubmitSuggest
+                 a job over a finished discovery job's stored results (its embedded
+                 recordings, clustered deployments and labels): one item of the
+                 training stage, whose outcome ends the job.
 RetryFailed, Cancel, WorkUnreadable (a dead letter that is no longer work).
 
 A restarted orchestrator loses nothing: the state is in the JobStore and unprocessed
@@ -30,15 +34,27 @@ from typing import Any
 
 from bdisc import tracing
 from bdisc.app import stages
-from bdisc.app.job_records import DISCOVER, PLAN_ITEM, record_submission
-from bdisc.app.keys import audio_prefix, relative_to
+from bdisc.app.job_records import DISCOVER, PLAN_ITEM, TRAIN, SingleItem, record_submission
+from bdisc.app.keys import (
+    audio_prefix,
+    job_results_prefix,
+    models_prefix,
+    relative_to,
+    review_group,
+)
 from bdisc.app.messages import (
     Cancel,
+    Classified,
+    ClassifyFailed,
+    ClassifyWork,
     Clustered,
     ClusterFailed,
     ClusterWork,
     Contract,
     Done,
+    DuplicatesFailed,
+    DuplicatesFound,
+    DuplicatesWork,
     Embedded,
     EmbeddedRecording,
     EmbedFailed,
@@ -46,6 +62,7 @@ from bdisc.app.messages import (
     Evaluated,
     EvaluateFailed,
     EvaluateWork,
+    Event,
     Exported,
     ExportFailed,
     ExportWork,
@@ -58,10 +75,27 @@ from bdisc.app.messages import (
     Planned,
     PlannedRecording,
     RetryFailed,
+    Searched,
+    SearchFailed,
+    SearchWork,
     SheetLabel,
+    StoredResults,
+    SubmitClassify,
     SubmitDiscovery,
+    SubmitDuplicates,
     SubmitEvaluation,
     SubmitExport,
+    SubmitOnResults,
+    SubmitSearch,
+    SubmitSuggest,
+    SubmitTraining,
+    Suggested,
+    SuggestFailed,
+    SuggestWork,
+    Trained,
+    TrainFailed,
+    TrainWork,
+    Work,
     WorkUnreadable,
     read,
     to_message,
@@ -96,6 +130,11 @@ class Orchestrator:
             SubmitDiscovery: self.submit_discovery,
             SubmitExport: self.submit_export,
             SubmitEvaluation: self.submit_evaluation,
+            SubmitTraining: self.submit_on_results,
+            SubmitClassify: self.submit_on_results,
+            SubmitSearch: self.submit_on_results,
+            SubmitDuplicates: self.submit_on_results,
+            SubmitSuggest: self.submit_on_results,
             RetryFailed: lambda job_id, _: self.retry_failed(job_id),
             Cancel: self._cancel,
             Planned: self._planned,
@@ -106,10 +145,7 @@ class Orchestrator:
             ClusterFailed: self._clustered,
             Linked: self._linked,
             LinkFailed: self._linked,
-            Exported: self._single_item_settled,
-            ExportFailed: self._single_item_settled,
-            Evaluated: self._single_item_settled,
-            EvaluateFailed: self._single_item_settled,
+            **dict.fromkeys(SINGLE_ITEM_OUTCOMES, self._single_item_settled),
             WorkUnreadable: self._unreadable,
         }
 
@@ -212,21 +248,27 @@ class Orchestrator:
         # else: redelivered while pending. The first publish may have been lost with a
         # killed orchestrator (state committed, message not sent): send it again; the
         # clustering of a group is idempotent and its outcome settles once.
-        audio = audio_prefix(job.project)
-        done = [
-            (PlannedRecording.from_item(i.key, group), i.output)
-            for i in self.jobs.items(job_id, stages.EMBED, group)
-            if i.status == "done"
-        ]
-        recordings = tuple(
-            EmbeddedRecording(rel=relative_to(audio, r.key), embeddings=output, first=r.first)
-            for r, output in done
-        )
+        recordings = self._embedded_recordings(job, group)
         work = ClusterWork(project=job.project, group=group, recordings=recordings, spec=_spec(job))
         self._send(job_id, f"{job_id}:cluster:{group}", work)
         log.info(
             "deployment ready to cluster",
             extra=fields(job_id=job_id, group=group, recordings=len(recordings)),
+        )
+
+    def _embedded_recordings(
+        self, job: JobRecord, group: str | None = None
+    ) -> tuple[EmbeddedRecording, ...]:
+        """The embeddings of a job's recordings (of one deployment), a part each."""
+        audio = audio_prefix(job.project)
+        done = [
+            (PlannedRecording.from_item(i.key, i.group), i.output)
+            for i in self.jobs.items(job.id, stages.EMBED, group)
+            if i.status == "done"
+        ]
+        return tuple(
+            EmbeddedRecording(rel=relative_to(audio, r.key), embeddings=output, first=r.first)
+            for r, output in done
         )
 
     def _clustered(self, job_id: str, event: Clustered | ClusterFailed) -> None:
@@ -381,18 +423,107 @@ class Orchestrator:
         )
         self._single_item_job(job_id, command, work)
 
-    def _refuse(self, job_id: str, command: SubmitExport, error: str) -> None:
+    def submit_on_results(self, job_id: str, command: SubmitOnResults) -> None:
+        """A job over a finished discovery job's stored results: one item of the training
+        stage, with the discovery job's embeddings, deployments and labels (and the
+        model it applies, for classify and suggest)."""
+        assert isinstance(command, SingleItem)
+        job_record = self._finished_discovery(job_id, command, command.discovery_job)
+        if job_record is None:
+            return
+        source = StoredResults(
+            discovery_job=job_record.id,
+            groups=tuple(
+                sorted(
+                    i.group
+                    for i in self.jobs.items(job_record.id, stages.CLUSTER)
+                    if i.status == "done"
+                )
+            ),
+            recordings=self._embedded_recordings(job_record),
+            labels=tuple(
+                SheetLabel(folder=r.target.folder, target=r.target.key, label=r.label)
+                for r in self.labels.labels(job_record.id)
+            ),
+        )
+        project, results = command.project, job_results_prefix(command.project, job_record.id)
+        work: Work
+        if isinstance(command, SubmitTraining):
+            output = models_prefix(project, job_id)
+            work = TrainWork(project=project, source=source, output=output, options=command.options)
+        elif isinstance(command, SubmitDuplicates):
+            output = job_results_prefix(project, job_id)
+            work = DuplicatesWork(
+                project=project, source=source, output=output, options=command.options
+            )
+        elif isinstance(command, SubmitSearch):
+            output = results + review_group("search", job_id) + "/"
+            work = SearchWork(
+                project=project, source=source, output=output, options=command.options
+            )
+        else:
+            assert isinstance(command, SubmitClassify | SubmitSuggest)
+            model = self._trained_model(job_id, command, command.options.model_id)
+            if model is None:
+                return
+            if isinstance(command, SubmitClassify):
+                output = job_results_prefix(project, job_id)
+                work = ClassifyWork(
+                    project=project,
+                    source=source,
+                    output=output,
+                    options=command.options,
+                    model=model,
+                )
+            else:
+                output = results + review_group("suggest", job_id) + "/"
+                work = SuggestWork(
+                    project=project,
+                    source=source,
+                    output=output,
+                    options=command.options,
+                    model=model,
+                )
+        self._single_item_job(job_id, command, work)
+
+    def _finished_discovery(
+        self, job_id: str, command: SingleItem, source: str
+    ) -> JobRecord | None:
+        """The discovery job a command works on, if it is this project's and finished
+        with embedded recordings; else the command's job fails, with the reason."""
+        try:
+            discovery = self.jobs.job(source)
+        except NotFound:
+            discovery = None
+        if discovery is None or discovery.project != command.project or discovery.kind != DISCOVER:
+            self._refuse(job_id, command, f"no discovery job {source}")
+            return None
+        if discovery.status not in FINAL or not self.jobs.items(source, stages.EMBED, None):
+            self._refuse(job_id, command, f"discovery job {source} is {discovery.status}")
+            return None
+        return discovery
+
+    def _trained_model(self, job_id: str, command: SingleItem, model_id: str) -> str | None:
+        """The object prefix of a trained model of the project; else the job fails."""
+        try:
+            training = self.jobs.job(model_id)
+        except NotFound:
+            training = None
+        if training is None or training.project != command.project or training.kind != TRAIN:
+            self._refuse(job_id, command, f"no model {model_id}")
+            return None
+        if training.status != "done":
+            self._refuse(job_id, command, f"model {model_id} is {training.status}, not trained")
+            return None
+        return models_prefix(command.project, model_id)
+
+    def _refuse(self, job_id: str, command: SingleItem, error: str) -> None:
         """A job that cannot start: recorded as failed, with the reason."""
         record_submission(self.jobs, job_id, command)
         if self.jobs.job(job_id).status == "queued":
             self._end(job_id, "failed", error)
 
-    def _single_item_job(
-        self,
-        job_id: str,
-        command: SubmitExport | SubmitEvaluation,
-        work: ExportWork | EvaluateWork,
-    ) -> None:
+    def _single_item_job(self, job_id: str, command: SingleItem, work: Work) -> None:
         stage = work.stage
         created = record_submission(self.jobs, job_id, command)
         item = self.jobs.items(job_id, stage)
@@ -403,10 +534,8 @@ class Orchestrator:
             self._send(job_id, f"{job_id}:{stage}", work)
             self.jobs.set_job_status(job_id, "running")
 
-    def _single_item_settled(
-        self, job_id: str, event: Exported | ExportFailed | Evaluated | EvaluateFailed
-    ) -> None:
-        stage = stages.EXPORT if isinstance(event, Exported | ExportFailed) else stages.EVALUATE
+    def _single_item_settled(self, job_id: str, event: Done | Failed) -> None:
+        stage = SINGLE_ITEM_OUTCOMES[type(event)]
         self._settle(job_id, stage, stage, stage, event)
         if isinstance(event, Failed):
             self._end(job_id, "failed", event.error)
@@ -428,6 +557,30 @@ class Orchestrator:
         self.jobs.set_job_status(job_id, status, error=error)
         if self.notify is not None and (before.status, before.error) != (status, error):
             self.notify(self.jobs.job(job_id), self.jobs.progress(job_id))
+
+
+# The outcomes that end a single-item job, and the stage (its item's key) they settle.
+SINGLE_ITEM_OUTCOMES: dict[type[Event], str] = {
+    Exported: stages.EXPORT,
+    ExportFailed: stages.EXPORT,
+    Evaluated: stages.EVALUATE,
+    EvaluateFailed: stages.EVALUATE,
+    **dict.fromkeys(
+        (
+            Trained,
+            TrainFailed,
+            Classified,
+            ClassifyFailed,
+            Searched,
+            SearchFailed,
+            DuplicatesFound,
+            DuplicatesFailed,
+            Suggested,
+            SuggestFailed,
+        ),
+        stages.TRAIN,
+    ),
+}
 
 
 def _spec(job: JobRecord) -> DiscoverySpec:

@@ -15,6 +15,7 @@ from bdisc.discovery.recordings import Recording
 from bdisc.errors import NotFound
 from bdisc.logs import fields
 from bdisc.outputs.embeddings import embedding_matrix, embeddings_path, read_embeddings
+from bdisc.outputs.names import name_clashes
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,10 @@ def prune_windows(
 
 
 def load_windows(recs: Sequence[Recording], out_dir: Path) -> tuple[Windows, dict[str, Any]]:
-    files = [embeddings_path(out_dir / "embeddings", r.rel) for r in recs]
+    # a recording refused for a name clash has no file of its own: the path it names is
+    # the kept recording's, whose windows would otherwise be read twice
+    clashes = name_clashes(r.rel for r in recs)
+    files = [embeddings_path(out_dir / "embeddings", r.rel) for r in recs if r.rel not in clashes]
     return windows_from_files(
         [f for f in files if f.is_file()], {r.rel: (r.folder, r.file) for r in recs}
     )

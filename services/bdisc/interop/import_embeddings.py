@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -53,6 +53,7 @@ from bdisc.model.classifier_head import ClassifierHead, classifier_head
 from bdisc.model.labels import Label, read_labels
 from bdisc.model.port import ModelInfo
 from bdisc.outputs.embeddings import TEXT_SUFFIX, EmbeddingWriter, embeddings_path, file_metadata
+from bdisc.outputs.names import name_clash, name_clashes
 from bdisc.params import AnalysisParams
 from bdisc.pipeline.scoring import Scorer
 from bdisc.pipeline.summary import FileOutcome, RunSummary, write_reports
@@ -230,6 +231,16 @@ def _same_import(path: Path, meta: dict[str, Any]) -> bool:
     return all(old.get(k) == meta[k] for k in ("window", "scores", "import", "recording"))
 
 
+def _names_refused(source: str, rel: str, clashes: dict[str, str]) -> bool:
+    """Whether a stored path that names the kept recording ``rel`` (audio extensions
+    aside) names, by its file name with extension and letter case, one refused for
+    clashing with it."""
+    name = PurePosixPath(source.replace("\\", "/")).name
+    if name == PurePosixPath(rel).name:
+        return False
+    return any(name == PurePosixPath(r).name for r, kept in clashes.items() if kept == rel)
+
+
 def _drop_stale(out_dir: Path, target: Target) -> None:
     """Remove an earlier import's file for a recording this import failed."""
     path = embeddings_path(out_dir / "embeddings", target.rel)
@@ -268,7 +279,8 @@ def import_embeddings(
 ) -> RunSummary:
     """Write ``out_dir/embeddings/<rel>.embeddings.parquet`` (with ``text``, also 1.x's
     text file) for every recording the store holds; a recording it lacks, or holds
-    twice, or cannot read, fails with a clear error (errors.csv), and the rest goes on."""
+    twice, or cannot read, or whose file name another recording's takes (``NameClash``),
+    fails with a clear error (errors.csv), and the rest goes on."""
     started = time.monotonic()
     store = open_store(store_path)
     if store.settings.embedding_dim != EMBEDDING_DIM:
@@ -291,7 +303,11 @@ def import_embeddings(
         force,
     )
     outcomes = {t.rel: FileOutcome(path=str(t.path), rel=t.rel) for t in targets}
-    finder = TailIndex(((t.rel, str(t.path)), t) for t in targets)
+    clashes = name_clashes(outcomes)
+    for rel, kept in clashes.items():
+        outcomes[rel].status = "failed"
+        outcomes[rel].error, outcomes[rel].message = describe(name_clash(rel, kept))
+    finder = TailIndex(((t.rel, str(t.path)), t) for t in targets if t.rel not in clashes)
     matched: dict[str, str] = {}
     unmatched = 0
     for stored in store.sources():
@@ -299,6 +315,8 @@ def import_embeddings(
         if target is None:
             unmatched += 1
             continue
+        if _names_refused(stored.source, target.rel, clashes):
+            continue  # the refused recording's own windows are not the kept one's
         outcome = outcomes[target.rel]
         if target.rel in matched:
             outcome.status, outcome.error = "failed", "ambiguous"
@@ -321,8 +339,8 @@ def import_embeddings(
         if outcome.status == "pending":
             outcome.status, outcome.error = "failed", "not_in_store"
             outcome.message = f"no embeddings for this recording in {store_path}"
-        if outcome.status == "failed":
-            _drop_stale(out_dir, target)
+        if outcome.status == "failed" and target.rel not in clashes:
+            _drop_stale(out_dir, target)  # a refused one's path is the kept one's file
     if unmatched:
         log.warning(
             f"{unmatched} recordings of the store match no recording under the input",

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from bdisc.errors import IncompatibleArtifact, NotFound
 from bdisc.fsutil import commit, temp_path
 from bdisc.model.labels import Label
+from bdisc.outputs.names import output_stem
 
 METADATA_KEY = b"bdisc"
 SUFFIX = ".embeddings.parquet"
@@ -35,8 +36,9 @@ TEXT_SUFFIX = ".birdnet.embeddings.txt"
 
 
 def embeddings_path(folder: Path, rel: str) -> Path:
-    """Where a recording's embeddings file lives under ``folder`` (its path, mirrored)."""
-    return folder / Path(rel).with_suffix(SUFFIX)
+    """Where a recording's embeddings file lives under ``folder`` (its path, mirrored;
+    ``names.name_clashes`` finds recordings that would share it)."""
+    return folder / (output_stem(rel).as_posix() + SUFFIX)
 
 
 # Rows per Parquet row group: large enough for efficient reads, 8 MiB of embeddings.

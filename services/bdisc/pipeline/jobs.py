@@ -19,6 +19,7 @@ from bdisc.model.labels import Label
 from bdisc.model.port import AcousticModel
 from bdisc.outputs import birdnet_formats as bf
 from bdisc.outputs import embeddings as emb
+from bdisc.outputs.names import output_stem
 from bdisc.params import AnalysisParams
 from bdisc.pipeline.inference import StreamStats, WindowBatch
 from bdisc.pipeline.resume import STATE_DIR
@@ -77,8 +78,9 @@ def output_base(ctx: FileContext, subdir: str = "") -> Path:
 
 
 def recording_base(out_dir: Path, rel: Path, subdir: str = "") -> Path:
-    """Output path, without suffix, of the recording ``rel`` (relative to the input base)."""
-    stem = rel.with_suffix("")
+    """Output path, without suffix, of the recording ``rel`` (relative to the input base;
+    ``names.name_clashes`` finds recordings that would share it)."""
+    stem = output_stem(rel)
     return out_dir / subdir / stem if subdir else out_dir / stem
 
 

@@ -2,7 +2,8 @@
 
 A recording is skipped when its state record names the same content hash and the same
 parameter key as the current run, and every output it lists still exists. Hashes are
-cached by (path, size, mtime) so that a re-run does not read every file twice.
+cached by (path, size, mtime) so that a re-run does not read every file twice. Records
+that a clash of output names (``outputs/names.py``) leaves in doubt are forgotten.
 """
 
 from __future__ import annotations
@@ -97,3 +98,16 @@ def load_state(path: Path, content_hash: str, key: str, out_dir: Path) -> dict[s
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(state, separators=(",", ":")))
+
+
+def forget_clashing(out_dir: Path, job: str, clashes: dict[str, str]) -> None:
+    """Drop the state records that clashing names make untrustworthy. A refused
+    recording with a record was run before its clash was refused (by an older bdisc, or
+    before the recording that now keeps the name was added): it wrote the same files as
+    the kept one, so neither record says what those files hold. The kept recording is
+    then computed again, once; the refused one is never taken for done."""
+    for refused, kept in clashes.items():
+        record = state_path(out_dir, job, Path(refused))
+        if record.is_file():
+            record.unlink()
+            state_path(out_dir, job, Path(kept)).unlink(missing_ok=True)

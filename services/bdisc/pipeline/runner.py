@@ -7,7 +7,9 @@ core busy.
 
 Bad input never stops a run: every recording ends as done, skipped (already computed
 with the same content and parameters) or failed with a clear per-file error, listed in
-``errors.csv``. A worker process that dies takes only its recordings with it: they are
+``errors.csv``. Two recordings whose outputs would share names (``x.flac``, ``x.mp3``:
+``outputs/names.py``) are never both run: the first is, the other fails with
+``NameClash``. A worker process that dies takes only its recordings with it: they are
 retried once in a fresh pool, then reported.
 """
 
@@ -32,6 +34,7 @@ from bdisc.audio.formats import iter_inputs
 from bdisc.audio.reader import probe
 from bdisc.errors import InternalError, describe
 from bdisc.logs import fields
+from bdisc.outputs.names import name_clash, name_clashes
 from bdisc.params import AnalysisParams
 from bdisc.pipeline.jobs import Job
 from bdisc.pipeline.recording_task import (
@@ -42,10 +45,7 @@ from bdisc.pipeline.recording_task import (
     Unit,
     run_unit,
 )
-from bdisc.pipeline.resume import (
-    FileStamp,
-    HashCache,
-)
+from bdisc.pipeline.resume import FileStamp, HashCache, forget_clashing
 from bdisc.pipeline.scoring import Scorer
 from bdisc.pipeline.summary import FileOutcome, RunSummary, write_reports
 from bdisc.pipeline.units import Coordinator
@@ -76,8 +76,8 @@ def _pool_task(unit: Unit, job: Job, config: RunConfig) -> FileOutcome:
 
 
 def named_inputs(inputs: Sequence[Path], base: Path | None = None) -> list[tuple[Path, Path]]:
-    """(absolute path, path relative to ``base``) of every recording under ``inputs``;
-    ``base`` defaults to the inputs' common folder."""
+    """(absolute path, path relative to ``base``) of every recording under ``inputs``,
+    each once (inputs may overlap); ``base`` defaults to the inputs' common folder."""
     found = list(iter_inputs(inputs))
     if not found:
         return []
@@ -85,34 +85,37 @@ def named_inputs(inputs: Sequence[Path], base: Path | None = None) -> list[tuple
     if base is None:
         base = Path(os.path.commonpath([os.path.abspath(root) for root, _ in found]))
     base = Path(os.path.abspath(base))
-    named = []
+    named: dict[Path, Path] = {}
     for _, found_path in found:
         path = Path(os.path.abspath(found_path))
-        named.append((path, path.relative_to(base)))
-    return named
+        named.setdefault(path, path.relative_to(base))
+    return list(named.items())
 
 
 def collect_tasks(
-    inputs: Sequence[Path], cache: HashCache, failed: list[FileOutcome], base: Path | None = None
+    named: Sequence[tuple[Path, Path]],
+    cache: HashCache,
+    failed: list[FileOutcome],
+    clashes: dict[str, str],
 ) -> list[FileTask]:
-    """Probe every input; unreadable ones go straight to ``failed``.
-
-    Recordings are named by their path relative to ``base`` (default: the inputs'
-    common folder); the output tree mirrors those names.
-    """
+    """Probe every recording (``named_inputs``); unreadable ones, and those refused
+    because another owns their output names (``clashes``), go straight to ``failed``."""
     tasks = []
-    for path, rel in named_inputs(inputs, base):
+    for path, rel in named:
         try:
+            kept = clashes.get(rel.as_posix())
+            if kept is not None:
+                raise name_clash(rel.as_posix(), kept)
             info = probe(path)
             stamp = FileStamp.of(path)
             tasks.append(FileTask(path, rel, info, cache.lookup(path, stamp)))
         except Exception as exc:
             kind, message = describe(exc)
-            failed.append(
-                FileOutcome(
-                    path=str(path), rel=rel.as_posix(), status="failed", error=kind, message=message
-                )
+            outcome = FileOutcome(
+                path=str(path), rel=rel.as_posix(), status="failed", error=kind, message=message
             )
+            failed.append(outcome)
+            _log_outcome(outcome)
     return tasks
 
 
@@ -139,7 +142,10 @@ def run(
     config.out_dir.mkdir(parents=True, exist_ok=True)
     cache = HashCache(config.out_dir)
     outcomes: list[FileOutcome] = []
-    tasks = collect_tasks(inputs, cache, outcomes, base)
+    named = named_inputs(inputs, base)
+    clashes = name_clashes(rel.as_posix() for _, rel in named)
+    forget_clashing(config.out_dir, job.name, clashes)
+    tasks = collect_tasks(named, cache, outcomes, clashes)
     total_s = sum(t.info.duration_s for t in tasks)
     coordinator = Coordinator(config.params, config.split_long)
     workers = max(1, min(config.workers, coordinator.units_of(tasks)))

@@ -11,6 +11,7 @@ from pathlib import Path
 from bdisc.errors import ConfigError
 from bdisc.logs import fields
 from bdisc.model.port import AcousticModel
+from bdisc.render.montage import SpanReader
 from bdisc.render.spectrogram import SpectrogramStyle
 from bdisc.search.duplicate_sheet import (
     DUPLICATES_FILE,
@@ -73,10 +74,15 @@ class SearchResult:
     group: str  # the review sheet's Folder
 
 
-def search(config: SearchConfig, model: Callable[[], AcousticModel]) -> SearchResult:
+def search(
+    config: SearchConfig,
+    model: Callable[[], AcousticModel],
+    read_span: SpanReader | None = None,
+) -> SearchResult:
     """Bring the index up to date, find the windows nearest to the example, and write
     matches.csv, montage.png and a review group (clusters.csv, review.csv) into ``out``.
-    ``model`` is called only when the example is audio to embed."""
+    ``model`` is called only when the example is audio to embed; ``read_span`` reads the
+    montage's audio (default: the files the recordings were read from)."""
     index, update = open_index(config.results, config.index)
     if config.audio is not None:
         window_s = float(index.provenance.get("window_s", 3.0))
@@ -90,7 +96,9 @@ def search(config: SearchConfig, model: Callable[[], AcousticModel]) -> SearchRe
     write_matches(config.out / MATCHES_FILE, found)
     first = example.spans[0][0]
     title = f"{Path(example.recording).name} @{first:g}s: {len(found)} nearest windows"
-    write_montage(config.out / MONTAGE_FILE, title, found[: config.montage_cap], config.style)
+    write_montage(
+        config.out / MONTAGE_FILE, title, found[: config.montage_cap], config.style, read_span
+    )
     group = write_review_group(config.out, config.results, found)
     log.info(
         "search done",

@@ -32,7 +32,7 @@ from bdisc.discovery.sheets import (
 from bdisc.errors import BdiscError
 from bdisc.fsutil import atomic_write_text
 from bdisc.logs import fields
-from bdisc.render.montage import Span, montage_png
+from bdisc.render.montage import Span, SpanReader, montage_png
 from bdisc.render.spectrogram import SpectrogramStyle
 from bdisc.search.matches import Match
 
@@ -94,15 +94,25 @@ def write_review_group(out: Path, results: Path, matches: Sequence[Match]) -> st
 
 
 def write_montage(
-    path: Path, title: str, matches: Sequence[Match], style: SpectrogramStyle
+    path: Path,
+    title: str,
+    matches: Sequence[Match],
+    style: SpectrogramStyle,
+    read_span: SpanReader | None = None,
 ) -> None:
-    """Spectrogram tiles of the matches, nearest first, read from their recordings."""
+    """Spectrogram tiles of the matches, nearest first, read from their recordings: by
+    ``read_span`` (given a match's recording as the results name it), or from the file
+    each recording was read from."""
 
     def read(source: str, start_s: float, end_s: float) -> tuple[np.ndarray, int]:
         return read_segment(Path(source), start_s, end_s)
 
-    spans = [Span(m.source, m.start_s, m.end_s) for m in matches]
-    png = montage_png(title, spans, read, style)
+    if read_span is None:
+        spans = [Span(m.source, m.start_s, m.end_s) for m in matches]
+        png = montage_png(title, spans, read, style)
+    else:
+        spans = [Span(m.recording, m.start_s, m.end_s) for m in matches]
+        png = montage_png(title, spans, read_span, style)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(png.data)
 

@@ -54,6 +54,9 @@ class TrainConfig:
     # their cluster's label), and `bdisc export --accept-suggestions`'s project labels.
     overrides: Path | None = None
     accept_suggestions: bool = False
+    # What model.json names as the source and overrides (default: their paths), e.g. a
+    # service's "discovery job <id>" for a folder it made for the run
+    source_name: str | None = None
     # Embedding a clip folder:
     min_len_s: float = 1.0
     workers: int = 1
@@ -252,8 +255,14 @@ def _provenance(
         "base_model": base,
         "embedding": data.provenance,
         "training_set": {
-            "source": str(config.source),
-            "overrides": str(config.overrides) if config.overrides else None,
+            "source": config.source_name or str(config.source),
+            "overrides": (
+                None
+                if config.overrides is None
+                else f"{config.source_name}: its window labels"
+                if config.source_name
+                else str(config.overrides)
+            ),
             "accept_suggestions": config.accept_suggestions,
             "sha256": data.digest(),
             "windows": len(data),

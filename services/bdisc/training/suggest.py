@@ -41,7 +41,7 @@ from bdisc.discovery.sheets import (
 from bdisc.errors import BdiscError, ConfigError
 from bdisc.fsutil import atomic_write_text
 from bdisc.logs import fields
-from bdisc.render.montage import Span, montage_png
+from bdisc.render.montage import Span, SpanReader, montage_png
 from bdisc.render.page import ClusterSection, write_group_page
 from bdisc.render.spectrogram import SpectrogramStyle
 from bdisc.training.classify import check_embeddings
@@ -164,7 +164,11 @@ def _skip(results: Path, config: SuggestConfig, pending_groups: list[str]) -> se
     return skip
 
 
-def suggest(model: TrainedModel, config: SuggestConfig) -> SuggestResult:
+def suggest(
+    model: TrainedModel, config: SuggestConfig, read_span: SpanReader | None = None
+) -> SuggestResult:
+    """The ``n`` windows to label next, written as a review group in ``out_dir``;
+    ``read_span`` reads its montages' audio (default: from the recordings' files)."""
     results = config.results
     _check_out(config)
     focus = None
@@ -206,7 +210,7 @@ def suggest(model: TrainedModel, config: SuggestConfig) -> SuggestResult:
         )
         for i in picked
     ]
-    files = write_group(config, model, chosen, results)
+    files = write_group(config, model, chosen, results, read_span)
     meta = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "results": str(results),
@@ -237,7 +241,11 @@ def suggest(model: TrainedModel, config: SuggestConfig) -> SuggestResult:
 
 
 def write_group(
-    config: SuggestConfig, model: TrainedModel, chosen: list[Suggestion], results: Path
+    config: SuggestConfig,
+    model: TrainedModel,
+    chosen: list[Suggestion],
+    results: Path,
+    read_span: SpanReader | None = None,
 ) -> list[Path]:
     """OUT as a discovery group: suggestion k is cluster k."""
     out = config.out_dir
@@ -261,14 +269,7 @@ def write_group(
     write_clusters(out / CLUSTERS_FILE, rows)
     write_review(out / REVIEW_FILE, name, rows)
     atomic_write_text(out / WINDOWS_FILE, _windows_sheet(chosen))
-    sources = recording_index(results, "source")
-
-    def read_span(rel: str, start_s: float, end_s: float) -> tuple[np.ndarray, int]:
-        folder, file = rel.split("/", 1) if "/" in rel else ("", rel)
-        source = sources.get((folder, file)) or sources.get(("*", rel))
-        if source is None:
-            raise BdiscError(f"no recording known for {rel}")
-        return read_segment(Path(source), start_s, end_s)
+    read = read_span or _source_reader(results)
 
     def span(row: WindowRow) -> Span:
         rel = f"{row.folder}/{row.file}" if row.folder else row.file
@@ -281,14 +282,14 @@ def write_group(
     sections = []
     for k, (row, s) in enumerate(zip(rows, chosen, strict=True), start=1):
         title = f"{name} - {k}: {s.focus} {s.score:.2f} (threshold {s.threshold:.2f})"
-        png = montage_png(title, [span(row)], read_span, config.style)
+        png = montage_png(title, [span(row)], read, config.style)
         (montages / f"cluster_{k}.png").write_bytes(png.data)
         top = f"{row.top_label} ({row.top_confidence:.2f})" if row.top_label else ""
         sections.append(ClusterSection(k, 1, top, f"montages/cluster_{k}.png", []))
     overview = montage_png(
         f"{name}: {len(rows)} windows to label (the first {min(len(rows), OVERVIEW_CAP)})",
         [span(r) for r in rows[:OVERVIEW_CAP]],
-        read_span,
+        read,
         config.style,
     )
     (out / OVERVIEW_FILE).write_bytes(overview.data)
@@ -307,6 +308,20 @@ def write_group(
         out / OVERVIEW_FILE,
         out / "index.html",
     ]
+
+
+def _source_reader(results: Path) -> SpanReader:
+    """Reads a span of a recording (as sheets name it: folder/file) from its file."""
+    sources = recording_index(results, "source")
+
+    def read_span(rel: str, start_s: float, end_s: float) -> tuple[np.ndarray, int]:
+        folder, file = rel.split("/", 1) if "/" in rel else ("", rel)
+        source = sources.get((folder, file)) or sources.get(("*", rel))
+        if source is None:
+            raise BdiscError(f"no recording known for {rel}")
+        return read_segment(Path(source), start_s, end_s)
+
+    return read_span
 
 
 def _windows_sheet(chosen: list[Suggestion]) -> str:
