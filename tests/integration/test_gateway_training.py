@@ -188,6 +188,25 @@ def test_model_trained_from_labels_then_classify_search_duplicates_suggest(
     rows = client.get(sug.json()["review"], headers=auth).json()
     assert sorted(int(r["Cluster"]) for r in rows) == [1, 2, 3, 4, 5]  # a window each
     assert {r["Folder"] for r in rows} == {sug.json()["folder"]}
+    # The review app lists both groups after the deployments, and labels them as data.
+    listed = client.get(f"{base}/jobs/{job}/deployments", headers=auth).json()["deployments"]
+    names = [d["folder"] for d in listed]
+    assert names[-2:] == [folder, sug.json()["folder"]] and "piha_site" in names
+    read = client.get(
+        f"{base}/jobs/{job}/labels", headers=auth, params={"folder": sug.json()["folder"]}
+    )
+    assert read.status_code == 200 and read.json()["labels"] == []
+    window_label = client.patch(
+        f"{base}/jobs/{job}/labels",
+        headers={**auth, "If-Match": read.headers["ETag"]},
+        params={"folder": sug.json()["folder"]},
+        json={"changes": [{"target": "cluster:2", "label": "Long-billed Hermit"}]},
+    )
+    assert window_label.status_code == 200, window_label.text
+    history = client.get(
+        f"{base}/jobs/{job}/labels/history", headers=auth, params={"folder": folder}
+    ).json()["changes"]
+    assert [h["label"] for h in history] == ["Screaming Piha"]
 
     # Refusals.
     unknown = "0" * 32

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Query, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
-from bdisc.app import stages
+from bdisc.app.review_folders import review_folders
 from bdisc.app.review_labels import render_review
 from bdisc.discovery.sheets import from_sheet_cell, sheet_cell
 from bdisc.errors import ConfigError, NotFound
@@ -71,12 +71,11 @@ def _out(r: LabelRecord) -> LabelOut:
     )
 
 
-def _folder(deps: Deps, job_id: str, folder: str) -> str:
-    """A deployment the job clustered, or "" (the job's sound types)."""
-    if folder and not any(
-        i.group == folder and i.status == "done" for i in deps.jobs.items(job_id, stages.CLUSTER)
-    ):
-        raise NotFound(f"job {job_id} has no clustered deployment {folder!r}")
+def _folder(deps: Deps, job: JobRecord, folder: str) -> str:
+    """A deployment the job clustered or a review group of its searches and suggestions,
+    or "" (the job's sound types)."""
+    if folder and folder not in review_folders(deps.jobs, job):
+        raise NotFound(f"job {job.id} has no clustered deployment or review group {folder!r}")
     return folder
 
 
@@ -98,7 +97,7 @@ def get_labels(
     """The job's current labels; with ``folder``, one sheet and its revision (ETag)."""
     if folder is None:
         return {"labels": [_out(r) for r in deps.labels.labels(job.id)]}
-    folder = _folder(deps, job.id, folder)
+    folder = _folder(deps, job, folder)
     revision = deps.labels.revision(job.id, folder)
     response.headers["ETag"] = etag(revision)
     labels = [_out(r) for r in deps.labels.labels(job.id, folder)]
@@ -117,7 +116,7 @@ def change_labels(
 ) -> dict[str, int]:
     """Label (or unlabel) clusters, sound types or single windows of one sheet, as one
     new revision. ``If-Match`` names the revision read: 409 if someone saved since."""
-    folder = _folder(deps, job.id, folder)
+    folder = _folder(deps, job, folder)
     changes = [Change(Target.from_key(folder, c.target), c.label) for c in body.changes]
     revision = deps.labels.write(
         job.id, folder, changes, author, body.source, revision_of(if_match)
@@ -128,7 +127,7 @@ def change_labels(
 @router.get("/labels/history")
 def label_history(job: OwnedJob, deps: DepsDep, folder: Folder = "") -> dict[str, list[LabelOut]]:
     """Every change of one sheet, oldest first (``previous``: the label it replaced)."""
-    folder = _folder(deps, job.id, folder)
+    folder = _folder(deps, job, folder)
     return {"changes": [_out(r) for r in deps.labels.history(job.id, folder)]}
 
 
@@ -142,7 +141,7 @@ def undo_labels(
     author: Author = "api",
 ) -> dict[str, int]:
     """Revert the sheet's latest change that is not undone yet (as a new revision)."""
-    folder = _folder(deps, job.id, folder)
+    folder = _folder(deps, job, folder)
     revision = deps.labels.undo(job.id, folder, author, revision_of(if_match))
     return _saved(deps, job, folder, revision, response)
 
@@ -174,7 +173,7 @@ def import_sheet(
     except csv.Error as exc:
         raise ConfigError(f"not a CSV sheet: {exc}") from exc
     for folder in by_folder:
-        _folder(deps, job.id, folder)  # all or nothing: check every folder first
+        _folder(deps, job, folder)  # all or nothing: check every folder first
     revisions = {}
     for folder, changes in by_folder.items():
         revisions[folder] = deps.labels.write(job.id, folder, changes, author, "import", None)

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from bdisc.app import stages
 from bdisc.app.keys import audio_prefix, results_prefix
+from bdisc.app.review_folders import review_folders
 from bdisc.app.review_views import cluster_members, deployment_summary, label_names, map_points
 from bdisc.discovery.sheets import CLUSTERS_FILE, WindowRow, parse_clusters
 from bdisc.errors import NotFound
@@ -30,10 +30,9 @@ def _rows(deps: Deps, project: str, job_id: str, folder: str) -> list[WindowRow]
 
 @router.get("/jobs/{job_id}/deployments")
 def deployments(job: OwnedJob, deps: DepsDep) -> dict[str, list[dict[str, Any]]]:
-    """The job's clustered deployments, each with its review progress."""
-    folders = sorted(
-        {i.group for i in deps.jobs.items(job.id, stages.CLUSTER) if i.status == "done"}
-    )
+    """The job's clustered deployments, then the review groups of its searches and
+    suggestions (``search-<job>``, ``suggest-<job>``), each with its review progress."""
+    folders = review_folders(deps.jobs, job)
     return {
         "deployments": [
             deployment_summary(
