@@ -212,6 +212,19 @@ def test_from_labels_to_a_model_detections_matches_and_suggestions(
         ("noise/street.flac", "noise/street_again.flac", "recording")
     ], found
     assert p.objects.exists(audio_prefix("proj") + "noise/street_again.flac")
+    # Trained again without the copy: its windows are not in the training set.
+    copies = sum(
+        r["file"] == "street_again.flac" for r in rows_of(p, results + "noise/clusters.csv")
+    )
+    without = TrainParams(val_fraction=0.4, exclude_duplicates="dup1")
+    submit(p, "train2", SubmitTraining(project="proj", discovery_job=job, options=without))
+    done(p, "train2")
+    meta2 = json.loads(p.objects.get_bytes(models_prefix("proj", "train2") + "model.json"))
+    assert copies > 0 and meta2["training_set"]["excluded"]["windows"] == copies
+    assert meta2["training_set"]["windows_per_label"] == {
+        **expected,
+        NOISE: expected[NOISE] - copies,
+    }
 
     # Suggestions: a review group of windows nobody labelled.
     submit(
@@ -255,6 +268,10 @@ def test_refusals_fail_their_job_with_the_reason(platform: tuple[InProcessPlatfo
     submit(p, "train9", SubmitTraining(project="other", discovery_job=job))
     assert p.jobs.job("train9").status == "failed"
     assert p.jobs.job("train9").error == f"no discovery job {job}"
+    # Leaving out the copies of a job that did not look for them.
+    not_dup = TrainParams(exclude_duplicates="cls9")
+    submit(p, "train7", SubmitTraining(project="proj", discovery_job=job, options=not_dup))
+    assert p.jobs.job("train7").error == f"no duplicates job cls9 of discovery job {job}"
     # An example that was never uploaded: the stage fails the job, saying so.
     missing = SearchParams(example=ExampleSpan(path="files/nope.wav"))
     submit(p, "s9", SubmitSearch(project="proj", discovery_job=job, options=missing))

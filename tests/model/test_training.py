@@ -108,6 +108,37 @@ def test_same_seed_same_weights(results: Path, trained: Path, tmp_path: Path) ->
 
 
 @pytest.mark.model
+def test_excluded_spans_are_left_out_of_the_training_set(
+    results: Path, trained: Path, tmp_path: Path
+) -> None:
+    """A copy listed by `bdisc duplicates` (a whole recording, and a stretch of another)
+    trains nothing: its windows are not in the set, and model.json says how many."""
+    piha = pq.read_table(results / "embeddings/piha_site/ScreamingPiha4.embeddings.parquet")
+    hermit = pq.read_table(results / "embeddings/hermit_site/lbh1.embeddings.parquet")
+    starts = sorted(float(s) for s in hermit.column("start_s").to_numpy())
+    spans = tmp_path / "duplicates_exclude.csv"
+    spans.write_text(
+        "recording,start_s,end_s,kind,duplicate_of\n"
+        "piha_site/ScreamingPiha4.mp3,0,10000,recording,piha_site/ScreamingPiha1.mp3\n"
+        f"hermit_site/lbh1.wav,{starts[0]},{starts[1] + 3},stretch,hermit_site/lbh2.wav\n"
+    )
+    argv = ["train", str(results), "--out", str(tmp_path / "m"), "--val-fraction", "0.4"]
+    assert main([*argv, "--exclude", str(spans), "--no-export"]) == 0
+    meta = json.loads((tmp_path / "m" / MODEL_JSON).read_text())
+    before = json.loads((trained / MODEL_JSON).read_text())["training_set"]
+    after = meta["training_set"]
+    assert after["excluded"] == {"list": spans.name, "windows": piha.num_rows + 2}
+    assert after["windows_per_label"] == {
+        "Long-billed Hermit": before["windows_per_label"]["Long-billed Hermit"] - 2,
+        "Noise": before["windows_per_label"]["Noise"],
+        "Screaming Piha": before["windows_per_label"]["Screaming Piha"] - piha.num_rows,
+    }
+    broken = tmp_path / "broken.csv"
+    broken.write_text("recording,start\nx,1\n")
+    assert main([*argv, "--exclude", str(broken)]) == 2  # named columns missing: a user error
+
+
+@pytest.mark.model
 def test_a_model_of_another_base_model_is_refused(trained: Path, tmp_path: Path) -> None:
     copy = Path(shutil.copytree(trained, tmp_path / "model"))
     meta = json.loads((copy / MODEL_JSON).read_text())

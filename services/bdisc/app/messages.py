@@ -261,6 +261,11 @@ class TrainParams(BaseModel):
     accept_suggestions: bool = Field(
         default=False, description="suggested labels of linked sound types count as labels"
     )
+    exclude_duplicates: str | None = Field(
+        default=None,
+        pattern=JOB_ID,
+        description="a duplicates job of the same discovery job: its copies are left out",
+    )
 
 
 class ClassifyParams(BaseModel):
@@ -625,6 +630,7 @@ class OnResultsWork(Work):
 class TrainWork(OnResultsWork):
     kind: ClassVar[str] = "train"
     options: TrainParams
+    exclude: str = ""  # object key of the spans to leave out (duplicates_exclude.csv)
 
     def failed(self, error: str) -> Failed:
         return TrainFailed(error=error)

@@ -34,7 +34,14 @@ from typing import Any
 
 from bdisc import tracing
 from bdisc.app import stages
-from bdisc.app.job_records import DISCOVER, PLAN_ITEM, TRAIN, SingleItem, record_submission
+from bdisc.app.job_records import (
+    DISCOVER,
+    DUPLICATES,
+    PLAN_ITEM,
+    TRAIN,
+    SingleItem,
+    record_submission,
+)
 from bdisc.app.keys import (
     audio_prefix,
     job_results_prefix,
@@ -110,6 +117,7 @@ from bdisc.ports.job_store import FINAL, JobRecord, JobStore
 from bdisc.ports.label_store import LabelStore
 from bdisc.ports.message_bus import MalformedMessage, Message, MessageBus
 from bdisc.ports.object_store import ObjectStore
+from bdisc.search.duplicate_sheet import EXCLUDE_FILE
 
 log = logging.getLogger(__name__)
 
@@ -449,8 +457,19 @@ class Orchestrator:
         project, results = command.project, job_results_prefix(command.project, job_record.id)
         work: Work
         if isinstance(command, SubmitTraining):
-            output = models_prefix(project, job_id)
-            work = TrainWork(project=project, source=source, output=output, options=command.options)
+            exclude = ""
+            if command.options.exclude_duplicates is not None:
+                found = self._duplicates_list(job_id, command, command.options.exclude_duplicates)
+                if found is None:
+                    return
+                exclude = found
+            work = TrainWork(
+                project=project,
+                source=source,
+                output=models_prefix(project, job_id),
+                options=command.options,
+                exclude=exclude,
+            )
         elif isinstance(command, SubmitDuplicates):
             output = job_results_prefix(project, job_id)
             work = DuplicatesWork(
@@ -502,6 +521,27 @@ class Orchestrator:
             self._refuse(job_id, command, f"discovery job {source} is {discovery.status}")
             return None
         return discovery
+
+    def _duplicates_list(self, job_id: str, command: SubmitTraining, dup_id: str) -> str | None:
+        """The object key of a finished duplicates job's exclusion list, if that job
+        looked at the same discovery job; else the job fails."""
+        try:
+            dup = self.jobs.job(dup_id)
+        except NotFound:
+            dup = None
+        if (
+            dup is None
+            or dup.project != command.project
+            or dup.kind != DUPLICATES
+            or dup.params.get("discovery_job") != command.discovery_job
+        ):
+            error = f"no duplicates job {dup_id} of discovery job {command.discovery_job}"
+            self._refuse(job_id, command, error)
+            return None
+        if dup.status != "done":
+            self._refuse(job_id, command, f"duplicates job {dup_id} is {dup.status}")
+            return None
+        return job_results_prefix(command.project, dup_id) + EXCLUDE_FILE
 
     def _trained_model(self, job_id: str, command: SingleItem, model_id: str) -> str | None:
         """The object prefix of a trained model of the project; else the job fails."""

@@ -88,6 +88,10 @@ class TrainingStage:
         with self._scratch() as tmp:
             root = Path(tmp)
             local = ResultsReader(self.objects, work.project, work.source).fetch(root)
+            exclude = None
+            if work.exclude:
+                exclude = root / PurePosixPath(work.exclude).name
+                self.objects.download(work.exclude, exclude)
             config = TrainConfig(
                 source=local.results,
                 out_dir=root / "model",
@@ -107,6 +111,7 @@ class TrainingStage:
                 overrides=local.overrides,
                 accept_suggestions=o.accept_suggestions,
                 source_name=f"discovery job {work.source.discovery_job}",
+                exclude=exclude,
                 model_dir=self.model_dir,
             )
             result = train(config)

@@ -99,6 +99,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help="as bdisc export's: also every unlabelled cluster under the label given to "
         "its sound type (SuggestedLabel)",
     )
+    r.add_argument(
+        "--exclude",
+        type=Path,
+        metavar="FILE",
+        help="leave out the windows inside these spans (recording, start_s, end_s; bdisc "
+        "duplicates writes duplicates_exclude.csv: the second copy of audio stored twice)",
+    )
     e = p.add_argument_group("embedding a clip folder")
     e.add_argument(
         "--min-len",
@@ -139,6 +146,7 @@ def run(args: argparse.Namespace, settings: CliSettings) -> int:
             export=not args.no_export,
             overrides=overrides,
             accept_suggestions=args.accept_suggestions,
+            exclude=args.exclude,
             min_len_s=args.min_len,
             workers=args.workers or settings.workers,
             batch_size=settings.batch_size,

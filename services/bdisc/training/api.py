@@ -22,13 +22,14 @@ from typing import Any
 
 import numpy as np
 
+from bdisc.discovery.exclude import excluded, read_exclusions
 from bdisc.errors import ConfigError, IncompatibleArtifact, NotFound
 from bdisc.logs import fields
 from bdisc.model.birdnet import EMBEDDING_DIM
 from bdisc.params import AnalysisParams
 from bdisc.pipeline.recording_task import RunConfig
 from bdisc.training import metrics
-from bdisc.training.dataset import TrainingSet
+from bdisc.training.dataset import TrainingSet, assemble
 from bdisc.training.fit import FitConfig, FitResult, fit
 from bdisc.training.from_clips import from_clips, is_clip_folder
 from bdisc.training.from_results import from_results, is_results_folder
@@ -57,6 +58,9 @@ class TrainConfig:
     # What model.json names as the source and overrides (default: their paths), e.g. a
     # service's "discovery job <id>" for a folder it made for the run
     source_name: str | None = None
+    # Spans to leave out of the training set (``bdisc duplicates``' duplicates_exclude.csv:
+    # recording, start_s, end_s; the copies of audio stored twice)
+    exclude: Path | None = None
     # Embedding a clip folder:
     min_len_s: float = 1.0
     workers: int = 1
@@ -103,6 +107,29 @@ def load_training_set(config: TrainConfig) -> TrainingSet:
         "nor a training set (<Label>/<clip>.wav)",
         path=str(source),
     )
+
+
+def leave_out(data: TrainingSet, path: Path) -> tuple[TrainingSet, int]:
+    """The training set without its windows inside the spans listed in ``path``, and how
+    many were left out."""
+    if data.ends is not None:
+        ends = data.ends
+    else:
+        ends = data.starts + float(data.provenance.get("window_s", 3.0))
+    out = excluded(data.recordings, data.starts, ends, read_exclusions(path))
+    if not out.any():
+        return data, 0
+    keep = ~out
+    kept = assemble(
+        data.embeddings[keep],
+        [label for label, k in zip(data.labels, keep, strict=True) if k],
+        list(data.recordings[keep]),
+        list(data.starts[keep]),
+        data.provenance,
+        None if data.ends is None else list(ends[keep]),
+    )
+    log.info("windows left out", extra=fields(excluded=int(out.sum()), listed_in=str(path)))
+    return kept, int(out.sum())
 
 
 def _warn_uncovered(
@@ -192,6 +219,9 @@ def train(config: TrainConfig) -> TrainResult:
     base = base_model(config.model_dir)
     data = load_training_set(config)
     _check_embeddings(data, base, config.source)
+    left_out = 0
+    if config.exclude is not None:
+        data, left_out = leave_out(data, config.exclude)
     log.info(
         "training set",
         extra=fields(
@@ -211,7 +241,7 @@ def train(config: TrainConfig) -> TrainResult:
         epochs = max(1, int(np.median([r.best_epoch for r in results])))
         final = fit(data.embeddings, data.targets, config.fit, epochs=epochs)
     files = metrics.write_report(report, config.out_dir)
-    meta = _provenance(config, data, base, final, report, rows)
+    meta = _provenance(config, data, base, final, report, rows, left_out)
     exported: list[Path] = []
     if config.export:
         upsampling = 1.0 if config.fit.balance == "upsample" else 0.0
@@ -246,6 +276,7 @@ def _provenance(
     final: FitResult,
     report: metrics.Report,
     validated: np.ndarray,
+    left_out: int,
 ) -> dict[str, Any]:
     hyper = asdict(config.fit)
     seed = hyper.pop("seed")
@@ -264,6 +295,11 @@ def _provenance(
                 else str(config.overrides)
             ),
             "accept_suggestions": config.accept_suggestions,
+            "excluded": (
+                None
+                if config.exclude is None
+                else {"list": config.exclude.name, "windows": left_out}
+            ),
             "sha256": data.digest(),
             "windows": len(data),
             "recordings": len(set(data.recordings)),

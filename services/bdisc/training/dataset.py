@@ -48,10 +48,13 @@ class TrainingSet:
     starts: np.ndarray  # float64 (N,)
     classes: tuple[str, ...]  # the labels that are not negatives, sorted
     provenance: dict[str, Any]  # the embeddings' window provenance
+    ends: np.ndarray | None = None  # float64 (N,), where the sources tell them
 
     def __post_init__(self) -> None:
         n = self.embeddings.shape[0]
         if not (len(self.labels) == len(self.recordings) == len(self.starts) == n):
+            raise ValueError("training set arrays differ in length")
+        if self.ends is not None and len(self.ends) != n:
             raise ValueError("training set arrays differ in length")
 
     def __len__(self) -> int:
@@ -89,6 +92,7 @@ def assemble(
     recordings: Sequence[str],
     starts: Sequence[float],
     provenance: dict[str, Any],
+    ends: Sequence[float] | None = None,
 ) -> TrainingSet:
     """A training set in stable order. Refuses one without a class to learn, labels with
     control characters (a line break would split CustomClassifier_Labels.txt), embeddings
@@ -146,4 +150,5 @@ def assemble(
         np.asarray([float(starts[i]) for i in order], dtype=np.float64),
         classes,
         provenance,
+        None if ends is None else np.asarray([float(ends[i]) for i in order], dtype=np.float64),
     )

@@ -78,10 +78,12 @@ def from_clips(trainset: Path, config: RunConfig) -> TrainingSet:
     rels = [str(r) for r in table.column("recording").to_pylist()]
     where = [sources.get(r, (r, 0.0)) for r in rels]
     starts = np.asarray(table.column("start_s").to_numpy(), dtype=np.float64)
+    ends = np.asarray(table.column("end_s").to_numpy(), dtype=np.float64)
     return assemble(
         embedding_matrix(table),
         [PurePosixPath(r).parts[0] for r in rels],
         [recording for recording, _ in where],
         [offset + float(s) for (_, offset), s in zip(where, starts, strict=True)],
         provenance,
+        [offset + float(e) for (_, offset), e in zip(where, ends, strict=True)],
     )

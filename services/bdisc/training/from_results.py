@@ -101,6 +101,7 @@ def from_results(
     matrix = embedding_matrix(table)
     recs = np.asarray(table.column("recording").to_pylist(), dtype=object)
     starts = table.column("start_s").to_numpy()
+    ends = table.column("end_s").to_numpy()
     by_recording: dict[str, list[int]] = defaultdict(list)
     for i, rec in enumerate(recs):
         by_recording[str(rec)].append(i)
@@ -129,6 +130,7 @@ def from_results(
         [str(recs[i]) for i in taken],
         [float(starts[i]) for i in taken],
         provenance,
+        [float(ends[i]) for i in taken],
     )
 
 
