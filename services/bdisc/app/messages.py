@@ -493,11 +493,15 @@ class Reported(Done):
     report: dict[str, Any] = {}
 
 
+class TrainingFailed(Failed):
+    """A training-stage job's failure."""
+
+
 class Trained(Reported):
     kind: ClassVar[str] = "trained"
 
 
-class TrainFailed(Failed):
+class TrainFailed(TrainingFailed):
     kind: ClassVar[str] = "train_failed"
 
 
@@ -505,7 +509,7 @@ class Classified(Reported):
     kind: ClassVar[str] = "classified"
 
 
-class ClassifyFailed(Failed):
+class ClassifyFailed(TrainingFailed):
     kind: ClassVar[str] = "classify_failed"
 
 
@@ -513,7 +517,7 @@ class Searched(Reported):
     kind: ClassVar[str] = "searched"
 
 
-class SearchFailed(Failed):
+class SearchFailed(TrainingFailed):
     kind: ClassVar[str] = "search_failed"
 
 
@@ -521,7 +525,7 @@ class DuplicatesFound(Reported):
     kind: ClassVar[str] = "duplicates_found"
 
 
-class DuplicatesFailed(Failed):
+class DuplicatesFailed(TrainingFailed):
     kind: ClassVar[str] = "duplicates_failed"
 
 
@@ -529,7 +533,7 @@ class Suggested(Reported):
     kind: ClassVar[str] = "suggested"
 
 
-class SuggestFailed(Failed):
+class SuggestFailed(TrainingFailed):
     kind: ClassVar[str] = "suggest_failed"
 
 

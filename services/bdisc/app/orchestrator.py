@@ -50,17 +50,14 @@ from bdisc.app.keys import (
     review_group,
 )
 from bdisc.app.messages import (
+    CONTRACT,
     Cancel,
-    Classified,
-    ClassifyFailed,
     ClassifyWork,
     Clustered,
     ClusterFailed,
     ClusterWork,
     Contract,
     Done,
-    DuplicatesFailed,
-    DuplicatesFound,
     DuplicatesWork,
     Embedded,
     EmbeddedRecording,
@@ -81,9 +78,8 @@ from bdisc.app.messages import (
     PlanFailed,
     Planned,
     PlannedRecording,
+    Reported,
     RetryFailed,
-    Searched,
-    SearchFailed,
     SearchWork,
     SheetLabel,
     StoredResults,
@@ -96,11 +92,8 @@ from bdisc.app.messages import (
     SubmitSearch,
     SubmitSuggest,
     SubmitTraining,
-    Suggested,
-    SuggestFailed,
     SuggestWork,
-    Trained,
-    TrainFailed,
+    TrainingFailed,
     TrainWork,
     Work,
     WorkUnreadable,
@@ -398,11 +391,8 @@ class Orchestrator:
         """An export job: the reviewed labels of a finished discovery job -> training clips
         (one item, run by the export service). Its recordings and deployments go with it."""
         source = command.discovery_job
-        try:
-            discovery = self.jobs.job(source)
-        except NotFound:
-            discovery = None
-        if discovery is None or discovery.project != command.project or discovery.kind != DISCOVER:
+        discovery = self._project_job(source, command.project, DISCOVER)
+        if discovery is None:
             self._refuse(job_id, command, f"no discovery job {source}")
             return
         clustered = [i.group for i in self.jobs.items(source, stages.CLUSTER) if i.status == "done"]
@@ -510,11 +500,8 @@ class Orchestrator:
     ) -> JobRecord | None:
         """The discovery job a command works on, if it is this project's and finished
         with embedded recordings; else the command's job fails, with the reason."""
-        try:
-            discovery = self.jobs.job(source)
-        except NotFound:
-            discovery = None
-        if discovery is None or discovery.project != command.project or discovery.kind != DISCOVER:
+        discovery = self._project_job(source, command.project, DISCOVER)
+        if discovery is None:
             self._refuse(job_id, command, f"no discovery job {source}")
             return None
         if discovery.status not in FINAL or not self.jobs.items(source, stages.EMBED, None):
@@ -525,16 +512,8 @@ class Orchestrator:
     def _duplicates_list(self, job_id: str, command: SubmitTraining, dup_id: str) -> str | None:
         """The object key of a finished duplicates job's exclusion list, if that job
         looked at the same discovery job; else the job fails."""
-        try:
-            dup = self.jobs.job(dup_id)
-        except NotFound:
-            dup = None
-        if (
-            dup is None
-            or dup.project != command.project
-            or dup.kind != DUPLICATES
-            or dup.params.get("discovery_job") != command.discovery_job
-        ):
+        dup = self._project_job(dup_id, command.project, DUPLICATES)
+        if dup is None or dup.params.get("discovery_job") != command.discovery_job:
             error = f"no duplicates job {dup_id} of discovery job {command.discovery_job}"
             self._refuse(job_id, command, error)
             return None
@@ -545,17 +524,22 @@ class Orchestrator:
 
     def _trained_model(self, job_id: str, command: SingleItem, model_id: str) -> str | None:
         """The object prefix of a trained model of the project; else the job fails."""
-        try:
-            training = self.jobs.job(model_id)
-        except NotFound:
-            training = None
-        if training is None or training.project != command.project or training.kind != TRAIN:
+        training = self._project_job(model_id, command.project, TRAIN)
+        if training is None:
             self._refuse(job_id, command, f"no model {model_id}")
             return None
         if training.status != "done":
             self._refuse(job_id, command, f"model {model_id} is {training.status}, not trained")
             return None
         return models_prefix(command.project, model_id)
+
+    def _project_job(self, job_id: str, project: str, kind: str) -> JobRecord | None:
+        """The project's job of this kind with this id, if there is one."""
+        try:
+            job = self.jobs.job(job_id)
+        except NotFound:
+            return None
+        return job if job.project == project and job.kind == kind else None
 
     def _refuse(self, job_id: str, command: SingleItem, error: str) -> None:
         """A job that cannot start: recorded as failed, with the reason."""
@@ -605,21 +589,11 @@ SINGLE_ITEM_OUTCOMES: dict[type[Event], str] = {
     ExportFailed: stages.EXPORT,
     Evaluated: stages.EVALUATE,
     EvaluateFailed: stages.EVALUATE,
-    **dict.fromkeys(
-        (
-            Trained,
-            TrainFailed,
-            Classified,
-            ClassifyFailed,
-            Searched,
-            SearchFailed,
-            DuplicatesFound,
-            DuplicatesFailed,
-            Suggested,
-            SuggestFailed,
-        ),
-        stages.TRAIN,
-    ),
+    **{
+        c: stages.TRAIN
+        for c in CONTRACT
+        if issubclass(c, Event) and issubclass(c, Reported | TrainingFailed)
+    },
 }
 
 

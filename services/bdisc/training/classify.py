@@ -11,7 +11,9 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,8 @@ MUST_MATCH = (
 DEFAULTS: dict[str, Any] = {"audio_speed": 1.0}
 ERRORS_HEADER = ["path", "severity", "error", "message"]  # the pipeline's errors.csv
 READ_COLUMNS = ("recording", "start_s", "end_s", "embedding")
+READ_THREADS = 2  # files decoded at once while the head scores
+READ_AHEAD = 8  # files read before their turn, at most (memory: a few recordings)
 
 
 @dataclass(frozen=True)
@@ -127,12 +131,35 @@ class _Stored:
 def _read(path: Path) -> _Stored:
     """One embeddings file, read once and only the columns a head needs; ValueError (or
     an Arrow/OS error) if it cannot be read."""
-    table = pq.read_table(path, columns=list(READ_COLUMNS))
+    table = pq.ParquetFile(path, memory_map=True).read(columns=list(READ_COLUMNS))
     meta = metadata_of(table.schema, path)
     window = meta["window"]
     if not isinstance(window, dict):
         raise ValueError("its window provenance is not an object")
     return _Stored(meta, window, table)
+
+
+def _attempt(path: Path) -> _Stored | Exception:
+    try:
+        return _read(path)
+    except Exception as exc:  # raised again where the file is handled, in order
+        return exc
+
+
+def _read_ahead(files: Sequence[Path]) -> Iterator[tuple[Path, _Stored | Exception]]:
+    """The files in order, each read (or its error), the next few read meanwhile on other
+    threads (Parquet decoding releases the GIL): a corpus of short recordings is read
+    while the head scores and the tables are written."""
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        pending: deque[tuple[Path, Future[_Stored | Exception]]] = deque()
+        for path in files:
+            pending.append((path, pool.submit(_attempt, path)))
+            if len(pending) > READ_AHEAD:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
 
 
 def classify(
@@ -153,9 +180,11 @@ def classify(
     recs: list[bf.RecordingDetections] = []
     report: bf.Report | None = None
     scorer: Scorer | None = None
-    for path in files:
+    for path, read in _read_ahead(files):
         try:
-            stored = _read(path)
+            if isinstance(read, Exception):
+                raise read
+            stored = read
             matrix = embedding_matrix(stored.table)
             starts = [float(s) for s in stored.table.column("start_s").to_numpy()]
             ends = [float(e) for e in stored.table.column("end_s").to_numpy()]
