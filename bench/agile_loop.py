@@ -166,13 +166,14 @@ def curve(
         if strategy == "random":
             picks = random_pick(len(pool), per_round, rng)
         else:
+            explore = float(strategy.split(":")[1]) if ":" in strategy else 0.0
             unc = uncertainty(head.scores(train.x[pool]), [0.5])
             strata = [(str(f), int(b)) for f, b in zip(train.folder[pool], unc.band, strict=True)]
             spans = [
                 (str(rec), float(s), float(s) + WINDOW_S)
                 for rec, s in zip(train.recording[pool], train.start[pool], strict=True)
             ]
-            picks = choose(unc.margin, strata, per_round, rng, spans)
+            picks = choose(unc.margin, strata, per_round, rng, spans, explore=explore)
         labelled += [int(pool[i]) for i in picks]
     return out
 
@@ -186,6 +187,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--work", type=Path, help="keep the embeddings here (resumable)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--strategies",
+        nargs="+",
+        default=["margin", "margin:0.5", "random"],
+        help="margin, random, or margin:E (a share E of each round's picks at random)",
+    )
     args = parser.parse_args()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -204,7 +211,7 @@ def main() -> None:
             curve(train, test, strategy, seed, args.start, args.per_round, args.rounds)
             for seed in range(args.seeds)
         ]
-        for strategy in ("margin", "random")
+        for strategy in args.strategies
     }
     result: dict[str, Any] = {
         "data": {
@@ -245,10 +252,10 @@ def main() -> None:
     ):
         out(f"{name:<40}{s['pr_auc']:>8.3f}{s['average_precision']:>8.3f}{s['roc_auc']:>9.3f}")
     out(f"\nactive learning: held-out PR-AUC, mean +- sd over {args.seeds} seeds")
-    out(f"{'labels':>7}{'margin':>16}{'random':>16}")
+    out(f"{'labels':>7}" + "".join(f"{s:>16}" for s in args.strategies))
     c = result["curve"]
     for i, n in enumerate(c["labels"]):
-        cells = [f"{c[s]['mean'][i]:>10.3f} +-{c[s]['std'][i]:.3f}" for s in ("margin", "random")]
+        cells = [f"{c[s]['mean'][i]:>10.3f} +-{c[s]['std'][i]:.3f}" for s in args.strategies]
         out(f"{n:>7}{''.join(cells)}")
     out(f"\nembedding {result['embed_s']} s, total {result['total_s']} s")
 

@@ -66,6 +66,23 @@ def test_the_pick_never_takes_overlapping_windows_of_one_recording() -> None:
     assert picked == [0, 2, 3]  # 1 overlaps 0; the pool was short, so 3 fills in
 
 
+def test_a_share_of_the_picks_is_drawn_at_random() -> None:
+    """explore: that share of the picks are windows drawn at random (most are far from
+    uncertain here), the rest the most uncertain; the draw follows the seed."""
+    margin = np.linspace(0.0, 1.0, 1000)
+    strata = ["a"] * 1000
+    pure = choose(margin, strata, 10, np.random.default_rng(3))
+    assert pure == list(range(10))
+    mixed = choose(margin, strata, 10, np.random.default_rng(3), explore=0.3)
+    assert len(mixed) == 10 and len(set(mixed)) == 10
+    assert sorted(i for i in mixed if i >= 10) != [] and sum(i < 10 for i in mixed) >= 7
+    assert mixed == choose(margin, strata, 10, np.random.default_rng(3), explore=0.3)
+    drawn = choose(margin, strata, 10, np.random.default_rng(3), explore=1.0)
+    assert sum(i >= 100 for i in drawn) >= 7  # uniform over 1000: few among the first 100
+    with pytest.raises(ConfigError, match="share of random picks"):
+        choose(margin, strata, 10, np.random.default_rng(3), explore=1.5)
+
+
 def test_ties_are_broken_by_the_seed_alone() -> None:
     margin = np.zeros(50)
     strata = ["x"] * 50

@@ -50,6 +50,7 @@ from bdisc.errors import BdiscError
 from bdisc.params import AnalysisParams
 from bdisc.pipeline.parts import Part
 from bdisc.ports.message_bus import MalformedMessage, Message
+from bdisc.training.margin import DEFAULT_EXPLORE
 
 T = TypeVar("T")
 
@@ -344,6 +345,9 @@ class SuggestParams(BaseModel):
     strategy: Literal["margin", "top2", "random"] = "margin"
     focus: str | None = Field(default=None, min_length=1, max_length=200, description="a class")
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    explore: float = Field(
+        default=DEFAULT_EXPLORE, ge=0.0, le=1.0, description="share of picks drawn at random"
+    )
     accept_suggestions: bool = False
 
 

@@ -236,6 +236,7 @@ class TrainingStage:
                 focus=o.focus,
                 strategy=o.strategy,
                 seed=o.seed,
+                explore=o.explore,
                 overrides=local.overrides,
                 accept_suggestions=o.accept_suggestions,
             )

@@ -11,7 +11,7 @@ from bdisc.cli.discover_cmd import _window_labels
 from bdisc.errors import NotFound
 from bdisc.settings import CliSettings
 from bdisc.training.from_results import is_results_folder
-from bdisc.training.margin import STRATEGIES
+from bdisc.training.margin import DEFAULT_EXPLORE, STRATEGIES
 from bdisc.training.model_file import load_model
 from bdisc.training.suggest import WINDOWS_FILE, SuggestConfig, suggest
 
@@ -58,6 +58,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help="margin (default), top2, or random (the baseline)",
     )
     p.add_argument(
+        "--explore",
+        type=float,
+        default=DEFAULT_EXPLORE,
+        metavar="E",
+        help="share of the windows drawn at random instead of the most uncertain (default "
+        "%(default)s; 0: margin sampling alone)",
+    )
+    p.add_argument(
         "--overrides",
         type=Path,
         help="per-window labels that count as given (folder, file, start_s, label); "
@@ -87,6 +95,7 @@ def run(args: argparse.Namespace, settings: CliSettings) -> int:
             focus=args.focus,
             strategy=args.strategy,
             seed=args.seed,
+            explore=args.explore,
             overrides=args.overrides or _window_labels(args.results),
             accept_suggestions=args.accept_suggestions,
             force=args.force,

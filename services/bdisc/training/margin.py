@@ -25,6 +25,9 @@ Strategy = Literal["margin", "top2", "random"]
 STRATEGIES: tuple[Strategy, ...] = ("margin", "top2", "random")
 DEFAULT_THRESHOLD = 0.5
 POOL_FACTOR = 4  # stratify among the 4n most uncertain windows
+# The share of picks drawn at random (bench/agile_loop.py: measured on the Screaming Piha
+# calls; margin sampling alone trails random picks while the head knows few labels).
+DEFAULT_EXPLORE = 0.5
 # Score bands, relative to the threshold t: far below, just below, just above, far above.
 BANDS = ("low", "below", "above", "high")
 
@@ -80,15 +83,23 @@ def choose(
     rng: np.random.Generator,
     spans: Sequence[tuple[str, float, float]] | None = None,
     pool_factor: int = POOL_FACTOR,
+    explore: float = 0.0,
 ) -> list[int]:
     """Indices of up to ``n`` windows, most uncertain first within each stratum, the
     strata taken in turn. Ties are broken at random (seeded); ``spans`` (recording,
-    start, end) make windows overlapping a picked one in its recording ineligible."""
+    start, end) make windows overlapping a picked one in its recording ineligible.
+    ``explore``: the share of the picks that are windows drawn at random instead (a
+    head trained on a few labels is a poor judge of what it is unsure of)."""
     if n < 1:
         raise ConfigError(f"the number of windows to suggest must be >= 1, got {n}")
-    m = np.asarray(margin, dtype=np.float64)
+    if not 0.0 <= explore <= 1.0:
+        raise ConfigError(f"the share of random picks must be in [0, 1], got {explore}")
+    m = np.array(margin, dtype=np.float64)
     if len(strata) != len(m) or (spans is not None and len(spans) != len(m)):
         raise ValueError("margins, strata and spans differ in length")
+    drawn = round(explore * n)
+    if drawn:  # taken first: below any margin
+        m[rng.permutation(len(m))[:drawn]] = -1.0
     order = np.lexsort((rng.random(len(m)), m))  # by margin, ties at random
     pool = order[: max(n, pool_factor * n)]
     queues: dict[object, list[int]] = {}

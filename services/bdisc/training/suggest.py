@@ -46,7 +46,7 @@ from bdisc.render.page import ClusterSection, write_group_page
 from bdisc.render.spectrogram import SpectrogramStyle
 from bdisc.training.classify import check_embeddings
 from bdisc.training.from_results import EMBEDDINGS_FOLDER, labelled_windows
-from bdisc.training.margin import BANDS, Strategy, choose, uncertainty
+from bdisc.training.margin import BANDS, DEFAULT_EXPLORE, Strategy, choose, uncertainty
 from bdisc.training.model_file import HEAD_FILE, TrainedModel
 from bdisc.training.pool import WindowKey, unlabelled_windows, window_key
 from bdisc.training.thresholds import class_thresholds
@@ -80,6 +80,8 @@ class SuggestConfig:
     focus: str | None = None  # one class's threshold only
     strategy: Strategy = "margin"
     seed: int = 0
+    # the share of the picks drawn at random instead (margin and top2): see margin.py
+    explore: float = DEFAULT_EXPLORE
     overrides: Path | None = None  # per-window labels that count as given
     accept_suggestions: bool = False
     force: bool = False  # replace a suggestion group someone started labelling
@@ -88,6 +90,8 @@ class SuggestConfig:
     def __post_init__(self) -> None:
         if self.n < 1:
             raise ConfigError(f"--n must be >= 1, got {self.n}")
+        if not 0.0 <= self.explore <= 1.0:
+            raise ConfigError(f"--explore must be in [0, 1], got {self.explore}")
 
 
 @dataclass(frozen=True)
@@ -197,6 +201,7 @@ def suggest(
         config.n,
         rng,
         [(rec, r.start_s, r.end_s) for rec, r in zip(pool.recordings, pool.rows, strict=True)],
+        explore=0.0 if config.strategy == "random" else config.explore,
     )
     chosen = [
         Suggestion(
@@ -221,6 +226,7 @@ def suggest(
             "thresholds": [round(float(t), 6) for t in thresholds],
         },
         "strategy": config.strategy,
+        "explore": config.explore if config.strategy != "random" else None,
         "class": config.focus,
         "n": config.n,
         "seed": config.seed,
