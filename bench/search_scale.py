@@ -10,10 +10,12 @@ bdisc does not offer it.
     python bench/search_scale.py [--n 1000000] [--queries 200] [--k 100] [--dtypes f16 f32 i8]
                                  [--ef 128 256 512]
 
-Measured on this 2-core machine (shared; about one core free): 1M vectors, f16, ef 128:
-build 2528 s, 2.24 GiB, 2.4 ms per query (30x faster than exact numpy), recall@100
-0.84, recall@10 0.90. 20k vectors: recall@100 0.995 (f16, f32), 0.977 (i8; recall@10
-0.71). Raise expansion_search for recall at 1M (a search setting: no rebuild).
+Measured on this 2-core machine (``--n 1000000 --dtypes f16 --ef 128 256 512 1024``,
+another job running): build 1134 s, 2.24 GiB; recall@100 0.851 / 0.937 / 0.974 / 0.984
+at ef 128 / 256 / 512 / 1024, p50 1.9 / 2.6 / 3.8 / 4.5 ms per query (exact numpy: 57 ms).
+200k: recall@100 0.981 at ef 128, 0.994 at 512. bdisc searches with ef = max(128, 5 k)
+(``window_index.CANDIDATES_PER_RESULT``): 500 for k = 100. 20k vectors: recall@100 0.995
+(f16, f32), 0.977 (i8; recall@10 0.71).
 """
 
 from __future__ import annotations
