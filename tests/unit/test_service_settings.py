@@ -10,7 +10,7 @@ import pytest
 
 
 @pytest.mark.parametrize(
-    "service", ["embedding", "clustering", "orchestrator", "evaluation", "spectrogram"]
+    "service", ["embedding", "clustering", "orchestrator", "evaluation", "spectrogram", "training"]
 )
 def test_missing_configuration_stops_the_service_clearly(service: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BDISC_")}
