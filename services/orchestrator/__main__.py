@@ -13,7 +13,7 @@ from bdisc.app import stages
 from bdisc.app.dead_letters import report_dead_letters_forever
 from bdisc.app.orchestrator import Orchestrator
 from bdisc.app.webhooks import WebhookNotifier
-from bdisc.ports.message_bus import Handler, MessageBus
+from bdisc.ports.message_bus import BatchHandler, Handler, MessageBus
 from bdisc.service.boot import boot
 from bdisc.service.consumer import consume_forever, watch_queue
 from bdisc.service.settings import DatabaseSettings
@@ -34,8 +34,14 @@ def main() -> int:
     labels = SqlLabelStore(jobs.engine)
     objects = booted.object_store()
 
-    def make_handler(bus: MessageBus) -> Handler:  # commands go out on the consuming bus
-        return Orchestrator(jobs, bus, objects, notify, labels=labels).handle_event
+    def make_orchestrator(bus: MessageBus) -> Orchestrator:  # commands go out on this bus
+        return Orchestrator(jobs, bus, objects, notify, labels=labels)
+
+    def make_handler(bus: MessageBus) -> Handler:  # a failed batch's events, one by one
+        return make_orchestrator(bus).handle_event
+
+    def make_batch_handler(bus: MessageBus) -> BatchHandler:  # a batch, one transaction
+        return make_orchestrator(bus).handle_events
 
     def make_bus() -> RabbitBus:
         # an event is never given up for a transient outage (the database restarting):
@@ -52,7 +58,15 @@ def main() -> int:
     reporter.start()
     for stage in stages.PREFETCH:  # the orchestrator reports every stage's backlog
         watch_queue(stage, lambda: RabbitBus(s.rabbitmq_url), booted.metrics, booted.stop)
-    consume_forever(stages.EVENTS, make_bus, make_handler, booted.metrics, booted.stop)
+    consume_forever(
+        stages.EVENTS,
+        make_bus,
+        make_handler,
+        booted.metrics,
+        booted.stop,
+        make_batch_handler=make_batch_handler,
+        max_batch=stages.PREFETCH[stages.EVENTS],
+    )
     reporter.join(timeout=10)
     return 0
 

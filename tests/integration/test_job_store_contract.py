@@ -119,6 +119,69 @@ def test_plans_add_items_once_and_retries_discard_them(store: JobStore) -> None:
     assert len(store.items(job, "cluster")) == 2
 
 
+def test_a_unit_of_work_commits_once_at_its_end(store: JobStore, database: str) -> None:
+    """The orchestrator's batch: every call inside one transaction, its own writes seen
+    inside, nothing seen by another connection before the commit."""
+    other = SqlJobStore(database)
+    job = f"job-{uuid.uuid4().hex[:8]}"
+    with store.batch():
+        assert store.create_job(job, "proj1", "discover", {}, [("a.wav", "siteA")], "embed")
+        assert store.set_item(job, "a.wav", "embed", "done", output="emb/a.parquet")
+        with store.batch():  # nested: part of the same unit
+            store.set_job_status(job, "running")
+        assert store.job(job).status == "running"
+        assert store.group_settled(job, "embed", "siteA")
+        assert store.progress(job) == {"embed": {"done": 1}}
+        with pytest.raises(NotFound):
+            other.job(job)  # not committed yet
+    assert other.job(job).status == "running"
+    assert other.items(job, "embed")[0].output == "emb/a.parquet"
+
+
+def test_a_unit_of_work_that_fails_is_rolled_back_whole(store: JobStore) -> None:
+    job = new_job(store)
+    with pytest.raises(RuntimeError), store.batch():
+        store.set_item(job, "siteA/r0.wav", "embed", "done", output="emb/r0.parquet")
+        store.add_items(job, "cluster", [("siteA", "siteA", "pending", "")])
+        store.set_job_status(job, "failed", error="half done")
+        raise RuntimeError("the orchestrator died half way")
+    assert store.job(job).status == "queued"
+    assert store.progress(job) == {"embed": {"pending": 4}}
+    # the store works as before after it: a unit of its own per call again
+    assert store.set_item(job, "siteA/r0.wav", "embed", "done")
+    assert store.progress(job) == {"embed": {"done": 1, "pending": 3}}
+
+
+def test_many_outcomes_settle_at_once_and_forward_only(store: JobStore) -> None:
+    """The orchestrator's batch of "embedded" events: settle_items is set_item of many."""
+    job = new_job(store)
+    store.set_item(job, "siteA/r2.wav", "embed", "failed", error="TooShort")
+    store.settle_items(
+        job,
+        "embed",
+        [
+            ("siteA/r0.wav", "siteA", "done", "emb/r0.parquet", ""),
+            ("siteA/r1.wav", "siteA", "failed", "", "CorruptAudio: bad header"),
+            ("siteA/r2.wav", "siteA", "done", "emb/late.parquet", ""),  # final: stays
+            ("siteA/r0.wav", "siteA", "failed", "", "late"),  # redelivered in the batch
+            ("siteC/new.wav", "siteC", "done", "emb/new.parquet", ""),  # not planned: added
+        ],
+    )
+    got = {i.key: (i.status, i.output, i.error, i.group) for i in store.items(job, "embed")}
+    assert got == {
+        "siteA/r0.wav": ("done", "emb/r0.parquet", "", "siteA"),
+        "siteA/r1.wav": ("failed", "", "CorruptAudio: bad header", "siteA"),
+        "siteA/r2.wav": ("failed", "", "TooShort", "siteA"),
+        "siteB/x.wav": ("pending", "", "", "siteB"),
+        "siteC/new.wav": ("done", "emb/new.parquet", "", "siteC"),
+    }
+    assert store.unsettled_groups(job, "embed", ["siteA", "siteB", "siteC", "siteZ"]) == {"siteB"}
+    assert store.unsettled_groups(job, "embed", []) == set()
+    store.settle_items(job, "embed", [])
+    with pytest.raises(ConfigError):
+        store.settle_items(job, "embed", [("siteB/x.wav", "siteB", "running", "", "")])
+
+
 def test_schema_is_owned_by_migrations(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fresh.sqlite'}"
     with pytest.raises(ConfigError, match="migrations"):

@@ -6,9 +6,16 @@ import queue
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 
 from bdisc.errors import describe, is_retryable
-from bdisc.ports.message_bus import DeadLetter, Handler, MalformedMessage, Message
+from bdisc.ports.message_bus import (
+    BatchHandler,
+    DeadLetter,
+    Handler,
+    MalformedMessage,
+    Message,
+)
 
 
 class InProcessBus:
@@ -23,6 +30,10 @@ class InProcessBus:
             self._outbox.append(message)  # sent once the handler succeeded
             return
         self._queues[message.stage].put(message.to_bytes())
+
+    def publish_many(self, messages: Sequence[Message]) -> None:
+        for message in messages:
+            self.publish(message)
 
     def publish_raw(self, stage: str, body: bytes) -> None:
         """For tests of malformed input: put bytes on a stage's queue as they are."""
@@ -43,30 +54,85 @@ class InProcessBus:
                 body = self._queues[stage].get(timeout=idle_timeout_s)
             except queue.Empty:
                 break
-            try:
-                message = Message.from_bytes(body)
-            except MalformedMessage as exc:
-                self._dead[stage].append(DeadLetter(body, exc.message, stage))
+            message = self._parse(stage, body)
+            if message is None or self._settle(stage, handler, body, message):
                 settled += 1
+        return settled
+
+    def consume_batches(
+        self,
+        stage: str,
+        handle_batch: BatchHandler,
+        handler: Handler,
+        *,
+        max_batch: int = 32,
+        max_messages: int | None = None,
+        idle_timeout_s: float = 1.0,
+        stop: threading.Event | None = None,
+    ) -> int:
+        settled = 0
+        while (max_messages is None or settled < max_messages) and not (stop and stop.is_set()):
+            room = max_batch if max_messages is None else min(max_batch, max_messages - settled)
+            try:
+                bodies = [self._queues[stage].get(timeout=idle_timeout_s)]
+            except queue.Empty:
+                break
+            while len(bodies) < room:  # and what else is there now
+                try:
+                    bodies.append(self._queues[stage].get_nowait())
+                except queue.Empty:
+                    break
+            batch: list[tuple[bytes, Message]] = []
+            for body in bodies:
+                message = self._parse(stage, body)
+                if message is None:
+                    settled += 1
+                else:
+                    batch.append((body, message))
+            if not batch:
                 continue
             outbox: list[Message] = []
             self._outbox = outbox
             try:
-                handler(message)
+                handle_batch([m for _, m in batch])
+            except Exception:
                 self._outbox = None
-                for produced in outbox:
-                    self.publish(produced)
-                settled += 1
-            except Exception as exc:
-                self._outbox = None
-                kind, text = describe(exc)
-                if is_retryable(exc) and message.attempt < self.max_retries:
-                    time.sleep(self.backoff_s * 2**message.attempt)
-                    self.publish(message.retried())
-                else:
-                    self._dead[stage].append(DeadLetter(body, f"{kind}: {text}", stage))
-                    settled += 1
+                for body, message in batch:  # one at a time, with retries and dead letters
+                    settled += self._settle(stage, handler, body, message)
+                continue
+            self._outbox = None
+            self.publish_many(outbox)
+            settled += len(batch)
         return settled
+
+    def _parse(self, stage: str, body: bytes) -> Message | None:
+        """The message; None when it was malformed (and dead-lettered)."""
+        try:
+            return Message.from_bytes(body)
+        except MalformedMessage as exc:
+            self._dead[stage].append(DeadLetter(body, exc.message, stage))
+            return None
+
+    def _settle(self, stage: str, handler: Handler, body: bytes, message: Message) -> bool:
+        """Handle one message; True when it was settled (done or dead-lettered), False
+        when it went back to the queue for another attempt."""
+        outbox: list[Message] = []
+        self._outbox = outbox
+        try:
+            handler(message)
+        except Exception as exc:
+            self._outbox = None
+            kind, text = describe(exc)
+            if is_retryable(exc) and message.attempt < self.max_retries:
+                time.sleep(self.backoff_s * 2**message.attempt)
+                self.publish(message.retried())
+                return False
+            self._dead[stage].append(DeadLetter(body, f"{kind}: {text}", stage))
+            return True
+        self._outbox = None
+        for produced in outbox:
+            self.publish(produced)
+        return True
 
     def dead_letters(self, stage: str) -> list[DeadLetter]:
         dead, self._dead[stage] = self._dead[stage], []

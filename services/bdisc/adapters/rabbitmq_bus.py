@@ -12,7 +12,10 @@ messages at a time, runs the handler in a worker thread while the connection kee
 serving heartbeats (a 24-h recording takes many minutes), is woken the moment the
 handler returns, and acknowledges only after that. Retryable failures are republished
 to the retry queue with a growing TTL; other failures and malformed bodies go to the
-dead-letter queue with the error in the ``x-error`` header. A connection lost while
+dead-letter queue with the error in the ``x-error`` header. ``consume_batches`` hands
+the handler the messages delivered now, publishes what it sent on a second confirming
+channel with all the confirms awaited once (``publish_many``), then acknowledges the
+batch with one multiple ack. A connection lost while
 consuming or draining dead letters is raised as ``Retryable`` (callers reconnect with
 backoff): pika's exceptions do not leave this module.
 """
@@ -20,17 +23,28 @@ backoff): pika's exceptions do not leave this module.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from bdisc.errors import Retryable, describe, is_retryable
-from bdisc.logs import job_context
-from bdisc.ports.message_bus import DeadLetter, Handler, MalformedMessage, Message
+from bdisc.logs import fields, job_context
+from bdisc.ports.message_bus import (
+    BatchHandler,
+    DeadLetter,
+    Handler,
+    MalformedMessage,
+    Message,
+)
+
+log = logging.getLogger(__name__)
 
 EXCHANGE, RETRY_EXCHANGE, DEAD_EXCHANGE = "bdisc", "bdisc.retry", "bdisc.dead"
 DELIVERY_LIMIT = 5
+BATCH_LINGER_S = 0.005  # a batch waits this long for the deliveries sent with its first
+CONFIRM_TIMEOUT_S = 60.0  # publish_many gives up (Retryable) when the broker is this slow
 
 
 def queue_names(stage: str) -> tuple[str, str, str]:
@@ -66,6 +80,8 @@ class RabbitBus:
         self.max_retries, self.backoff_s, self.max_backoff_s = max_retries, backoff_s, max_backoff_s
         self._connection: Any = None
         self._publish_channel: Any = None
+        self._batch_channel: Any = None  # publish_many's: confirms counted, not awaited each
+        self._batch_confirms = _Confirms()
         self._declared: set[str] = set()
         # Messages a handler publishes while it runs (in its own thread) wait here and are
         # sent by the consumer thread after it succeeded, before the ack: pika connections
@@ -85,6 +101,7 @@ class RabbitBus:
             except pika.exceptions.AMQPConnectionError as exc:
                 raise Retryable(f"message broker unreachable: {exc!r}") from exc
             self._publish_channel = None
+            self._batch_channel = None
             self._declared.clear()
         return self._connection
 
@@ -171,6 +188,73 @@ class RabbitBus:
             },
         )
 
+    def publish_many(self, messages: Sequence[Message]) -> None:
+        """Publish them all, then wait for the broker's confirms once (quorum queues
+        confirm after their log is written: one wait for the lot, not one per message).
+        A lost connection sends them all again on a new one (at least once)."""
+        import pika
+
+        outbox = getattr(self._handler_local, "outbox", None)
+        if outbox is not None:
+            outbox.extend(messages)
+            return
+        if not messages:
+            return
+        for attempt in range(3):
+            try:
+                self._publish_confirmed(messages)
+                return
+            except (
+                pika.exceptions.AMQPConnectionError,
+                pika.exceptions.ChannelClosed,
+                pika.exceptions.StreamLostError,
+            ) as exc:
+                self._connection = None  # reconnect and try again
+                if attempt == 2:
+                    raise Retryable(f"could not publish {len(messages)} messages: {exc!r}") from exc
+                time.sleep(0.5 * 2**attempt)
+
+    def _publish_confirmed(self, messages: Sequence[Message]) -> None:
+        import pika
+
+        for stage in sorted({m.stage for m in messages}):
+            self.declare(stage)
+        connection = self._connect()
+        if self._batch_channel is None or self._batch_channel.is_closed:
+            channel = connection.channel()
+            self._batch_confirms = _Confirms()
+            # pika's BlockingChannel waits for each confirm; the channel underneath it
+            # (pika's asynchronous Channel, reached through _impl) counts them instead
+            channel._impl.confirm_delivery(ack_nack_callback=self._batch_confirms.on_confirm)
+            channel._impl.add_on_return_callback(self._batch_confirms.on_return)
+            self._batch_channel = channel
+        channel, confirms = self._batch_channel, self._batch_confirms
+        for message in messages:
+            props = pika.BasicProperties(
+                delivery_mode=pika.DeliveryMode.Persistent,
+                content_type="application/json",
+                headers={
+                    "job_id": message.job_id,
+                    "idempotency_key": message.idempotency_key,
+                    **message.trace,
+                },
+            )
+            channel._impl.basic_publish(
+                EXCHANGE, message.stage, message.to_bytes(), props, mandatory=True
+            )
+            confirms.sent()
+        deadline = time.monotonic() + CONFIRM_TIMEOUT_S
+        while not confirms.settled():
+            if time.monotonic() > deadline:
+                self._batch_channel = None
+                raise Retryable(f"the broker did not confirm {len(messages)} messages")
+            # short ticks: the confirms are counted in a callback, which does not end
+            # process_data_events' wait early (a 0.5 s tick cost 0.5 s per batch)
+            connection.process_data_events(time_limit=0.002)
+        failed = confirms.take_failures()
+        if failed:
+            raise Retryable(f"the broker refused {failed} of {len(messages)} messages")
+
     def publish_raw(self, stage: str, body: bytes) -> None:
         """For tests of malformed input: publish bytes as they are."""
         self._send(EXCHANGE, stage, body, {})
@@ -219,6 +303,126 @@ class RabbitBus:
                 channel.close()
         return settled
 
+    def consume_batches(
+        self,
+        stage: str,
+        handle_batch: BatchHandler,
+        handler: Handler,
+        *,
+        max_batch: int = 32,
+        max_messages: int | None = None,
+        idle_timeout_s: float = 1.0,
+        stop: threading.Event | None = None,
+    ) -> int:
+        with _broker_errors(self, f"consuming {stage}"):
+            return self._consume_batches(
+                stage, handle_batch, handler, max_batch, max_messages, idle_timeout_s, stop
+            )
+
+    def _consume_batches(
+        self,
+        stage: str,
+        handle_batch: BatchHandler,
+        handler: Handler,
+        max_batch: int,
+        max_messages: int | None,
+        idle_timeout_s: float,
+        stop: threading.Event | None,
+    ) -> int:
+        self.declare(stage)
+        connection = self._connect()
+        channel = connection.channel()
+        channel.basic_qos(prefetch_count=max(self.prefetch, max_batch))  # a batch in hand
+        main, _, _ = queue_names(stage)
+        deliveries = channel.consume(main, inactivity_timeout=idle_timeout_s)
+        settled = 0
+        try:
+            while max_messages is None or settled < max_messages:
+                room = max_batch if max_messages is None else min(max_batch, max_messages - settled)
+                method, props, body = next(deliveries)
+                if method is None:
+                    break  # idle (or time to look at the stop flag)
+                batch = [(method, props, body)]
+                gathered_by = time.monotonic() + BATCH_LINGER_S  # what arrives with it
+                while len(batch) < room:
+                    if channel.get_waiting_message_count() > 0:
+                        batch.append(next(deliveries))
+                    elif time.monotonic() < gathered_by:
+                        connection.process_data_events(time_limit=0.001)
+                    else:
+                        break
+                self._settle_batch(stage, handle_batch, handler, batch, connection)
+                # after the state is written and what it sent is confirmed
+                channel.basic_ack(batch[-1][0].delivery_tag, multiple=True)
+                settled += len(batch)
+                if stop is not None and stop.is_set():
+                    break
+        finally:
+            if channel.is_open:
+                channel.cancel()  # unacked prefetched messages return to the queue
+                channel.close()
+        return settled
+
+    def _settle_batch(
+        self,
+        stage: str,
+        handle_batch: BatchHandler,
+        handler: Handler,
+        batch: list[tuple[Any, Any, bytes]],
+        connection: Any,
+    ) -> None:
+        """Run the batch handler, then publish what it sent, confirmed once; if it
+        raised, settle each message alone (retried or dead-lettered as it would be)."""
+        parsed: list[tuple[Any, bytes, Message]] = []
+        for _, props, body in batch:
+            try:
+                parsed.append((props, body, Message.from_bytes(body)))
+            except MalformedMessage as exc:
+                self._send(DEAD_EXCHANGE, stage, body, {"x-error": exc.message})
+        if not parsed:
+            return
+        messages = [m for _, _, m in parsed]
+        outcome, outbox = self._run_handler(stage, lambda: handle_batch(messages), "", connection)
+        if outcome is None:
+            self.publish_many(outbox)
+            return
+        kind, text = describe(outcome)
+        log.warning(
+            "a batch failed; its messages are handled one at a time",
+            extra=fields(stage=stage, messages=len(parsed), error=f"{kind}: {text}"),
+        )
+        for props, body, _ in parsed:
+            self._settle(stage, handler, body, props, connection)
+
+    def _run_handler(
+        self, stage: str, work: Callable[[], None], job_id: str, connection: Any
+    ) -> tuple[BaseException | None, list[Message]]:
+        """Run ``work`` in a thread while the connection keeps serving heartbeats (and
+        is woken the moment it returns); its failure (None: success) and what it sent."""
+        outcome: list[BaseException] = []
+        outbox: list[Message] = []
+        finished = threading.Event()
+
+        def run() -> None:
+            self._handler_local.outbox = outbox
+            try:
+                with job_context(job_id):  # every log line of this message names its job
+                    work()
+            except BaseException as exc:  # handed to the consumer thread
+                outcome.append(exc)
+            finally:
+                finished.set()
+                # wake the I/O loop now, not at its next tick: a fast handler costs
+                # milliseconds, not the tick
+                connection.add_callback_threadsafe(lambda: None)
+
+        worker = threading.Thread(target=run, name=f"bdisc-{stage}-handler", daemon=True)
+        worker.start()
+        while not finished.is_set():  # heartbeats keep flowing while the handler runs
+            connection.process_data_events(time_limit=1.0)
+        worker.join()
+        return (outcome[0] if outcome else None), outbox
+
     def _settle(
         self, stage: str, handler: Handler, body: bytes, props: Any, connection: Any
     ) -> None:
@@ -228,37 +432,13 @@ class RabbitBus:
         except MalformedMessage as exc:
             self._send(DEAD_EXCHANGE, stage, body, {"x-error": exc.message})
             return
-        outcome: list[BaseException] = []
-        outbox: list[Message] = []
-
         headers = (props.headers or {}) if props else {}
         job_id = str(headers.get("job_id") or message.job_id)
-
-        finished = threading.Event()
-
-        def work() -> None:
-            self._handler_local.outbox = outbox
-            try:
-                with job_context(job_id):  # every log line of this message names its job
-                    handler(message)
-            except BaseException as exc:  # handed to the consumer thread
-                outcome.append(exc)
-            finally:
-                finished.set()
-                # wake the I/O loop now, not at its next tick: a fast handler costs
-                # milliseconds, not the tick
-                connection.add_callback_threadsafe(lambda: None)
-
-        worker = threading.Thread(target=work, name=f"bdisc-{stage}-handler", daemon=True)
-        worker.start()
-        while not finished.is_set():  # heartbeats keep flowing while the handler runs
-            connection.process_data_events(time_limit=1.0)
-        worker.join()
-        if not outcome:
+        failure, outbox = self._run_handler(stage, lambda: handler(message), job_id, connection)
+        if failure is None:
             for produced in outbox:
                 self.publish(produced)
             return
-        failure = outcome[0]
         kind, text = describe(failure)
         if is_retryable(failure) and message.attempt < self.max_retries:
             delay = min(self.max_backoff_s, self.backoff_s * 2**message.attempt)
@@ -308,3 +488,42 @@ class RabbitBus:
             with contextlib.suppress(pika.exceptions.AMQPError):  # the broker closed it first
                 self._connection.close()
         self._connection = None
+
+
+class _Confirms:
+    """Publisher confirms of publish_many's channel, counted by delivery tag."""
+
+    def __init__(self) -> None:
+        self._last_sent = 0  # delivery tags count the channel's publishes from 1
+        self._confirmed_upto = 0
+        self._confirmed: set[int] = set()
+        self._failures = 0
+
+    def sent(self) -> None:
+        self._last_sent += 1
+
+    def on_confirm(self, frame: Any) -> None:
+        import pika
+
+        method = frame.method
+        if isinstance(method, pika.spec.Basic.Nack):
+            self._failures += 1
+        if method.multiple:
+            self._confirmed_upto = max(self._confirmed_upto, method.delivery_tag)
+        else:
+            self._confirmed.add(method.delivery_tag)
+        while self._confirmed_upto + 1 in self._confirmed:
+            self._confirmed_upto += 1
+            self._confirmed.discard(self._confirmed_upto)
+        self._confirmed = {t for t in self._confirmed if t > self._confirmed_upto}
+
+    def on_return(self, *_returned: Any) -> None:
+        """An unroutable message (no queue bound: declared first, so not expected)."""
+        self._failures += 1
+
+    def settled(self) -> bool:
+        return self._confirmed_upto >= self._last_sent
+
+    def take_failures(self) -> int:
+        failures, self._failures = self._failures, 0
+        return failures

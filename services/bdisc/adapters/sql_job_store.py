@@ -7,8 +7,10 @@ database that is not at it.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,11 @@ from bdisc.ports.job_store import FINAL, ITEM_STATES, JOB_STATES, ItemRecord, Jo
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 ORDER = {s: i for i, s in enumerate(ITEM_STATES)}
+# The predicate of the partial index of unsettled items (migration 0004), written out:
+# as bound parameters, PostgreSQL's generic plan of a prepared statement (psycopg
+# prepares what it runs often) cannot prove it and reads all of a job's items instead.
+UNSETTLED = sa.text("job_items.status NOT IN ('done', 'failed')")
+ANALYZE_AFTER = 1000  # items added at once that make the table's statistics stale
 
 metadata = sa.MetaData()
 jobs = sa.Table(
@@ -108,6 +115,7 @@ def engine_for(url: str) -> sa.Engine:
 class SqlJobStore:
     def __init__(self, url: str, *, check_schema: bool = True) -> None:
         self.engine = engine_for(url)
+        self._unit = threading.local()  # the connection of this thread's open batch()
         if check_schema:
             current = self._revision()
             if current != head_revision():
@@ -115,6 +123,40 @@ class SqlJobStore:
                     f"database at revision {current or 'none'}, code expects "
                     f"{head_revision()}: run the migrations first"
                 )
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """One connection and one transaction for every call inside (in this thread):
+        committed at the end, rolled back whole if the block raises."""
+        if getattr(self._unit, "conn", None) is not None:
+            yield  # nested: part of the outer unit
+            return
+        with self.engine.begin() as conn:
+            self._unit.conn = conn
+            try:
+                yield
+            finally:
+                self._unit.conn = None
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        """The open unit of work's connection, or a transaction of its own."""
+        conn = getattr(self._unit, "conn", None)
+        if conn is not None:
+            yield conn
+            return
+        with self.engine.begin() as own:
+            yield own
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        """The open unit of work's connection (its writes are seen), or one of its own."""
+        conn = getattr(self._unit, "conn", None)
+        if conn is not None:
+            yield conn
+            return
+        with self.engine.connect() as own:
+            yield own
 
     def _revision(self) -> str | None:
         try:
@@ -138,7 +180,7 @@ class SqlJobStore:
         stage: str,
     ) -> bool:
         now = _now()
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             if conn.execute(sa.select(jobs.c.id).where(jobs.c.id == job_id)).first():
                 return False
             conn.execute(
@@ -186,14 +228,14 @@ class SqlJobStore:
         )
 
     def job(self, job_id: str) -> JobRecord:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
         if row is None:
             raise NotFound(f"no job {job_id}", job_id=job_id)
         return self._job(row)
 
     def jobs(self, project: str) -> list[JobRecord]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 sa.select(jobs).where(jobs.c.project == project).order_by(jobs.c.created_at)
             ).all()
@@ -202,7 +244,7 @@ class SqlJobStore:
     def set_job_status(self, job_id: str, status: str, error: str = "") -> None:
         if status not in JOB_STATES:
             raise ConfigError(f"unknown job status {status!r}")
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             done = conn.execute(
                 jobs.update()
                 .where(jobs.c.id == job_id)
@@ -225,37 +267,117 @@ class SqlJobStore:
         if status not in ITEM_STATES:
             raise ConfigError(f"unknown item status {status!r}")
         where = (items.c.job_id == job_id) & (items.c.key == key) & (items.c.stage == stage)
-        with self.engine.begin() as conn:
-            row = conn.execute(sa.select(items).where(where).with_for_update()).first()
-            if row is None:
-                conn.execute(
-                    items.insert().values(
-                        job_id=job_id,
-                        key=key,
-                        stage=stage,
-                        grp=group,
-                        status=status,
-                        attempts=int(status == "running"),
-                        output=output,
-                        error=error,
-                        updated_at=_now(),
-                    )
-                )
+        # the states it may move from: not final, not later than the new one
+        earlier = [s for s in ITEM_STATES if s not in FINAL and ORDER[s] <= ORDER[status]]
+        values: dict[str, Any] = {
+            "status": status,
+            "error": error,
+            "attempts": items.c.attempts + int(status == "running"),
+            "updated_at": _now(),
+        }
+        if output:
+            values["output"] = output
+        with self._write() as conn:
+            # one statement in the common case (the row is there and may move)
+            moved = conn.execute(
+                items.update().where(where & items.c.status.in_(earlier)).values(**values)
+            )
+            if moved.rowcount:
                 return True
-            if row.status in FINAL or ORDER[status] < ORDER[row.status]:
+            if conn.execute(sa.select(items.c.status).where(where)).first() is not None:
                 return False  # states only move forward; final states stay
             conn.execute(
-                items.update()
-                .where(where)
-                .values(
+                items.insert().values(
+                    job_id=job_id,
+                    key=key,
+                    stage=stage,
+                    grp=group,
                     status=status,
-                    output=output or row.output,
+                    attempts=int(status == "running"),
+                    output=output,
                     error=error,
-                    attempts=row.attempts + int(status == "running"),
                     updated_at=_now(),
                 )
             )
         return True
+
+    def settle_items(
+        self, job_id: str, stage: str, outcomes: Sequence[tuple[str, str, str, str, str]]
+    ) -> None:
+        if any(status not in FINAL for _, _, status, _, _ in outcomes):
+            raise ConfigError("settle_items takes final states only")
+        if not outcomes:
+            return
+        keys = list(dict.fromkeys(key for key, *_ in outcomes))
+        now = _now()
+        where = (items.c.job_id == job_id) & (items.c.stage == stage)
+        with self._write() as conn:
+            known = {
+                r.key
+                for r in conn.execute(sa.select(items.c.key).where(where & items.c.key.in_(keys)))
+            }
+            first: dict[str, tuple[str, str, str, str, str]] = {}
+            for outcome in outcomes:  # unknown items are recorded as set_item would
+                if outcome[0] not in known:
+                    first.setdefault(outcome[0], outcome)
+            if first:
+                conn.execute(
+                    items.insert(),
+                    [
+                        {
+                            "job_id": job_id,
+                            "key": key,
+                            "stage": stage,
+                            "grp": group,
+                            "status": status,
+                            "attempts": 0,
+                            "output": output,
+                            "error": error,
+                            "updated_at": now,
+                        }
+                        for key, group, status, output, error in first.values()
+                    ],
+                )
+            rest = [o for o in outcomes if o[0] in known]
+            if rest:  # one statement, executed for many (pipelined by psycopg)
+                new_output: sa.BindParameter[str] = sa.bindparam("b_output", type_=sa.Text)
+                conn.execute(
+                    items.update()
+                    .where(
+                        where
+                        & (items.c.key == sa.bindparam("b_key"))
+                        & sa.and_(*(items.c.status != f for f in FINAL))  # final stay
+                    )
+                    .values(
+                        status=sa.bindparam("b_status"),
+                        error=sa.bindparam("b_error"),
+                        output=sa.case((new_output == "", items.c.output), else_=new_output),
+                        updated_at=now,
+                    ),
+                    [
+                        {"b_key": k, "b_status": s, "b_output": o, "b_error": e}
+                        for k, _, s, o, e in rest
+                    ],
+                )
+
+    def unsettled_groups(self, job_id: str, stage: str, groups: Sequence[str]) -> set[str]:
+        """One question, an EXISTS per group (the partial index of unsettled items finds
+        the first one; a DISTINCT would read every unsettled item of a big job)."""
+        if not groups:
+            return set()
+        asks = [
+            sa.select(sa.literal(group, sa.String).label("grp")).where(
+                sa.exists().where(
+                    (items.c.job_id == job_id)
+                    & (items.c.stage == stage)
+                    & (items.c.grp == group)
+                    & UNSETTLED
+                )
+            )
+            for group in dict.fromkeys(groups)
+        ]
+        with self._read() as conn:
+            return {str(r.grp) for r in conn.execute(sa.union_all(*asks))}
 
     def add_items(
         self, job_id: str, stage: str, items_: Sequence[tuple[str, str, str, str]]
@@ -264,7 +386,7 @@ class SqlJobStore:
             if status not in ITEM_STATES:
                 raise ConfigError(f"unknown item status {status!r}")
         now = _now()
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             known = {
                 r.key
                 for r in conn.execute(
@@ -290,12 +412,16 @@ class SqlJobStore:
             ]
             if new:
                 conn.execute(items.insert(), new)
+            if len(new) >= ANALYZE_AFTER and conn.dialect.name == "postgresql":
+                # a big plan: the planner's statistics now, not when autovacuum gets to
+                # them (until then it reads a job's items for each item it updates)
+                conn.execute(sa.text("ANALYZE job_items"))
         return len(new)
 
     def discard_items(self, job_id: str, stage: str, keys: Sequence[str]) -> None:
         if not keys:
             return
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 items.delete().where(
                     (items.c.job_id == job_id)
@@ -306,7 +432,7 @@ class SqlJobStore:
 
     def reset_failed(self, job_id: str, stage: str) -> list[str]:
         where = (items.c.job_id == job_id) & (items.c.stage == stage) & (items.c.status == "failed")
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             keys = [r.key for r in conn.execute(sa.select(items.c.key).where(where))]
             conn.execute(
                 items.update().where(where).values(status="pending", error="", updated_at=_now())
@@ -332,7 +458,7 @@ class SqlJobStore:
         query = query.order_by(items.c.stage, items.c.key)
         if limit is not None:
             query = query.limit(limit)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(query).all()
         return [
             ItemRecord(r.job_id, r.key, r.grp, r.stage, r.status, r.attempts, r.output, r.error)
@@ -346,7 +472,7 @@ class SqlJobStore:
             .group_by(items.c.stage, items.c.status)
         )
         result: dict[str, dict[str, int]] = defaultdict(dict)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for stage, status, count in conn.execute(query):
                 result[stage][status] = int(count)
         return dict(result)
@@ -358,7 +484,7 @@ class SqlJobStore:
             (items.c.job_id == job_id)
             & (items.c.stage == stage)
             & (items.c.grp == group)
-            & items.c.status.not_in(FINAL)
+            & UNSETTLED
         )
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return not bool(conn.execute(sa.select(unsettled)).scalar_one())

@@ -23,13 +23,19 @@ RetryFailed, Cancel, WorkUnreadable (a dead letter that is no longer work).
 
 A restarted orchestrator loses nothing: the state is in the JobStore and unprocessed
 events wait in their queue.
+
+``handle_events`` settles a batch of events in one unit of work of the JobStore (one
+transaction); the bus sends what they published once it returned, then acknowledges
+them. A batch that raises is handled again one event at a time, so every handler stays
+idempotent and re-publishes work that may not have been sent (a crash between commit
+and publish). Webhooks hear of a job's end after the commit.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bdisc import tracing
@@ -105,7 +111,7 @@ from bdisc.discovery.carry_labels import carry_labels
 from bdisc.discovery.job_spec import DiscoverySpec
 from bdisc.discovery.relabel import Move
 from bdisc.errors import NotFound
-from bdisc.logs import fields
+from bdisc.logs import fields, job_context
 from bdisc.ports.job_store import FINAL, JobRecord, JobStore
 from bdisc.ports.label_store import LabelStore
 from bdisc.ports.message_bus import MalformedMessage, Message, MessageBus
@@ -127,6 +133,7 @@ class Orchestrator:
     ) -> None:
         self.jobs, self.bus, self.objects, self.labels = jobs, bus, objects, labels
         self.notify = notify  # e.g. a WebhookNotifier: told when a job ends
+        self._ended: list[tuple[JobRecord, dict[str, dict[str, int]]]] | None = None
         self._routes: Mapping[type[Contract], Callable[[str, Any], object]] = {
             SubmitDiscovery: self.submit_discovery,
             SubmitExport: self.submit_export,
@@ -152,7 +159,9 @@ class Orchestrator:
 
     def handle_event(self, message: Message) -> None:
         """The bus handler of the events stage: one method per type of message."""
-        body = read(message)
+        self._handle(message, read(message))
+
+    def _handle(self, message: Message, body: Contract) -> None:
         route = self._routes.get(type(body))
         if route is None:
             raise MalformedMessage(f"the orchestrator does not take {body.kind} messages")
@@ -160,6 +169,42 @@ class Orchestrator:
             f"orchestrator {body.kind}", message.trace, "consumer", job_id=message.job_id
         ):
             route(message.job_id, body)
+
+    def handle_events(self, messages: Sequence[Message]) -> None:
+        """The batch handler of the events stage: the events in order, in one unit of
+        work (a Clustered event, which writes labels through another store, in its own
+        transactions between units); the webhooks of the jobs they ended after each
+        commit. Raises whatever an event raised (the bus then handles them one by one)."""
+        unit: list[tuple[Message, Contract]] = []
+        for message in messages:
+            body = read(message)
+            if type(body) in OUTSIDE_UNIT:
+                self._handle_unit(unit)
+                unit = []
+                with job_context(message.job_id):
+                    self._handle(message, body)
+            else:
+                unit.append((message, body))
+        self._handle_unit(unit)
+
+    def _handle_unit(self, events: Sequence[tuple[Message, Contract]]) -> None:
+        if not events:
+            return
+        ended: list[tuple[JobRecord, dict[str, dict[str, int]]]] = []
+        self._ended = ended
+        try:
+            with self.jobs.batch():
+                for run in _runs(events):
+                    with job_context(run[0][0].job_id):
+                        if len(run) > 1:
+                            self._embedded_many(run)
+                        else:
+                            self._handle(*run[0])
+        finally:
+            self._ended = None
+        if self.notify is not None:
+            for job, progress in ended:  # committed: the webhooks may hear of it
+                self.notify(job, progress)
 
     def _send(self, job_id: str, key: str, work: Contract) -> None:
         self.bus.publish(to_message(job_id, key, work))
@@ -232,6 +277,30 @@ class Orchestrator:
     def _embedded(self, job_id: str, event: Embedded | EmbedFailed) -> None:
         self._settle(job_id, event.key, stages.EMBED, event.group, event)
         self._maybe_cluster(job_id, event.group)
+
+    def _embedded_many(self, events: Sequence[tuple[Message, Contract]]) -> None:
+        """Consecutive outcomes of one job's recordings (in a batch): settled at once,
+        then each deployment they complete asked to cluster (as ``_embedded`` of each)."""
+        first = events[0][0]
+        with tracing.span(
+            f"orchestrator {len(events)} embed outcomes",
+            first.trace,
+            "consumer",
+            job_id=first.job_id,
+        ):
+            outcomes = []
+            for _, e in events:
+                if isinstance(e, Embedded):
+                    outcomes.append((e.key, e.group, "done", e.output, ""))
+                else:
+                    assert isinstance(e, EmbedFailed)
+                    outcomes.append((e.key, e.group, "failed", "", e.error))
+            self.jobs.settle_items(first.job_id, stages.EMBED, outcomes)
+            groups = list(dict.fromkeys(group for _, group, *_ in outcomes))
+            unsettled = self.jobs.unsettled_groups(first.job_id, stages.EMBED, groups)
+            for group in groups:
+                if group not in unsettled:
+                    self._maybe_cluster(first.job_id, group)
 
     # -- discovery: cluster, link, end ---------------------------------------------------
 
@@ -580,7 +649,11 @@ class Orchestrator:
         before = self.jobs.job(job_id)
         self.jobs.set_job_status(job_id, status, error=error)
         if self.notify is not None and (before.status, before.error) != (status, error):
-            self.notify(self.jobs.job(job_id), self.jobs.progress(job_id))
+            ended = (self.jobs.job(job_id), self.jobs.progress(job_id))
+            if self._ended is not None:  # in a unit of work: told after its commit
+                self._ended.append(ended)
+            else:
+                self.notify(*ended)
 
 
 # The outcomes that end a single-item job, and the stage (its item's key) they settle.
@@ -595,6 +668,28 @@ SINGLE_ITEM_OUTCOMES: dict[type[Event], str] = {
         if issubclass(c, Event) and issubclass(c, Reported | TrainingFailed)
     },
 }
+
+# Events handled outside a batch's unit of work: a Clustered event carries labels over
+# (the LabelStore, its own transactions; on SQLite a second writer would wait for the
+# unit's lock).
+OUTSIDE_UNIT: frozenset[type[Contract]] = frozenset({Clustered})
+
+
+def _runs(events: Sequence[tuple[Message, Contract]]) -> list[list[tuple[Message, Contract]]]:
+    """The events in order, consecutive embed outcomes of one job together."""
+    runs: list[list[tuple[Message, Contract]]] = []
+    for message, body in events:
+        last = runs[-1] if runs else None
+        if (
+            isinstance(body, Embedded | EmbedFailed)
+            and last is not None
+            and last[0][0].job_id == message.job_id
+            and isinstance(last[0][1], Embedded | EmbedFailed)
+        ):
+            last.append((message, body))
+        else:
+            runs.append([(message, body)])
+    return runs
 
 
 def _spec(job: JobRecord) -> DiscoverySpec:

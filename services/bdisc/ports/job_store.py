@@ -5,11 +5,16 @@ A job fans out into items (one per recording) that pass through stages (``embed`
 a late or redelivered "running" never overwrites "done", so at-least-once delivery is
 harmless. ``group_settled`` is the fan-in question: is every item of this deployment
 finished with this stage?
+
+``with jobs.batch():`` is a unit of work: every call inside it (in this thread) shares
+one transaction, committed when the block ends and rolled back whole when it raises;
+outside one, each call is its own transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -44,6 +49,10 @@ class ItemRecord:
 
 
 class JobStore(Protocol):
+    def batch(self) -> AbstractContextManager[None]:
+        """A unit of work: the calls inside share one transaction (nested: the outer)."""
+        ...
+
     def create_job(
         self,
         job_id: str,
@@ -74,6 +83,18 @@ class JobStore(Protocol):
         error: str = "",
     ) -> bool:
         """Move an item forward; returns False when the change was refused (already final)."""
+        ...
+
+    def settle_items(
+        self, job_id: str, stage: str, outcomes: Sequence[tuple[str, str, str, str, str]]
+    ) -> None:
+        """``set_item`` of many (key, group, status, output, error) outcomes at once, each
+        status final (done or failed): a few statements, not one each."""
+        ...
+
+    def unsettled_groups(self, job_id: str, stage: str, groups: Sequence[str]) -> set[str]:
+        """Of ``groups``, those with an item of ``stage`` not settled (``group_settled``
+        of many in one question)."""
         ...
 
     def add_items(self, job_id: str, stage: str, items: Sequence[tuple[str, str, str, str]]) -> int:

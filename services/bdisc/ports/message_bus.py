@@ -5,13 +5,20 @@ so handlers must be idempotent (deterministic output keys; existing output = don
 A handler that raises Retryable is retried with exponential backoff up to
 ``max_retries`` times; any other exception, or a message that does not parse, goes to
 the stage's dead-letter queue at once, with the error attached.
+
+A consumer may also take its messages in batches (``consume_batches``: the one writer of
+job state settles a batch in one database transaction): the batch handler gets the
+messages delivered now, whatever they publish is sent together once it returned, and
+only then are they all acknowledged. A batch whose handler raises is handled again one
+message at a time, with the per-message retries and dead letters above, so one poison
+message neither blocks nor loses the others.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
@@ -74,11 +81,16 @@ class DeadLetter:
 
 
 Handler = Callable[[Message], None]
+BatchHandler = Callable[[Sequence[Message]], None]
 
 
 class MessageBus(Protocol):
     def publish(self, message: Message) -> None:
         """Durably hand over a message (confirmed by the broker when deployed)."""
+        ...
+
+    def publish_many(self, messages: Sequence[Message]) -> None:
+        """Durably hand over several messages, the broker's confirms awaited once."""
         ...
 
     def consume(
@@ -93,6 +105,25 @@ class MessageBus(Protocol):
         """Handle messages of ``stage`` until ``max_messages`` were settled, none came for
         ``idle_timeout_s``, or ``stop`` is set (checked between messages, so the message in
         hand is always finished); returns how many were settled (done or dead-lettered)."""
+        ...
+
+    def consume_batches(
+        self,
+        stage: str,
+        handle_batch: BatchHandler,
+        handler: Handler,
+        *,
+        max_batch: int = 32,
+        max_messages: int | None = None,
+        idle_timeout_s: float = 1.0,
+        stop: threading.Event | None = None,
+    ) -> int:
+        """Like ``consume``, but ``handle_batch`` gets the messages delivered now (at most
+        ``max_batch``, which is also how many the consumer takes from the broker at a
+        time); what it publishes goes out together after it returned, then the batch is
+        acknowledged. If it raises, nothing it published is sent and each message is
+        settled alone by ``handler`` (retried or dead-lettered as by ``consume``).
+        Malformed messages are dead-lettered before the batch is formed."""
         ...
 
     def dead_letters(self, stage: str) -> list[DeadLetter]:

@@ -1,6 +1,7 @@
 """The loop every worker service runs: consume a stage until SIGTERM, reconnect on loss.
 
-SIGTERM/SIGINT set a stop flag: the message in hand is finished and acknowledged, then
+SIGTERM/SIGINT set a stop flag: the message (or batch) in hand is finished and
+acknowledged, then
 the process exits (unstarted messages stay in the queue). A lost broker connection is
 retried with backoff; configuration errors stop the process.
 """
@@ -12,12 +13,12 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.errors import Retryable, describe
 from bdisc.logs import fields
-from bdisc.ports.message_bus import Handler, Message, MessageBus
+from bdisc.ports.message_bus import BatchHandler, Handler, Message, MessageBus
 from bdisc.service.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -50,25 +51,53 @@ def instrumented(stage: str, handler: Handler, metrics: Metrics) -> Handler:
     return run
 
 
+def instrumented_batches(stage: str, handle_batch: BatchHandler, metrics: Metrics) -> BatchHandler:
+    """A batch's messages counted as done when it succeeded (a failed batch's messages
+    are counted by the per-message handler that settles them); its time shared out."""
+
+    def run(messages: Sequence[Message]) -> None:
+        started = time.monotonic()
+        handle_batch(messages)
+        each = (time.monotonic() - started) / max(1, len(messages))
+        for _ in messages:
+            metrics.duration.labels(stage=stage).observe(each)
+        metrics.items.labels(stage=stage, outcome="ok").inc(len(messages))
+
+    return run
+
+
 def consume_forever(
     stage: str,
     make_bus: Callable[[], MessageBus],
     make_handler: Callable[[MessageBus], Handler],
     metrics: Metrics,
     stop: threading.Event,
+    *,
+    make_batch_handler: Callable[[MessageBus], BatchHandler] | None = None,
+    max_batch: int = 32,
 ) -> None:
     """Consume ``stage`` until ``stop``; each connection gets a handler that publishes on
-    that same connection (``make_handler(bus)``). A lost broker (the bus raises
-    Retryable) is retried with backoff."""
+    that same connection (``make_handler(bus)``). With ``make_batch_handler``, messages
+    are taken in batches of up to ``max_batch`` and ``make_handler``'s handler settles
+    those of a failed batch one by one. A lost broker (the bus raises Retryable) is
+    retried with backoff."""
     backoff = 1.0
     while not stop.is_set():
         bus: MessageBus | None = None
         try:
             bus = make_bus()
             handler = instrumented(stage, make_handler(bus), metrics)
-            log.info("consuming", extra=fields(stage=stage))
+            batches = None
+            if make_batch_handler is not None:
+                batches = instrumented_batches(stage, make_batch_handler(bus), metrics)
+            log.info("consuming", extra=fields(stage=stage, batched=batches is not None))
             while not stop.is_set():
-                bus.consume(stage, handler, idle_timeout_s=2.0, stop=stop)
+                if batches is not None:
+                    bus.consume_batches(
+                        stage, batches, handler, max_batch=max_batch, idle_timeout_s=2.0, stop=stop
+                    )
+                else:
+                    bus.consume(stage, handler, idle_timeout_s=2.0, stop=stop)
                 backoff = 1.0
         except Retryable as exc:
             log.warning(
