@@ -13,7 +13,7 @@ def discovery(
     project: str,
     prefix: str = "",
     analysis: AnalysisParams | None = None,
-    **sections: dict[str, Any],
+    **sections: Any,
 ) -> SubmitDiscovery:
     """A discovery job over ``prefix``; windows without overlap unless ``analysis`` says
     otherwise (fewer windows: faster tests), other sections (cluster, review, ...) as given."""

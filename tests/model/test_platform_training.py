@@ -212,6 +212,23 @@ def test_from_labels_to_a_model_detections_matches_and_suggestions(
         ("noise/street.flac", "noise/street_again.flac", "recording")
     ], found
     assert p.objects.exists(audio_prefix("proj") + "noise/street_again.flac")
+    # Discovered again without the copy (nothing embedded again): its windows are in no
+    # deployment's clusters, and the deployment's settings count them as excluded.
+    again = p.orchestrator.submit_discovery(
+        None,
+        discovery("proj", analysis=AnalysisParams(overlap_s=1.5), exclude_duplicates="dup1"),
+    )
+    p.run()
+    done(p, again)
+    noise_again = rows_of(p, job_results_prefix("proj", again) + "noise/clusters.csv")
+    assert noise_again and not any(r["file"] == "street_again.flac" for r in noise_again)
+    assert any(r["file"] == "street.flac" for r in noise_again)
+    refused = p.orchestrator.submit_discovery(None, discovery("proj", exclude_duplicates="nope"))
+    p.run()
+    assert (p.jobs.job(refused).status, p.jobs.job(refused).error) == (
+        "failed",
+        "no duplicates job nope",
+    )
     # Trained again without the copy: its windows are not in the training set.
     copies = sum(
         r["file"] == "street_again.flac" for r in rows_of(p, results + "noise/clusters.csv")

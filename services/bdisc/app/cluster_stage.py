@@ -26,6 +26,7 @@ from bdisc.app.object_file import open_object
 from bdisc.app.publish import publish_folder
 from bdisc.app.stage_handler import Routes
 from bdisc.audio.segments import read_segment
+from bdisc.discovery.exclude import excluded, read_exclusions
 from bdisc.discovery.linking import (
     PROTOTYPES_FILE,
     SOUND_TYPES_FILE,
@@ -37,9 +38,10 @@ from bdisc.discovery.linking import (
 from bdisc.discovery.relabel import match_clusters
 from bdisc.discovery.review_outputs import cluster_group, group_settings
 from bdisc.discovery.sheets import CLUSTERS_FILE, REVIEW_FILE, read_clusters
-from bdisc.discovery.windows import prune_windows, windows_from_files
+from bdisc.discovery.windows import Windows, prune_windows, windows_from_files
 from bdisc.logs import fields
 from bdisc.ports.object_store import ObjectStore
+from bdisc.search.duplicate_sheet import EXCLUDE_FILE
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,10 @@ class ClusterStage:
                     return read_segment(source, start_s, end_s)
 
             windows, provenance = windows_from_files(files, where)
-            kept, removed = prune_windows(windows, spec.prune)
+            listed, left_out = self._leave_out(work, windows, root)
+            kept, removed = prune_windows(listed, spec.prune)
+            if spec.exclude_duplicates is not None:
+                removed = {"excluded": left_out, **removed}
             options = spec.group_options
             settings = {
                 **group_settings(options, spec.prune, removed, provenance),
@@ -91,6 +96,17 @@ class ClusterStage:
             ),
         )
         return Clustered(group=group, output=prefix, moves=moves)
+
+    def _leave_out(self, work: ClusterWork, windows: Windows, root: Path) -> tuple[Windows, int]:
+        """The windows outside the copies a duplicates job listed (``bdisc discover
+        --exclude``), and how many were left out."""
+        dup_id = work.spec.exclude_duplicates
+        if dup_id is None:
+            return windows, 0
+        listed = root / EXCLUDE_FILE
+        self.objects.download(job_results_prefix(work.project, dup_id) + EXCLUDE_FILE, listed)
+        out = excluded(windows.rel, windows.start, windows.end, read_exclusions(listed))
+        return windows.take(~out), int(out.sum())
 
     def _moves(
         self, work: ClusterWork, prefix: str, clusters: Path, previous: Path

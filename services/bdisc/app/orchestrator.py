@@ -217,6 +217,13 @@ class Orchestrator:
         job_id = job_id or uuid.uuid4().hex
         created = record_submission(self.jobs, job_id, command)
         if created or self.jobs.items(job_id, stages.INGEST)[0].status == "pending":
+            refused = self._exclusion_refused(command)
+            if refused:
+                self.jobs.set_item(
+                    job_id, PLAN_ITEM, stages.INGEST, "failed", group=PLAN_ITEM, error=refused
+                )
+                self._end(job_id, "failed", refused)
+                return job_id
             work = IngestWork(
                 project=command.project,
                 prefix=command.prefix,
@@ -227,6 +234,18 @@ class Orchestrator:
             self.jobs.set_job_status(job_id, "running")
             log.info("job submitted", extra=fields(job_id=job_id, prefix=command.prefix))
         return job_id
+
+    def _exclusion_refused(self, command: SubmitDiscovery) -> str:
+        """Why a discovery job cannot leave out the copies it names ("" if it can)."""
+        dup_id = command.spec.exclude_duplicates
+        if dup_id is None:
+            return ""
+        dup = self._project_job(dup_id, command.project, DUPLICATES)
+        if dup is None:
+            return f"no duplicates job {dup_id}"
+        if dup.status != "done":
+            return f"duplicates job {dup_id} is {dup.status}"
+        return ""
 
     def _planned(self, job_id: str, plan: Planned) -> None:
         """Ingestion's plan: one embed item per planned recording, refused ones failed."""

@@ -8,6 +8,7 @@ requests with it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ STYLE_KEYS = ("fmin", "fmax", "cmap")
 # Discovery windows overlap by 1.5 s unless asked otherwise (BirdNET-Analyzer users' and
 # the paper's setting): every call of up to 1.5 s then falls whole into some window.
 DISCOVERY_OVERLAP_S = 1.5
+JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,9 @@ class DiscoverySpec:
     link: LinkParams = field(default_factory=LinkParams)
     montage_cap: int = 48
     audio_per_cluster: int | None = None
+    # A duplicates job of the project: the copies it lists are left out (``bdisc
+    # discover --exclude`` with its duplicates_exclude.csv)
+    exclude_duplicates: str | None = None
 
     @classmethod
     def from_dict(cls, job: dict[str, Any]) -> DiscoverySpec:
@@ -83,6 +88,9 @@ class DiscoverySpec:
             band_ok = False
         if not band_ok:
             raise ConfigError("spectrograms need 0 <= fmin < fmax <= 200000 Hz")
+        exclude = job.get("exclude_duplicates")
+        if exclude is not None and not (isinstance(exclude, str) and JOB_ID.match(exclude)):
+            raise ConfigError(f"exclude_duplicates must be a duplicates job's id: {exclude!r}")
         return cls(
             params=AnalysisParams.from_dict(
                 {"overlap_s": DISCOVERY_OVERLAP_S, **(job.get("analysis") or {})}
@@ -94,6 +102,7 @@ class DiscoverySpec:
             link=LinkParams.from_dict(job.get("link") or {}),
             montage_cap=cap,
             audio_per_cluster=clips,
+            exclude_duplicates=exclude,
         )
 
     @property
@@ -115,4 +124,5 @@ class DiscoverySpec:
                 "fmax": self.style.fmax,
                 "cmap": self.style.cmap,
             },
+            **({"exclude_duplicates": self.exclude_duplicates} if self.exclude_duplicates else {}),
         }

@@ -56,6 +56,11 @@ class JobRequest(BaseModel):
         default_factory=dict,
         description="threshold: cosine distance under which clusters become one sound type",
     )
+    exclude_duplicates: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="a finished duplicates job of the project: the copies it lists are left out",
+    )
 
 
 MAX_FAILED_SHOWN = 1000  # recordings listed with their errors (progress counts them all)
