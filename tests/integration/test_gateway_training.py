@@ -176,6 +176,13 @@ def test_model_trained_from_labels_then_classify_search_duplicates_suggest(
     finished(dup.json()["job_id"])
     dup_files = client.get(dup.json()["results"], headers=auth).json()["files"]
     assert "duplicates.csv" in dup_files
+    # A discovery job may leave the copies of a duplicates job out, not of another job.
+    dup_id = dup.json()["job_id"]
+    again = client.post(f"{base}/jobs", headers=auth, json={"exclude_duplicates": dup_id})
+    assert again.status_code == 202, again.text
+    for wrong in (job, "0" * 32):
+        refused = client.post(f"{base}/jobs", headers=auth, json={"exclude_duplicates": wrong})
+        assert refused.status_code == 404 and "no duplicates job" in refused.json()["message"]
 
     # Suggest: a review group of five windows, one per row.
     sug = client.post(

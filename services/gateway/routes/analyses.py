@@ -36,7 +36,7 @@ from gateway.deps import Deps, DepsDep, OwnedJob, ProjectDep
 router = APIRouter(prefix="/v1/projects/{project}", tags=["training"])
 
 
-def _job_of(deps: Deps, project: str, job_id: str, kind: str, what: str) -> JobRecord:
+def job_of(deps: Deps, project: str, job_id: str, kind: str, what: str) -> JobRecord:
     """The project's job of this kind, else NotFound (another project's job is unknown;
     a name that is no job id is not looked up)."""
     job = None
@@ -59,12 +59,12 @@ def finished_discovery(job: JobRecord) -> JobRecord:
 
 def discovery_job(deps: Deps, project: str, job_id: str) -> JobRecord:
     """A finished discovery job of the project: 404 if none, 409 while it is at work."""
-    return finished_discovery(_job_of(deps, project, job_id, DISCOVER, "discovery job"))
+    return finished_discovery(job_of(deps, project, job_id, DISCOVER, "discovery job"))
 
 
 def training_job(deps: Deps, project: str, model_id: str) -> JobRecord:
     """The project's training job whose model has this id (any status): 404 if none."""
-    return _job_of(deps, project, model_id, TRAIN, "model")
+    return job_of(deps, project, model_id, TRAIN, "model")
 
 
 def trained_model(deps: Deps, project: str, model_id: str) -> JobRecord:

@@ -8,12 +8,14 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
 from bdisc.app import stages
+from bdisc.app.job_records import DUPLICATES
 from bdisc.app.messages import SubmitDiscovery
 from bdisc.discovery.job_spec import DiscoverySpec
 from bdisc.errors import Conflict
 from bdisc.ports.object_store import check_key
 from gateway import commands
 from gateway.deps import DepsDep, OwnedJob, ProjectDep
+from gateway.routes.analyses import job_of
 
 router = APIRouter(prefix="/v1/projects/{project}/jobs", tags=["jobs"])
 
@@ -79,6 +81,8 @@ def create_job(project: ProjectDep, deps: DepsDep, request: JobRequest) -> JobOu
     """Start a discovery job over the project's recordings (under ``prefix``). The job
     appears in GET .../jobs/{job_id} as soon as the orchestrator has planned it."""
     spec = DiscoverySpec.from_dict(request.model_dump(exclude={"prefix"}))  # ConfigError: 422
+    if spec.exclude_duplicates is not None:  # 404 unless a duplicates job of the project
+        job_of(deps, project.id, spec.exclude_duplicates, DUPLICATES, "duplicates job")
     if request.prefix:
         check_key(request.prefix.rstrip("/"))
     command = SubmitDiscovery(project=project.id, prefix=request.prefix, spec=spec)
