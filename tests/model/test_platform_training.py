@@ -60,6 +60,8 @@ def platform(
     for path in sorted(source.glob("*/*")):
         p.upload("proj", path.relative_to(source).as_posix(), path)
     p.upload("proj", "noise/street_again.flac", source / "noise" / "street.flac")
+    # named as pst_cafe.flac but for its extension: refused, as a local run refuses it
+    p.upload("proj", "noise/pst_cafe.wav", source / "hermit_site" / "lbh1.wav")
     job = p.orchestrator.submit_discovery(
         None, discovery("proj", analysis=AnalysisParams(overlap_s=1.5))
     )
@@ -100,6 +102,9 @@ def test_from_labels_to_a_model_detections_matches_and_suggestions(
 ) -> None:
     p, job = platform
     results = job_results_prefix("proj", job)
+    clash = [i for i in p.jobs.items(job, stages.EMBED) if i.status == "failed"]
+    assert [i.key.rsplit("/audio/", 1)[1] for i in clash] == ["noise/pst_cafe.wav"]
+    assert clash[0].error.startswith("NameClash: noise/pst_cafe.wav has the same name as")
     # The reviewer labels: every cluster of the Piha site (its noise stays unlabelled);
     # the Hermit's windows (not the Hummingbird's) and the noise beds' one by one.
     piha = rows_of(p, results + "piha_site/clusters.csv")
@@ -261,14 +266,25 @@ def test_from_labels_to_a_model_detections_matches_and_suggestions(
     }
     assert not {(r["file"], float(r["start_s"])) for r in suggested} & labelled_windows
 
-    # The search group, labelled like a cluster, exports with the rest.
+    # The search group, labelled like a cluster, and a window of the suggestions (named
+    # by its deployment's recording, as the review app names it) export with the rest.
     p.labels.write(
         job, "search-s1", [Change(Target.cluster("search-s1", 1), PIHA)], "ana", "cluster", None
     )
+    one = suggested[0]
+    window = Target.window(
+        "suggest-sug1",
+        f"{one['folder']}/{one['file']}",
+        float(one["start_s"]),
+        float(one["end_s"]),
+    )
+    p.labels.write(job, "suggest-sug1", [Change(window, "Odd one")], "ana", "window", None)
     submit(p, "exp1", SubmitExport(project="proj", discovery_job=job, options=ExportParams()))
     done(p, "exp1")
     clips = [k for k in p.objects.list(trainset_prefix("proj", job)) if k.endswith(".wav")]
     assert sum(f"/{PIHA}/" in k for k in clips) >= expected[PIHA]
+    odd = [k.rsplit("/", 1)[1] for k in clips if "/Odd one/" in k]
+    assert len(odd) == 1 and odd[0].startswith(f"{one['folder']}__"), odd
 
 
 def test_refusals_fail_their_job_with_the_reason(platform: tuple[InProcessPlatform, str]) -> None:

@@ -274,6 +274,9 @@ def test_a_search_takes_exactly_one_example_and_a_span_that_runs_forward() -> No
         m.ExampleSpan(path="files/c.wav", start_s=2.0, end_s=1.0)
     with pytest.raises(ValueError, match="pattern"):
         m.ExampleSpan(path="../etc/passwd")
+    for sneaky in ("files/../audio/x.wav", "audio/", "files//x.wav"):
+        with pytest.raises(ValueError, match="invalid object key"):
+            m.ExampleSpan(path=sneaky)
     # On the wire, the same rule: a search work with two examples is refused.
     body = m.payload(m.SearchWork(project="p", source=STORED, output="x/", options=SEARCH))
     body["options"]["example"] = {"path": "files/c.wav"}

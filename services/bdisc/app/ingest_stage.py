@@ -31,9 +31,10 @@ from bdisc.app.stage_handler import Routes
 from bdisc.audio.formats import is_audio_path
 from bdisc.audio.reader import AudioInfo, probe_file
 from bdisc.discovery.recordings import Recording, select, timestamp_from_name
-from bdisc.errors import AudioError, describe
+from bdisc.errors import AudioError, NameClash, describe
 from bdisc.logs import fields
 from bdisc.model.birdnet import SAMPLE_RATE, WINDOW_S
+from bdisc.outputs.names import name_clash, name_clashes
 from bdisc.pipeline.parts import plan_parts
 from bdisc.ports.object_store import ObjectStore
 
@@ -88,6 +89,8 @@ class IngestStage:
         planned: list[PlannedRecording] = []
         refused: list[RefusedRecording] = []
         rows: list[dict[str, object]] = []
+        # as a local run: two recordings whose outputs would share names, the first kept
+        clashes = name_clashes(rec.rel for rec in kept)
         for rec in kept:
             key = root + rec.rel
             row: dict[str, object] = {
@@ -96,8 +99,10 @@ class IngestStage:
                 "timestamp": rec.timestamp.isoformat() if rec.timestamp else "",
             }
             try:
+                if rec.rel in clashes:
+                    raise name_clash(rec.rel, clashes[rec.rel])
                 info = self._probe(key)
-            except AudioError as exc:
+            except (AudioError, NameClash) as exc:
                 reason = ": ".join(describe(exc))
                 refused.append(RefusedRecording(key=key, group=rec.folder, error=reason))
                 rows.append({**row, "status": "refused", "reason": reason})

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bdisc.app.keys import group_of
 from bdisc.app.messages import SheetLabel
 from bdisc.discovery.linking import read_sound_types
 from bdisc.ports.label_store import Target
@@ -42,10 +43,10 @@ def job_labels(
         elif target.kind == "type":
             by_type[target.number] = entry.label
         else:
-            name = target.recording.removeprefix(target.folder + "/")
+            folder, name = _deployment_of(target.folder, target.recording)
             windows.append(
                 {
-                    "folder": target.folder,
+                    "folder": folder,
                     "file": name,
                     "start_s": target.start_s,
                     "label": entry.label,
@@ -56,6 +57,14 @@ def job_labels(
             if type_id in by_type and not clusters.get((folder, cluster)):
                 clusters[(folder, cluster)] = by_type[type_id]
     return JobLabels(clusters, windows)
+
+
+def _deployment_of(folder: str, recording: str) -> tuple[str, str]:
+    """(deployment, file) of a labelled window: a review group (``search-<job>``) labels
+    windows of its deployments, which their paths name."""
+    if recording.startswith(folder + "/"):
+        return folder, recording[len(folder) + 1 :]
+    return group_of(recording), recording.split("/", 1)[-1]
 
 
 def write_csv(path: Path, columns: list[str], rows: list[dict[str, object]]) -> None:

@@ -50,6 +50,7 @@ from bdisc.errors import BdiscError
 from bdisc.params import AnalysisParams
 from bdisc.pipeline.parts import Part
 from bdisc.ports.message_bus import MalformedMessage, Message
+from bdisc.ports.object_store import check_key
 from bdisc.training.margin import DEFAULT_EXPLORE
 
 T = TypeVar("T")
@@ -304,6 +305,10 @@ class ExampleSpan(BaseModel):
 
     @model_validator(mode="after")
     def _span(self) -> ExampleSpan:
+        try:
+            check_key(self.path.partition("/")[2])
+        except BdiscError as exc:
+            raise ValueError(f"path: {exc.message}") from exc
         if self.end_s is not None and self.end_s <= self.start_s:
             raise ValueError("end_s must be after start_s")
         return self

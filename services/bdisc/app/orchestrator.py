@@ -431,7 +431,11 @@ class Orchestrator:
         job = self.jobs.job(job_id)
         groups = {i.key: i.group for i in self.jobs.items(job_id, stages.EMBED)}
         keys = self.jobs.reset_failed(job_id, stages.EMBED)
-        if job.status == "failed":  # nothing is in flight for a failed job
+        # Nothing is in flight for a failed job; and a retry that finds nothing failed may
+        # be one handled before whose messages were lost with the writer (committed, not
+        # published): either way its pending recordings are sent (again; embedding is
+        # idempotent and an outcome settles once).
+        if job.status == "failed" or (not keys and job.status == "running"):
             items = self.jobs.items(job_id, stages.EMBED)
             keys = sorted({*keys, *(i.key for i in items if i.status == "pending")})
         retried = sorted({groups[k] for k in keys})

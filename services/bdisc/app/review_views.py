@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from bdisc.discovery.sheets import WindowRow
+from bdisc.discovery.sheets import WindowRow, recording_path
 from bdisc.ports.label_store import LabelRecord
 
 MAP_DECIMALS = 3
@@ -15,9 +15,11 @@ MAP_DECIMALS = 3
 
 def map_points(rows: Sequence[WindowRow]) -> dict[str, Any]:
     """Every window of a deployment as columns (compact for 50,000 points): recording
-    file, start and end, cluster, membership and map position."""
+    file and path (a review group's windows come from several deployments), start and
+    end, cluster, membership and map position."""
     return {
         "file": [r.file for r in rows],
+        "path": [recording_path(r.folder, r.file) for r in rows],
         "start_s": [round(r.start_s, 3) for r in rows],
         "end_s": [round(r.end_s, 3) for r in rows],
         "cluster": [r.cluster for r in rows],
@@ -36,6 +38,7 @@ def cluster_members(rows: Sequence[WindowRow], cluster: int, limit: int) -> list
     return [
         {
             "file": r.file,
+            "path": recording_path(r.folder, r.file),
             "start_s": r.start_s,
             "end_s": r.end_s,
             "probability": round(r.probability, 3),

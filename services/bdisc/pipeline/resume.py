@@ -108,6 +108,8 @@ def forget_clashing(out_dir: Path, job: str, clashes: dict[str, str]) -> None:
     then computed again, once; the refused one is never taken for done."""
     for refused, kept in clashes.items():
         record = state_path(out_dir, job, Path(refused))
-        if record.is_file():
+        own = state_path(out_dir, job, Path(kept))
+        # on a case-insensitive disk x.WAV's record is x.wav's own: not a stale one
+        if record.is_file() and not (own.is_file() and record.samefile(own)):
             record.unlink()
-            state_path(out_dir, job, Path(kept)).unlink(missing_ok=True)
+            own.unlink(missing_ok=True)

@@ -53,7 +53,7 @@ DEFAULTS: dict[str, Any] = {"audio_speed": 1.0}
 ERRORS_HEADER = ["path", "severity", "error", "message"]  # the pipeline's errors.csv
 READ_COLUMNS = ("recording", "start_s", "end_s", "embedding")
 READ_THREADS = 2  # files decoded at once while the head scores
-READ_AHEAD = 8  # files read before their turn, at most (memory: a few recordings)
+READ_AHEAD = 2  # files read before their turn, at most (memory: long recordings are big)
 
 
 @dataclass(frozen=True)

@@ -64,9 +64,19 @@ function recordingPath(folder, file) {
   return folder === "all" ? file : `${folder}/${file}`;
 }
 
-function tileUrl(jobId, folder, file, start, end, opts = {}) {
+// A window's recording: the server names it (a review group's windows come from its
+// deployments); older answers without paths name it by the deployment and file.
+function pathAt(folder, points, i) {
+  return points.path ? points.path[i] : recordingPath(folder, points.file[i]);
+}
+
+function memberPath(folder, member) {
+  return member.path || recordingPath(folder, member.file);
+}
+
+function tileUrl(jobId, path, start, end, opts = {}) {
   const q = new URLSearchParams({
-    path: recordingPath(folder, file), start_s: start, end_s: end, job_id: jobId,
+    path, start_s: start, end_s: end, job_id: jobId,
     width: opts.width || 480, height: opts.height || 240,
   });
   for (const k of ["fmin", "fmax", "cmap"]) if (opts[k] !== undefined) q.set(k, opts[k]);
@@ -171,8 +181,8 @@ function labelInput(value, suggested) {
     "aria-label": "label", class: "label-input" });
 }
 
-function windowTarget(folder, file, start, end) {
-  return `window:${recordingPath(folder, file)}:${Number(start).toFixed(3)}:${Number(end).toFixed(3)}`;
+function windowTarget(path, start, end) {
+  return `window:${path}:${Number(start).toFixed(3)}:${Number(end).toFixed(3)}`;
 }
 
 async function deploymentPage(jobId, folder) {
@@ -228,7 +238,7 @@ function buildMap(jobId, folder, points, labels) {
   function colourOf(i) {
     if (selected.has(i)) return "#000";
     if (toggle.value === "label") {
-      const label = labels.byWindow.get(windowTarget(folder, points.file[i], points.start_s[i], points.end_s[i]))
+      const label = labels.byWindow.get(windowTarget(pathAt(folder, points, i), points.start_s[i], points.end_s[i]))
         || labels.byCluster.get(points.cluster[i]);
       if (!label) return "#cfd3da";
       let hash = 0;
@@ -316,7 +326,7 @@ function buildMap(jobId, folder, points, labels) {
     }
     const i = nearest(x, y);
     if (i < 0) { hover.hidden = true; return; }
-    const img = h("img", { alt: "tile", src: tileUrl(jobId, folder, points.file[i], points.start_s[i], points.end_s[i], { width: 240, height: 120 }) });
+    const img = h("img", { alt: "tile", src: tileUrl(jobId, pathAt(folder, points, i), points.start_s[i], points.end_s[i], { width: 240, height: 120 }) });
     hover.replaceChildren(img, h("div", {}, `${points.file[i]} @${points.start_s[i]}s · cluster ${points.cluster[i]}`));
     hover.style.left = `${Math.min(x + 12, canvas.clientWidth - 250)}px`;
     hover.style.top = `${Math.max(y - 150, 0)}px`;
@@ -348,7 +358,7 @@ function showSelection(jobId, folder, points, indices, labels, redraw) {
   const save = h("button", { class: "primary", onclick: async () => {
     const label = input.value.trim();
     const changes = indices.map((i) => ({
-      target: windowTarget(folder, points.file[i], points.start_s[i], points.end_s[i]), label }));
+      target: windowTarget(pathAt(folder, points, i), points.start_s[i], points.end_s[i]), label }));
     if (await saveLabels(jobId, folder, changes, "window")) {
       for (const c of changes) labels.byWindow.set(c.target, label);
       redraw();
@@ -356,7 +366,7 @@ function showSelection(jobId, folder, points, indices, labels, redraw) {
   } }, "Label selection");
   const open = h("button", { onclick: () => {
     const members = indices.slice(0, 48).map((i) => ({ file: points.file[i], start_s: points.start_s[i],
-      end_s: points.end_s[i], top_label: "" }));
+      end_s: points.end_s[i], top_label: "", path: pathAt(folder, points, i) }));
     box.append(tilesGrid(jobId, folder, members));
   } }, "Open as group");
   box.replaceChildren(h("div", { class: "card" }, h("strong", {}, `${indices.length} windows selected`),
@@ -366,7 +376,7 @@ function showSelection(jobId, folder, points, indices, labels, redraw) {
 function tilesGrid(jobId, folder, members) {
   return h("div", { class: "tiles" }, members.map((m) => {
     const tile = h("div", { class: "tile", tabindex: 0, "data-file": m.file, "data-start": m.start_s },
-      h("img", { alt: `${m.file} at ${m.start_s} s`, loading: "lazy", src: tileUrl(jobId, folder, m.file, m.start_s, m.end_s) }),
+      h("img", { alt: `${m.file} at ${m.start_s} s`, loading: "lazy", src: tileUrl(jobId, memberPath(folder, m), m.start_s, m.end_s) }),
       h("div", { class: "playhead" }),
       h("div", { class: "caption" }, `${m.file} @${m.start_s}s ${m.top_label ? "· " + m.top_label : ""}`));
     tile.addEventListener("click", () => play(tile, folder, m));
@@ -381,7 +391,7 @@ async function play(tile, folder, member) {
     return;
   }
   document.querySelectorAll(".tile.playing").forEach((t) => t.classList.remove("playing"));
-  const path = recordingPath(folder, member.file);
+  const path = memberPath(folder, member);
   const { url } = await api(`${base()}/audio-link?path=${encodeURIComponent(path)}`);
   if (player.dataset.path !== path) {
     player.preload = "auto";  // the header, then the spans played: ranged reads
@@ -423,7 +433,7 @@ function bigSpectrogram(jobId, folder, member) {
   const start = Math.max(0, member.start_s - 1.5);
   const img = h("img", { alt: "larger spectrogram" });
   const render = () => {
-    img.src = tileUrl(jobId, folder, member.file, start, member.end_s + 1.5,
+    img.src = tileUrl(jobId, memberPath(folder, member), start, member.end_s + 1.5,
       { width: 1200, height: 400, fmin: fmin.value, fmax: fmax.value, cmap: cmap.value });
   };
   for (const c of [fmin, fmax, cmap]) c.addEventListener("change", render);
