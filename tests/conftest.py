@@ -48,7 +48,8 @@ def factory(model: BirdNetV24) -> ModelFactory:
 
 @pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if port_open(S3_PORT):
+    if port_open(S3_PORT):  # a developer's stack (make stack-up): use it, if it works
+        _refuse_broken_s3(f"127.0.0.1:{S3_PORT}")
         yield f"127.0.0.1:{S3_PORT}"
         return
     try:
@@ -67,6 +68,28 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def _refuse_broken_s3(endpoint: str) -> None:
+    """An S3 server left running (a stack whose data folder is gone, say) fails the run
+    at once with the reason, rather than every test that stores something."""
+    import uuid
+
+    from bdisc.adapters.s3_store import S3Store
+    from devstack.stack import DEFAULT_ENV
+
+    try:
+        store = S3Store(
+            endpoint,
+            DEFAULT_ENV["BDISC_S3_ACCESS_KEY"],
+            DEFAULT_ENV["BDISC_S3_SECRET_KEY"],
+            f"probe-{uuid.uuid4().hex[:10]}",
+        )
+        store.put_bytes("probe", b"ok")
+        assert store.get_bytes("probe") == b"ok"
+        store.delete("probe")
+    except Exception as exc:
+        pytest.fail(f"an S3 server answers on {endpoint} but does not work ({exc}): stop it")
 
 
 @pytest.fixture(scope="session")

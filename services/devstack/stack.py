@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 S3_PORT, RABBIT_PORT, PG_PORT = 8333, 5672, 5432
-GRPC_BASE = 50050  # embedding-N serves gRPC on 50050 + N
+GRPC_BASE = 50050  # embedding-N serves gRPC on base + N, the spectrogram service on base + 20
+SPECTROGRAM_OFFSET = 20
 # Metrics ports: services in SERVICES order from 9460, then embedding-N (SeaweedFS: 9101).
 # New services go at the end: the ports of those before them stay what they were.
 METRICS_BASE = 9460
@@ -84,6 +85,7 @@ def wait_for(port: int, seconds: float) -> bool:
 class Stack:
     home: Path
     env: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ENV))
+    grpc_base: int = GRPC_BASE  # a second stack on the machine (the e2e tests) moves it
 
     @property
     def pids(self) -> Path:
@@ -177,13 +179,21 @@ class Stack:
         self, names: list[str], metrics_base: int = METRICS_BASE
     ) -> dict[str, int]:
         """Start services by name (``embedding-2`` runs ``python -m embedding``)."""
-        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        spectrogram = self.grpc_base + SPECTROGRAM_OFFSET
+        env = {
+            **os.environ,
+            "BDISC_SPECTROGRAM_ADDR": f"127.0.0.1:{spectrogram}",
+            **self.env,
+            "PYTHONUNBUFFERED": "1",
+        }
         started = {}
         for offset, name in enumerate(names):
             module, _, replica = name.partition("-")
             extra = {"BDISC_METRICS_PORT": str(metrics_base + offset)}
             if module == "embedding":  # each replica serves bdisc.v1.Inference on its own port
-                extra["BDISC_GRPC_PORT"] = str(GRPC_BASE + int(replica or "1"))
+                extra["BDISC_GRPC_PORT"] = str(self.grpc_base + int(replica or "1"))
+            elif module == "spectrogram":
+                extra["BDISC_GRPC_PORT"] = str(spectrogram)
             started[name] = self._spawn(name, [sys.executable, "-m", module], {**env, **extra})
         return started
 

@@ -4,6 +4,8 @@ the session's RabbitMQ, SeaweedFS and PostgreSQL, with a project and its API key
 from __future__ import annotations
 
 import os
+import random
+import shutil
 import subprocess
 import sys
 import uuid
@@ -11,12 +13,87 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.app import stages
-from devstack.stack import DEFAULT_ENV, Stack, wait_for
+from devstack.stack import DEFAULT_ENV, SPECTROGRAM_OFFSET, Stack, port_open, wait_for
 
 BDISC = str(Path(sys.executable).parent / "bdisc")
+BLOCK = 64  # ports a stack takes: gateway, metrics (base + 1 ..), gRPC (base + 32 ..)
+
+
+@dataclass(frozen=True)
+class StackPorts:
+    """Ports no other process on the machine listens on: a stack left running by hand
+    (make stack-up) or by another run must not answer in this one's place."""
+
+    gateway: int
+    metrics_base: int
+    grpc_base: int
+
+    @classmethod
+    def free(cls) -> StackPorts:
+        for _ in range(200):
+            base = random.randrange(20000, 40000 - BLOCK)
+            if not any(port_open(p) for p in range(base, base + BLOCK)):
+                return cls(base, base + 1, base + 32)
+        raise AssertionError("no free block of ports on 127.0.0.1")
+
+    @property
+    def restart_metrics_base(self) -> int:  # a service started again takes a new port
+        return self.metrics_base + 20
+
+
+@contextmanager
+def own_vhost(rabbit_url: str) -> Iterator[str]:
+    """A RabbitMQ virtual host of the stack's own, deleted afterwards: services of another
+    stack on the same broker (a forgotten one, another run's) cannot take its messages.
+    Where rabbitmqctl cannot make one (not the broker's machine, not root), the broker's
+    default host is used, and the stack refuses to start beside another stack's consumers."""
+    ctl = shutil.which("rabbitmqctl")
+    name = f"e2e-{uuid.uuid4().hex[:10]}"
+    if ctl is None or _ctl(ctl, "add_vhost", name).returncode != 0:
+        _refuse_shared_stage_queues(rabbit_url)
+        yield rabbit_url
+        return
+    try:
+        done = _ctl(ctl, "set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        assert done.returncode == 0, done.stderr
+        yield f"{rabbit_url.rsplit('/', 1)[0]}/{quote(name, safe='')}"
+    finally:
+        _ctl(ctl, "delete_vhost", name)
+
+
+def _ctl(ctl: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([ctl, *args], capture_output=True, text=True, timeout=120)
+
+
+def _refuse_shared_stage_queues(rabbit_url: str) -> None:
+    bus = RabbitBus(rabbit_url)
+    try:
+        served = {stage: bus.consumers(stage) for stage in stages.PREFETCH}
+        busy = {stage: n for stage, n in served.items() if n}
+        assert not busy, f"another stack's services consume these queues: {busy}"
+        for stage in stages.PREFETCH:  # every stage's queue
+            bus.purge(stage)
+    finally:
+        bus.close()
+
+
+def stack_env(
+    s3_endpoint: str, rabbit_url: str, postgres_url: str, ports: StackPorts
+) -> dict[str, str]:
+    """The environment of a stack on the session's infrastructure, in a bucket of its own."""
+    return {
+        **DEFAULT_ENV,
+        "BDISC_RABBITMQ_URL": rabbit_url,
+        "BDISC_S3_ENDPOINT": s3_endpoint,
+        "BDISC_S3_BUCKET": f"e2e-{uuid.uuid4().hex[:10]}",
+        "BDISC_DATABASE_URL": postgres_url,
+        "BDISC_PORT": str(ports.gateway),
+        "BDISC_SPECTROGRAM_ADDR": f"127.0.0.1:{ports.grpc_base + SPECTROGRAM_OFFSET}",
+    }
 
 
 @dataclass(frozen=True)
@@ -24,6 +101,7 @@ class RunningStack:
     stack: Stack
     api: str  # the gateway's URL
     key: str  # the project's API key
+    ports: StackPorts
 
 
 @contextmanager
@@ -32,37 +110,34 @@ def running_stack(
     rabbit_url: str,
     postgres_url: str,
     folder: Path,
-    port: int,
-    metrics_base: int,
     embed_replicas: int = 2,
 ) -> Iterator[RunningStack]:
-    env = {
-        **DEFAULT_ENV,
-        "BDISC_RABBITMQ_URL": rabbit_url,
-        "BDISC_S3_ENDPOINT": s3_endpoint,
-        "BDISC_S3_BUCKET": f"e2e-{uuid.uuid4().hex[:10]}",
-        "BDISC_DATABASE_URL": postgres_url,
-        "BDISC_PORT": str(port),
-    }
-    bus = RabbitBus(rabbit_url)
-    for stage in stages.PREFETCH:  # every stage's queue
-        bus.purge(stage)
-    bus.close()
-    stack = Stack(folder, env)
-    try:
-        stack.start_services(embed_replicas=embed_replicas, metrics_base=metrics_base)
-        assert wait_for(port, 60), (folder / "logs/gateway.log").read_text()[-2000:]
-        created = subprocess.run(
-            # a project of its own: the tests share one database
-            [sys.executable, "-m", "gateway", "create-project", f"field-{uuid.uuid4().hex[:8]}"],
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        key = next(
-            line.split()[-1] for line in created.stdout.splitlines() if line.startswith("api key")
-        )
-        yield RunningStack(stack, f"http://127.0.0.1:{port}", key)
-    finally:
-        stack.down()
+    ports = StackPorts.free()
+    with own_vhost(rabbit_url) as vhost_url:
+        env = stack_env(s3_endpoint, vhost_url, postgres_url, ports)
+        stack = Stack(folder, env, grpc_base=ports.grpc_base)
+        try:
+            stack.start_services(embed_replicas=embed_replicas, metrics_base=ports.metrics_base)
+            assert wait_for(ports.gateway, 60), (folder / "logs/gateway.log").read_text()[-2000:]
+            created = subprocess.run(
+                # a project of its own: the tests share one database
+                [
+                    sys.executable,
+                    "-m",
+                    "gateway",
+                    "create-project",
+                    f"field-{uuid.uuid4().hex[:8]}",
+                ],
+                env={**os.environ, **env},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            key = next(
+                line.split()[-1]
+                for line in created.stdout.splitlines()
+                if line.startswith("api key")
+            )
+            yield RunningStack(stack, f"http://127.0.0.1:{ports.gateway}", key, ports)
+        finally:
+            stack.down()

@@ -14,8 +14,6 @@ import soundfile as sf
 
 from .stack_helpers import BDISC, running_stack
 
-PORT = 18775
-
 
 @pytest.mark.model
 @pytest.mark.integration
@@ -27,9 +25,7 @@ def test_a_long_recording_in_parts_gives_what_discover_gives(
     (root / "ridge").mkdir(parents=True)
     audio, rate = sf.read(audio_dir / "soundscape.flac", dtype="float32")
     sf.write(root / "ridge" / "night.flac", np.tile(audio, 8)[: 16 * 60 * rate], rate)
-    with running_stack(
-        s3_endpoint, rabbit_url, postgres_url, tmp_path / ".stack", PORT, 19300
-    ) as running:
+    with running_stack(s3_endpoint, rabbit_url, postgres_url, tmp_path / ".stack") as running:
         remote, local = tmp_path / "remote", tmp_path / "local"
         options = ["--min-cluster-size", "3"]
         server = ["--api", running.api, "--api-key", running.key]

@@ -9,8 +9,8 @@ import shutil
 import signal
 import subprocess
 import time
-import uuid
 from pathlib import Path
+from urllib.parse import unquote
 
 import pyarrow.parquet as pq
 import pytest
@@ -22,10 +22,11 @@ from bdisc.adapters.sql_label_store import SqlLabelStore
 from bdisc.app import stages
 from bdisc.app.keys import audio_prefix, results_prefix
 from bdisc.app.orchestrator import Orchestrator
-from devstack.stack import DEFAULT_ENV, Stack
+from devstack.stack import Stack
 
 from ..commands import discovery
 from ..model.helpers import write_clip
+from .stack_helpers import StackPorts, own_vhost, stack_env
 
 RECORDINGS = {"north": ["n1.wav", "n2.wav", "n3.flac"], "south": ["s1.wav", "s2.wav", "s3.wav"]}
 
@@ -45,20 +46,20 @@ def wait_until(predicate, seconds: float, what: str) -> None:  # type: ignore[no
 def test_job_survives_killed_workers(
     s3_endpoint: str, rabbit_url: str, postgres_url: str, audio_dir: Path, tmp_path: Path
 ) -> None:
-    bucket = f"e2e-{uuid.uuid4().hex[:10]}"
-    env = {
-        **DEFAULT_ENV,
-        "BDISC_RABBITMQ_URL": rabbit_url,
-        "BDISC_S3_ENDPOINT": s3_endpoint,
-        "BDISC_S3_BUCKET": bucket,
-        "BDISC_DATABASE_URL": postgres_url,
-        "BDISC_LOG_LEVEL": "info",
-    }
-    stack = Stack(tmp_path / ".stack", env)
-    objects = S3Store(s3_endpoint, env["BDISC_S3_ACCESS_KEY"], env["BDISC_S3_SECRET_KEY"], bucket)
+    with own_vhost(rabbit_url) as vhost_url:
+        survives_killed_workers(s3_endpoint, vhost_url, postgres_url, audio_dir, tmp_path)
+
+
+def survives_killed_workers(
+    s3_endpoint: str, rabbit_url: str, postgres_url: str, audio_dir: Path, tmp_path: Path
+) -> None:
+    ports = StackPorts.free()
+    env = {**stack_env(s3_endpoint, rabbit_url, postgres_url, ports), "BDISC_LOG_LEVEL": "info"}
+    stack = Stack(tmp_path / ".stack", env, grpc_base=ports.grpc_base)
+    objects = S3Store(
+        s3_endpoint, env["BDISC_S3_ACCESS_KEY"], env["BDISC_S3_SECRET_KEY"], env["BDISC_S3_BUCKET"]
+    )
     bus = RabbitBus(rabbit_url)
-    for stage in stages.PREFETCH:  # every stage's queue
-        bus.purge(stage)
     migrate(postgres_url)
     jobs = SqlJobStore(postgres_url)
     project = "e2e"
@@ -71,7 +72,7 @@ def test_job_survives_killed_workers(
             )
             objects.put_file(f"{audio_prefix(project)}{group}/{name}", clip)
     try:
-        stack.start_services(embed_replicas=2, metrics_base=19100)
+        stack.start_services(embed_replicas=2, metrics_base=ports.metrics_base)
         job = Orchestrator(jobs, bus, objects, labels=SqlLabelStore(jobs.engine)).submit_discovery(
             None, discovery(project, cluster={"min_cluster_size": 3})
         )
@@ -82,7 +83,7 @@ def test_job_survives_killed_workers(
         )
         stack.stop("embedding-1", signal.SIGKILL)
         stack.stop("orchestrator", signal.SIGKILL)
-        stack.start_services_named(["orchestrator"], metrics_base=19110)
+        stack.start_services_named(["orchestrator"], metrics_base=ports.restart_metrics_base)
         wait_until(lambda: jobs.job(job).status in ("done", "failed"), 300, "the job to end")
         assert jobs.job(job).status == "done", jobs.job(job).error
         embedded = jobs.items(job, stages.EMBED)
@@ -118,26 +119,35 @@ def test_job_survives_the_broker_dropping_every_connection(
     rabbitmqctl = shutil.which("rabbitmqctl")
     if rabbitmqctl is None:
         pytest.skip("rabbitmqctl is needed to drop the broker's connections")
-    bucket = f"drop-{uuid.uuid4().hex[:10]}"
-    env = {
-        **DEFAULT_ENV,
-        "BDISC_RABBITMQ_URL": rabbit_url,
-        "BDISC_S3_ENDPOINT": s3_endpoint,
-        "BDISC_S3_BUCKET": bucket,
-        "BDISC_DATABASE_URL": postgres_url,
-    }
-    stack = Stack(tmp_path / ".stack", env)
-    objects = S3Store(s3_endpoint, env["BDISC_S3_ACCESS_KEY"], env["BDISC_S3_SECRET_KEY"], bucket)
+    with own_vhost(rabbit_url) as vhost_url:
+        survives_dropped_connections(
+            rabbitmqctl, s3_endpoint, vhost_url, postgres_url, audio_dir, tmp_path
+        )
+
+
+def survives_dropped_connections(
+    rabbitmqctl: str,
+    s3_endpoint: str,
+    rabbit_url: str,
+    postgres_url: str,
+    audio_dir: Path,
+    tmp_path: Path,
+) -> None:
+    ports = StackPorts.free()
+    env = stack_env(s3_endpoint, rabbit_url, postgres_url, ports)
+    stack = Stack(tmp_path / ".stack", env, grpc_base=ports.grpc_base)
+    objects = S3Store(
+        s3_endpoint, env["BDISC_S3_ACCESS_KEY"], env["BDISC_S3_SECRET_KEY"], env["BDISC_S3_BUCKET"]
+    )
     bus = RabbitBus(rabbit_url)
-    for stage in stages.PREFETCH:  # every stage's queue
-        bus.purge(stage)
+    vhost = unquote(rabbit_url.rsplit("/", 1)[1])  # the stack's own
     migrate(postgres_url)
     jobs = SqlJobStore(postgres_url)
     for i in range(4):
         clip = write_clip(audio_dir / "soundscape.flac", tmp_path / f"r{i}.wav", 45.0 + i * 3)
         objects.put_file(f"{audio_prefix('drop')}site/r{i}.wav", clip)
     try:
-        stack.start_services(embed_replicas=2, metrics_base=19300)
+        stack.start_services(embed_replicas=2, metrics_base=ports.metrics_base)
         job = Orchestrator(jobs, bus, objects, labels=SqlLabelStore(jobs.engine)).submit_discovery(
             None, discovery("drop", cluster={"min_cluster_size": 3})
         )
@@ -147,7 +157,7 @@ def test_job_survives_the_broker_dropping_every_connection(
             "the first recording",
         )
         subprocess.run(
-            [rabbitmqctl, "close_all_connections", "bdisc e2e test"],
+            [rabbitmqctl, "close_all_connections", "-p", vhost, "bdisc e2e test"],
             check=True,
             capture_output=True,
             timeout=60,

@@ -23,8 +23,6 @@ from devstack.stack import SERVICES
 
 from .stack_helpers import BDISC, running_stack
 
-PORT = 18765
-
 
 def wait_job(api: httpx.Client, project: str, job: str, timeout_s: float = 300) -> str:
     deadline = time.monotonic() + timeout_s
@@ -42,9 +40,7 @@ def wait_job(api: httpx.Client, project: str, job: str, timeout_s: float = 300) 
 def test_submit_gives_what_discover_gives(
     s3_endpoint: str, rabbit_url: str, postgres_url: str, data_dir: Path, tmp_path: Path
 ) -> None:
-    with running_stack(
-        s3_endpoint, rabbit_url, postgres_url, tmp_path / ".stack", PORT, 19200
-    ) as running:
+    with running_stack(s3_endpoint, rabbit_url, postgres_url, tmp_path / ".stack") as running:
         key = running.key
         remote, local = tmp_path / "remote", tmp_path / "local"
         done = subprocess.run(
@@ -53,7 +49,7 @@ def test_submit_gives_what_discover_gives(
                 "submit",
                 str(data_dir / "demo"),
                 "--api",
-                f"http://127.0.0.1:{PORT}",
+                running.api,
                 "--api-key",
                 key,
                 "--wait",
@@ -98,7 +94,7 @@ def test_submit_gives_what_discover_gives(
                 "submit",
                 str(data_dir / "demo"),
                 "--api",
-                f"http://127.0.0.1:{PORT}",
+                running.api,
                 "--api-key",
                 key,
             ],
@@ -110,7 +106,8 @@ def test_submit_gives_what_discover_gives(
 
         # Every replica's /metrics: windows through the model, its queue's depth.
         windows = 0.0
-        for port in (19200 + len(SERVICES), 19201 + len(SERVICES)):  # embedding-1, -2
+        first_replica = running.ports.metrics_base + len(SERVICES)
+        for port in (first_replica, first_replica + 1):  # embedding-1, -2
             text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
             windows += sum(
                 float(line.split()[-1])
@@ -122,7 +119,7 @@ def test_submit_gives_what_discover_gives(
 
         # Review through the API, export on the stack; the embedded export of the same
         # labels gives the same clips, byte for byte.
-        api = httpx.Client(base_url=f"http://127.0.0.1:{PORT}", headers={"X-API-Key": key})
+        api = httpx.Client(base_url=running.api, headers={"X-API-Key": key})
         project = api.get("/v1/me").json()["project"]
         listed = api.get(f"/v1/projects/{project}/jobs").json()["jobs"]
         job = next(j["job_id"] for j in listed if j["kind"] == "discover")  # the --wait one

@@ -16,7 +16,6 @@ from bdisc.search.manifest import IndexSettings
 from bdisc.search.window_index import (
     INDEX_FOLDER,
     MANIFEST_FILE,
-    VECTORS_FILE,
     open_index,
 )
 
@@ -60,11 +59,30 @@ def test_new_files_are_added_changed_ones_rebuild(tmp_path: Path) -> None:
     assert update.rebuilt and len(index) == 100
 
 
+def test_a_manifest_never_pairs_with_another_saves_files(tmp_path: Path) -> None:
+    """Two writers of one index folder (two jobs of a project publishing it): each save
+    names its own files, so a manifest left from the other save cannot be read with the
+    vectors and table of this one; it reads as missing files and rebuilds."""
+    data = clustered(200, seed=3)
+    write_stored(tmp_path, "a.wav", data[:100])
+    open_index(tmp_path)
+    folder = tmp_path / INDEX_FOLDER
+    first = (folder / MANIFEST_FILE).read_text()
+    write_stored(tmp_path, "b.wav", data[100:])
+    open_index(tmp_path)
+    assert len(list(folder.glob("windows-*"))) == 2  # the older generation's files are gone
+    (folder / MANIFEST_FILE).write_text(first)  # the first writer's manifest lands last
+    index, update = open_index(tmp_path)
+    assert update.rebuilt and "unreadable" in update.reason
+    assert len(index) == 200 and index.search(data[150], 1)[0][0, 0] == 150
+
+
 def test_a_damaged_index_is_rebuilt_from_the_embeddings(tmp_path: Path) -> None:
     data = clustered(200, seed=2)
     write_stored(tmp_path, "a.wav", data)
     open_index(tmp_path)
-    (tmp_path / INDEX_FOLDER / VECTORS_FILE).write_bytes(b"not an index")
+    (vectors,) = (tmp_path / INDEX_FOLDER).glob("windows-*.usearch")
+    vectors.write_bytes(b"not an index")
     index, update = open_index(tmp_path)
     assert update.rebuilt and "unreadable" in update.reason
     assert index.search(data[7], 1)[0][0, 0] == 7

@@ -475,6 +475,12 @@ class RabbitBus:
         declared = self._channel().queue_declare(queue_names(stage)[0], passive=True)
         return int(declared.method.message_count)
 
+    def consumers(self, stage: str) -> int:
+        """Consumers attached to the stage's work queue: is anyone serving it?"""
+        self.declare(stage)
+        declared = self._channel().queue_declare(queue_names(stage)[0], passive=True)
+        return int(declared.method.consumer_count)
+
     def purge(self, stage: str) -> None:
         """Empty all queues of a stage (tests and operators)."""
         self.declare(stage)

@@ -18,6 +18,7 @@ beside the results (``index/``) recognises it as unchanged in the next job.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections import defaultdict
 from dataclasses import dataclass
@@ -31,16 +32,20 @@ from bdisc.app.keys import audio_prefix, group_of, job_results_prefix
 from bdisc.app.label_sheets import JobLabels, job_labels, write_csv, write_overrides
 from bdisc.app.messages import EmbeddedRecording, StoredResults
 from bdisc.app.object_file import open_object
-from bdisc.app.publish import publish_folder
 from bdisc.audio.segments import read_segment
 from bdisc.discovery.labelled_sheet import with_labels
 from bdisc.discovery.linking import SOUND_TYPES_FILE
 from bdisc.discovery.sheets import CLUSTERS_FILE, REVIEW_FILE
+from bdisc.errors import IncompatibleArtifact, NotFound
+from bdisc.logs import fields
 from bdisc.outputs.embeddings import embeddings_path
 from bdisc.ports.object_store import ObjectStore
-from bdisc.search.window_index import index_folder
+from bdisc.search.manifest import Manifest
+from bdisc.search.window_index import MANIFEST_FILE, index_folder
 from bdisc.training.from_results import EMBEDDINGS_FOLDER
 from bdisc.training.suggest import SUGGEST_FILE
+
+log = logging.getLogger(__name__)
 
 OVERRIDES_FILE = "overrides.csv"
 INDEX_FOLDER = "index/"
@@ -143,16 +148,33 @@ class ResultsReader:
     # -- the window index, kept beside the discovery job's results -------------------------
 
     def fetch_index(self, results: Path) -> None:
-        """The stored window index, if any (``bdisc.search`` brings it up to date)."""
+        """The stored window index, if any (``bdisc.search`` brings it up to date): its
+        manifest, then the files that manifest names. Files another job's publication
+        replaced in between are missing: the index is then rebuilt, never mismatched."""
         local = index_folder(results)
         key = self.prefix + INDEX_FOLDER
-        for name in self.objects.list(key):
-            self.objects.download(name, local / name[len(key) :])
+        try:
+            self.objects.download(key + MANIFEST_FILE, local / MANIFEST_FILE)
+            manifest = Manifest.from_json((local / MANIFEST_FILE).read_text(encoding="utf-8"))
+            for name in (manifest.vectors_file, manifest.table_file):
+                self.objects.download(key + name, local / name)
+        except (NotFound, IncompatibleArtifact) as exc:
+            log.info("stored window index not usable", extra=fields(reason=str(exc)))
 
     def keep_index(self, results: Path) -> None:
+        """Publish the index: the data files first, the manifest naming them last, then
+        the older generations' files go (a concurrent reader sees one index or the other)."""
         local = index_folder(results)
-        if local.is_dir():
-            publish_folder(self.objects, local, self.prefix + INDEX_FOLDER)
+        if not (local / MANIFEST_FILE).is_file():
+            return
+        key = self.prefix + INDEX_FOLDER
+        data = sorted(f for f in local.iterdir() if f.is_file() and f.name != MANIFEST_FILE)
+        for f in data:
+            self.objects.put_file(key + f.name, f)
+        self.objects.put_file(key + MANIFEST_FILE, local / MANIFEST_FILE)
+        keep = {key + f.name for f in data} | {key + MANIFEST_FILE}
+        for stale in [k for k in self.objects.list(key) if k not in keep]:
+            self.objects.delete(stale)
 
 
 def _stamp(keys: list[str]) -> int:

@@ -64,10 +64,21 @@ class Manifest:
     dim: int
     settings: IndexSettings
     files: tuple[FileEntry, ...] = field(default=())
+    # Names the vectors and table files this manifest goes with (``windows-<g>.*``): a
+    # manifest never pairs with another save's files, even where two writers race.
+    generation: str = ""
 
     @property
     def windows(self) -> int:
         return sum(f.count for f in self.files)
+
+    @property
+    def vectors_file(self) -> str:
+        return f"windows-{self.generation}.usearch" if self.generation else "windows.usearch"
+
+    @property
+    def table_file(self) -> str:
+        return f"windows-{self.generation}.parquet" if self.generation else "windows.parquet"
 
     def to_json(self) -> str:
         body = {
@@ -76,6 +87,7 @@ class Manifest:
             "dim": self.dim,
             "settings": asdict(self.settings),
             "files": [asdict(f) for f in self.files],
+            "generation": self.generation,
         }
         return json.dumps(body, indent=1, sort_keys=True)
 
@@ -91,6 +103,7 @@ class Manifest:
                 dim=int(body["dim"]),
                 settings=IndexSettings(**body["settings"]),
                 files=tuple(FileEntry(**f) for f in body["files"]),
+                generation=str(body.get("generation", "")),  # older manifests: fixed names
             )
         except (ValueError, TypeError, KeyError, AttributeError, ConfigError) as exc:
             raise IncompatibleArtifact(f"unreadable index manifest: {exc}") from exc

@@ -1,8 +1,9 @@
 """An approximate nearest-neighbour index (usearch HNSW, cosine) over every window a
 results folder stores in ``embeddings/``, kept up to date incrementally.
 
-Beside the embeddings, ``index/`` holds ``windows.usearch`` (the vectors), ``windows.parquet``
-(id -> recording and times) and ``manifest.json`` (which files are in, see ``manifest``).
+Beside the embeddings, ``index/`` holds ``windows-<generation>.usearch`` (the vectors),
+``windows-<generation>.parquet`` (id -> recording and times) and ``manifest.json`` (which
+files are in and which generation goes with it, see ``manifest``).
 Opening the index adds the files that are new; a file that changed or disappeared, other
 index settings, or an index that is missing, torn or unreadable make it rebuild from the
 embeddings (they are the data; the index is only a cache). Files made with another window
@@ -14,6 +15,7 @@ from __future__ import annotations
 import bisect
 import logging
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,9 +38,7 @@ from bdisc.search.window_table import WindowTable
 log = logging.getLogger(__name__)
 
 INDEX_FOLDER = "index"
-VECTORS_FILE = "windows.usearch"
-TABLE_FILE = "windows.parquet"
-MANIFEST_FILE = "manifest.json"
+MANIFEST_FILE = "manifest.json"  # names the vectors and table files it goes with
 CANDIDATES_PER_RESULT = 5  # HNSW search breadth per neighbour asked for
 
 
@@ -283,8 +283,8 @@ def _load(
     manifest = replace(manifest, settings=settings)  # expansion_search: a search setting
     try:
         index = usearch_index(manifest.dim, settings)
-        index.load(str(folder / VECTORS_FILE))
-        table = WindowTable.load(folder / TABLE_FILE)
+        index.load(str(folder / manifest.vectors_file))
+        table = WindowTable.load(folder / manifest.table_file)
     except Exception as exc:  # a torn or foreign file, whatever the library says
         return None, f"unreadable index ({type(exc).__name__}: {exc})"
     if not len(index) == len(table) == manifest.windows or int(index.ndim) != manifest.dim:
@@ -294,12 +294,16 @@ def _load(
 
 
 def _save(folder: Path, index: Any, manifest: Manifest, table: WindowTable) -> None:
-    """Vectors and table first, the manifest last: a torn save reads as a disagreement
-    (and rebuilds), never as a wrong index."""
+    """Vectors and table under a new generation's names, then the manifest that names
+    them, then the older generations' files go: a reader sees the old index or the new
+    one, and a torn save reads as missing files (and rebuilds), never as a wrong index."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / MANIFEST_FILE).unlink(missing_ok=True)
-    tmp = temp_path(folder / VECTORS_FILE)
+    manifest = replace(manifest, generation=uuid.uuid4().hex[:12])
+    tmp = temp_path(folder / manifest.vectors_file)
     index.save(str(tmp))
-    commit(tmp, folder / VECTORS_FILE)
-    table.save(folder / TABLE_FILE)
+    commit(tmp, folder / manifest.vectors_file)
+    table.save(folder / manifest.table_file)
     atomic_write_text(folder / MANIFEST_FILE, manifest.to_json())
+    for old in folder.glob("windows*"):
+        if old.name not in (manifest.vectors_file, manifest.table_file):
+            old.unlink(missing_ok=True)
