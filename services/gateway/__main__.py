@@ -1,4 +1,4 @@
-"""python -m gateway [serve | create-project NAME] (wiring only)."""
+"""python -m gateway [serve | create-project NAME | rotate-key NAME] (wiring only)."""
 
 from __future__ import annotations
 
@@ -63,6 +63,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"project {project.id}\napi key {key}\nwebhook secret {project.webhook_secret}\n"
             )
             return 0
+        if args[:1] == ["rotate-key"] and len(args) == 2:  # the old key stops working
+            sys.stdout.write(f"project {args[1]}\napi key {deps.projects.rotate_key(args[1])}\n")
+            return 0
+        if args not in ([], ["serve"]):
+            sys.stderr.write(
+                "usage: python -m gateway [serve | create-project NAME | rotate-key NAME]\n"
+            )
+            return 2
     except BdiscError as exc:
         sys.stderr.write(f"gateway: {exc.message}\n")
         return 2

@@ -60,6 +60,8 @@ def test_no_request_gets_a_server_error(fuzzed: dict[str, Any]) -> None:
                 if case.path_parameters and name in case.path_parameters and name != "cluster":
                     case.path_parameters[name] = value
             response = case.call(headers={"X-API-Key": fuzzed["key"]})
+            if response.status_code == 200 and case.formatted_path.endswith("/key:rotate"):
+                fuzzed["key"] = response.json()["api_key"]  # the old key stopped working
             if response.status_code >= 500:
                 failures.append(
                     f"{case.method} {case.formatted_path} {case.query} {str(case.body)[:120]}: "

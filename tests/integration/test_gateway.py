@@ -599,3 +599,28 @@ def test_each_key_has_its_own_request_rate(
     assert 1 <= int(answers[-1].headers["Retry-After"]) <= 2
     assert client.get(f"/v1/projects/{b}/audio", headers=beta).status_code == 200
     assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.integration
+def test_a_project_rotates_its_key_and_the_old_one_stops_at_once(
+    gateway: tuple[TestClient, Deps, dict[str, str]],
+) -> None:
+    client, deps, k = gateway
+    a, b = k["alpha"], k["beta"]
+    old = {"X-API-Key": k["alpha-key"]}
+    assert client.post(f"/v1/projects/{a}/key:rotate").status_code == 401
+    refused = client.post(f"/v1/projects/{a}/key:rotate", headers={"X-API-Key": k["beta-key"]})
+    assert refused.status_code == 403  # another project's key rotates nothing here
+    assert client.get("/v1/me", headers=old).json() == {"project": a}
+    rotated = client.post(f"/v1/projects/{a}/key:rotate", headers=old)
+    assert rotated.status_code == 200 and rotated.json()["project"] == a
+    new = {"X-API-Key": rotated.json()["api_key"]}
+    assert new != old and rotated.json()["api_key"].startswith("bd_")
+    assert client.get("/v1/me", headers=old).status_code == 401
+    assert client.get(f"/v1/projects/{a}/audio", headers=old).status_code == 401
+    assert client.get("/v1/me", headers=new).json() == {"project": a}
+    assert client.get("/v1/me", headers={"X-API-Key": k["beta-key"]}).json() == {"project": b}
+    # an operator gives a project that lost its key a new one
+    operator = deps.projects.rotate_key(a)
+    assert client.get("/v1/me", headers=new).status_code == 401
+    assert client.get("/v1/me", headers={"X-API-Key": operator}).json() == {"project": a}

@@ -44,3 +44,12 @@ def set_webhook(project: ProjectDep, deps: DepsDep, body: WebhookIn) -> dict[str
         check_target(body.url, deps.webhook_allow_private)
     updated = deps.projects.set_webhook(project.id, body.url)
     return {"url": updated.webhook_url, "secret": updated.webhook_secret}
+
+
+@router.post("/projects/{project}/key:rotate")
+def rotate_key(project: ProjectDep, deps: DepsDep) -> dict[str, str]:
+    """A new API key for the project, shown only in this answer; the key this request
+    was made with stops working at once (rotate on a schedule, or at once when a key
+    may have leaked). An operator whose project lost its key runs
+    ``python -m gateway rotate-key PROJECT``."""
+    return {"project": project.id, "api_key": deps.projects.rotate_key(project.id)}
