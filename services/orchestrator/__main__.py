@@ -1,4 +1,5 @@
-"""python -m orchestrator: migrate the job database, then consume events (wiring only)."""
+"""python -m orchestrator: migrate the job database, take the writer lock (a second
+orchestrator waits as a standby), then consume events (wiring only)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.adapters.sql_job_store import SqlJobStore, migrate
 from bdisc.adapters.sql_label_store import SqlLabelStore
 from bdisc.adapters.sql_project_store import SqlProjectStore
+from bdisc.adapters.writer_lock import WriterLock
 from bdisc.app import stages
 from bdisc.app.dead_letters import report_dead_letters_forever
 from bdisc.app.orchestrator import Orchestrator
@@ -27,6 +29,9 @@ def main() -> int:
         return 2
     s = booted.settings
     migrate(s.database_url)
+    lock = WriterLock(s.database_url)
+    if not lock.acquire(booted.stop):
+        return 0  # stopped while a standby
     jobs = SqlJobStore(s.database_url)
     notify = WebhookNotifier(
         SqlProjectStore(jobs.engine).webhook, allow_private=s.webhook_allow_private
@@ -68,6 +73,7 @@ def main() -> int:
         max_batch=stages.PREFETCH[stages.EVENTS],
     )
     reporter.join(timeout=10)
+    lock.release()
     return 0
 
 
