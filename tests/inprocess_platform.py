@@ -12,6 +12,7 @@ from bdisc.adapters.local_store import LocalStore
 from bdisc.adapters.sql_job_store import SqlJobStore, migrate
 from bdisc.adapters.sql_label_store import SqlLabelStore
 from bdisc.app import stages
+from bdisc.app.cancel_marks import CancelMarks
 from bdisc.app.cluster_stage import ClusterStage
 from bdisc.app.dead_letters import report_dead_letters
 from bdisc.app.embed_stage import EmbedStage
@@ -46,7 +47,10 @@ class InProcessPlatform:
         (root / "scratch").mkdir(parents=True, exist_ok=True)
         self.handlers: dict[str, Handler] = {
             stages.EVENTS: self.orchestrator.handle_event,
-            **{name: stage_handler(self.bus, s.routes) for name, s in self.stages.items()},
+            **{
+                name: stage_handler(self.bus, s.routes, CancelMarks(self.objects))
+                for name, s in self.stages.items()
+            },
         }
         self.delivered: dict[str, int] = dict.fromkeys(self.handlers, 0)
 

@@ -218,9 +218,10 @@ def test_a_cancelled_job_stops_fanning_out(platform: InProcessPlatform) -> None:
     p.bus.publish(to_message(job, f"{job}:cancel", Cancel()))
     p.step(stages.EVENTS)
     assert p.jobs.job(job).status == "cancelled"
-    p.run()  # the embeds in flight finish, their outcomes are recorded ...
-    assert p.jobs.progress(job)["embed"] == {"done": 3, "failed": 1}
-    assert "cluster" not in p.jobs.progress(job)  # ... and nothing is clustered
+    p.run()  # the embeds still queued are dropped unread, and nothing is clustered
+    assert p.jobs.progress(job)["embed"] == {"pending": 3, "failed": 1}
+    assert not list(p.objects.list("embeddings/"))
+    assert "cluster" not in p.jobs.progress(job)
     assert p.jobs.job(job).status == "cancelled"
     # A finished job is not cancelled: it keeps its outcome (and can be exported).
     done = p.orchestrator.submit_discovery(None, discovery("proj", prefix="north/"))

@@ -49,6 +49,11 @@ def models_prefix(project: str, model_id: str) -> str:
     return f"projects/{check_key(project)}/models/{check_key(model_id)}/"
 
 
+def cancel_mark(project: str, job_id: str) -> str:
+    """An empty object that says the job was cancelled: workers skip its queued work."""
+    return f"projects/{check_key(project)}/jobs/{check_key(job_id)}/cancelled"
+
+
 def review_group(kind: str, job_id: str) -> str:
     """The folder of a search's or suggestion's review group in its discovery job's
     results (``search-<job>``), labelled there like a deployment's clusters."""

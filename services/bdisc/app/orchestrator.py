@@ -40,6 +40,7 @@ from typing import Any
 
 from bdisc import tracing
 from bdisc.app import stages
+from bdisc.app.cancel_marks import CancelMarks
 from bdisc.app.job_records import (
     DISCOVER,
     DUPLICATES,
@@ -460,7 +461,9 @@ class Orchestrator:
 
     def _cancel(self, job_id: str, _: Cancel) -> None:
         """Only a job still at work is cancelled: a finished one keeps its outcome."""
-        if self.jobs.job(job_id).status in ("queued", "running"):
+        job = self.jobs.job(job_id)
+        if job.status in ("queued", "running"):
+            CancelMarks(self.objects).mark(job.project, job_id)  # queued work is dropped
             self._end(job_id, "cancelled")
         else:
             log.info("a finished job is not cancelled", extra=fields(job_id=job_id))

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bdisc import tracing
+from bdisc.app.cancel_marks import CancelMarks
 from bdisc.app.messages import Event, Work, read, reply
 from bdisc.errors import BdiscError, describe, is_retryable
 from bdisc.logs import fields
@@ -42,14 +43,18 @@ def run_work(job_id: str, work: Work, route: Route) -> Event:
         return work.failed(f"{kind}: {text}")
 
 
-def stage_handler(bus: MessageBus, routes: Routes) -> Handler:
-    """The bus handler of a stage whose events go out on ``bus``."""
+def stage_handler(bus: MessageBus, routes: Routes, marks: CancelMarks | None = None) -> Handler:
+    """The bus handler of a stage whose events go out on ``bus``; with ``marks``, work of
+    a cancelled job is dropped unread (``cancel_marks.py``)."""
 
     def handle(message: Message) -> None:
         work = read(message)
         route = routes.get(type(work)) if isinstance(work, Work) else None
         if route is None or not isinstance(work, Work):
             raise MalformedMessage(f"this stage does not do {work.kind} work")
+        if marks is not None and marks.cancelled(work.project, message.job_id):
+            log.info("work of a cancelled job dropped", extra=fields(job_id=message.job_id))
+            return
         with tracing.span(
             f"{work.stage} {work.kind}",
             message.trace,

@@ -7,6 +7,7 @@ from typing import Protocol, TypeVar
 
 from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.app import stages
+from bdisc.app.cancel_marks import CancelMarks
 from bdisc.app.stage_handler import Routes, stage_handler
 from bdisc.ports.message_bus import Handler, MessageBus
 from bdisc.service.boot import Booted, boot
@@ -33,9 +34,10 @@ def run_stage_worker(
     url = booted.settings.rabbitmq_url
     prefetch = stages.PREFETCH.get(stage_name, 1)
     stage = build(booted)
+    marks = CancelMarks(booted.object_store())
 
     def make_handler(bus: MessageBus) -> Handler:  # events go out on the consuming bus
-        return stage_handler(bus, stage.routes)
+        return stage_handler(bus, stage.routes, marks)
 
     watch_queue(stage_name, lambda: RabbitBus(url), booted.metrics, booted.stop)
     consume_forever(
