@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -142,6 +143,33 @@ def test_clustering_recovers_groups_deterministically(method: str) -> None:
         found = first.labels[truth == k]
         assert (found == np.bincount(found[found >= 0]).argmax()).mean() > 0.9
     assert len(set(first.labels[first.labels >= 0])) == 3
+
+
+def test_noise_windows_birdnet_names_alike_become_a_cluster() -> None:
+    """Windows HDBSCAN leaves as noise that BirdNET names as the same bird with 0.5 or
+    more form a cluster after the others; a window named too weakly, or named as a
+    non-bird, stays noise; named_group_score 0 leaves them all as noise."""
+    data, _ = _blobs()
+    odd = np.full((14, 64), 1e-3, np.float32)  # far from the blobs and from each other
+    for i in range(14):
+        odd[i, [(i * 9) % 64, (i * 9 + 5) % 64]] = 10.0
+    data = np.vstack([data, odd])
+    params = ClusterParams(method="jsd", seed=3, min_cluster_size=5, min_samples=None)
+    plain = cluster(data, replace(params, named_group_score=0.0))
+    noise = np.flatnonzero(plain.labels == -1)
+    assert len(noise) >= 7  # the precondition: HDBSCAN left some windows out
+    names = np.full(len(data), "", dtype=object)
+    scores = np.zeros(len(data))
+    names[noise], scores[noise] = "Pica pica_Eurasian Magpie", 0.9
+    names[noise[0]] = "Dog_Dog"  # not a bird
+    scores[noise[1]] = 0.3  # too weak
+    named = cluster(data, params, birdnet=(names.astype(str), scores))
+    new = int(plain.labels.max()) + 1
+    assert named.labels[noise[:2]].tolist() == [-1, -1]
+    assert (named.labels[noise[2:]] == new).all()
+    assert (named.probabilities[noise[2:]] == 0.9).all()  # membership: BirdNET's score
+    others = plain.labels != -1
+    np.testing.assert_array_equal(named.labels[others], plain.labels[others])
 
 
 def test_jsd_matrix_is_a_metric_in_unit_range() -> None:

@@ -190,6 +190,14 @@ def add_discovery_options(d: argparse.ArgumentParser, *, group_by: bool = True) 
         "score is never background (default %(default)s; 1: almost never guarded)",
     )
     c.add_argument(
+        "--named-group-score",
+        type=float,
+        default=CLUSTER.named_group_score,
+        metavar="S",
+        help="noise and background windows that BirdNET names as the same bird with at "
+        "least this score form a cluster of their own (default %(default)s; 0: off)",
+    )
+    c.add_argument(
         "--link-threshold",
         type=float,
         default=LINK.threshold,
@@ -241,6 +249,7 @@ def discovery_job(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "background_threshold": args.background_threshold,
             "background_level_db": args.background_level_db,
             "background_guard_score": args.background_guard_score,
+            "named_group_score": args.named_group_score,
         },
         "link": {"threshold": args.link_threshold},
         "review": {

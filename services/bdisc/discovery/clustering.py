@@ -27,8 +27,10 @@ from bdisc.discovery.background import (
     QUIET_MARGIN_DB,
     foreground_scores,
     group_background,
+    known_birds,
     quiet_windows,
 )
+from bdisc.discovery.named_groups import named_groups
 from bdisc.errors import ConfigError
 
 Method = Literal["umap", "jsd"]
@@ -64,6 +66,9 @@ class ClusterParams:
     # A cluster whose windows BirdNET mostly names as a bird with at least this score is
     # never background (a focal recording of one song); 1: almost no such guard.
     background_guard_score: float = 0.5
+    # Noise and background windows that BirdNET names as the same bird with at least this
+    # score form a cluster of their own (see named_groups.py); 0: off.
+    named_group_score: float = 0.5
 
     def __post_init__(self) -> None:
         if self.method not in ("umap", "jsd"):
@@ -85,6 +90,8 @@ class ClusterParams:
             raise ConfigError(
                 f"background_guard_score must be in (0, 1], got {self.background_guard_score}"
             )
+        if not 0.0 <= self.named_group_score <= 1.0:
+            raise ConfigError(f"named_group_score must be in [0, 1], got {self.named_group_score}")
         if self.min_samples is not None and self.min_samples < 1:
             raise ConfigError(f"min_samples must be >= 1, got {self.min_samples}")
         if not 0.0 <= self.min_dist <= 1.0:
@@ -210,11 +217,12 @@ def cluster(
     params: ClusterParams,
     recordings: np.ndarray | None = None,
     levels: np.ndarray | None = None,
-    known: np.ndarray | None = None,
+    birdnet: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Clustering:
     """``recordings`` names each window's recording, ``levels`` gives its level in dBFS
-    and ``known`` marks the windows BirdNET names as a bird (``known_birds``), for the
-    background group (without them: one recording, every window quiet, none known)."""
+    and ``birdnet`` BirdNET's top label and score of each window, for the background
+    group and the named groups (without them: one recording, every window quiet, none
+    named)."""
     n = embeddings.shape[0]
     size = params.cluster_size(n)
     if n < max(size, 4):
@@ -260,6 +268,7 @@ def cluster(
         else:
             map_xy = _umap(coords, params, 2, "euclidean", MAP_MIN_DIST)
     recordings = np.zeros(n) if recordings is None else recordings
+    top_labels, top_scores = birdnet if birdnet is not None else (np.full(n, ""), np.zeros(n))
     labels, background = group_background(
         np.asarray(model.labels_),
         foreground_scores(embeddings, recordings),
@@ -268,6 +277,13 @@ def cluster(
         None
         if levels is None or not np.isfinite(levels).all()
         else quiet_windows(levels, recordings, params.background_level_db),
-        known,
+        known_birds(top_labels, top_scores, params.background_guard_score),
     )
-    return Clustering(labels, np.asarray(model.probabilities_), map_xy, pca, size, background)
+    probabilities = np.asarray(model.probabilities_)
+    if params.named_group_score > 0:
+        named = known_birds(top_labels, top_scores, params.named_group_score)
+        names = np.where(named, np.asarray(top_labels, dtype=str), "")
+        labels, probabilities = named_groups(
+            labels, probabilities, names, top_scores, size, background
+        )
+    return Clustering(labels, probabilities, map_xy, pca, size, background)

@@ -40,6 +40,7 @@ BASELINES: dict[str, ClusterParams] = {
         min_cluster_size=5,
         min_samples=None,
         background_threshold=0.0,
+        named_group_score=0.0,
     ),
     "umap-leaf": ClusterParams(
         n_components=2,
@@ -48,6 +49,7 @@ BASELINES: dict[str, ClusterParams] = {
         min_samples=None,
         selection="leaf",
         background_threshold=0.0,
+        named_group_score=0.0,
     ),
     "old-default": ClusterParams(
         n_components=2,
@@ -55,6 +57,7 @@ BASELINES: dict[str, ClusterParams] = {
         min_cluster_size=5,
         min_samples=None,
         background_threshold=0.0,
+        named_group_score=0.0,
     ),
 }
 

@@ -19,7 +19,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from bdisc.discovery.background import BACKGROUND_CLUSTER, known_birds
+from bdisc.discovery.background import BACKGROUND_CLUSTER
 from bdisc.discovery.clustering import cluster
 from bdisc.discovery.job_spec import GroupOptions
 from bdisc.discovery.linking import PROTOTYPES_FILE, prototypes
@@ -110,8 +110,7 @@ def cluster_group(
             log.info("group unchanged, kept as is", extra=fields(group=name))
             return GroupResult(**{**previous["result"], "skipped": True})
 
-    known = known_birds(w.top_label, w.top_score, options.cluster.background_guard_score)
-    result = cluster(w.embedding, options.cluster, w.rel, w.level, known)
+    result = cluster(w.embedding, options.cluster, w.rel, w.level, (w.top_label, w.top_score))
     _clear_generated(folder_dir, name)
     prototypes(name, w.embedding, result.labels, result.background).save(
         folder_dir / PROTOTYPES_FILE
