@@ -44,7 +44,8 @@ def test_a_holder_whose_session_is_killed_stops(postgres_url: str) -> None:
                 conn.execute(
                     sa.text(
                         "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                        "AND ((classid::bigint << 32) | objid::bigint) = :id"
+                        "AND ((classid::bigint << 32) | objid::bigint) = :id AND database "
+                        "= (SELECT oid FROM pg_database WHERE datname = current_database())"
                     ),
                     {"id": LOCK_ID},
                 )

@@ -45,6 +45,7 @@ class WriterLock:
         self.poll_s, self.check_every_s, self.on_lost = poll_s, check_every_s, on_lost
         self._conn: sa.Connection | None = None
         self._released = threading.Event()
+        self._using = threading.Lock()  # the watch and release share the lock's connection
 
     @property
     def needed(self) -> bool:
@@ -74,9 +75,11 @@ class WriterLock:
     def _watch(self) -> None:
         while not self._released.wait(self.check_every_s):
             try:
-                assert self._conn is not None
-                self._conn.execute(sa.text("SELECT 1"))
-                self._conn.commit()
+                with self._using:
+                    if self._conn is None:  # released meanwhile
+                        return
+                    self._conn.execute(sa.text("SELECT 1"))
+                    self._conn.commit()
             except Exception as exc:  # whatever the driver says: the session is gone
                 if self._released.is_set():
                     return
@@ -86,13 +89,14 @@ class WriterLock:
 
     def release(self) -> None:
         self._released.set()
-        if self._conn is not None:
-            try:
-                self._conn.execute(sa.select(sa.func.pg_advisory_unlock(LOCK_ID)))
-                self._conn.commit()
-            except sa.exc.SQLAlchemyError:
-                pass  # the connection is gone, and the lock with it
-            finally:
-                self._conn.close()
-                self._conn = None
+        with self._using:
+            if self._conn is not None:
+                try:
+                    self._conn.execute(sa.select(sa.func.pg_advisory_unlock(LOCK_ID)))
+                    self._conn.commit()
+                except sa.exc.SQLAlchemyError:
+                    pass  # the connection is gone, and the lock with it
+                finally:
+                    self._conn.close()
+                    self._conn = None
         self.engine.dispose()
