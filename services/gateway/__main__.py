@@ -52,6 +52,14 @@ def build(s: GatewaySettings) -> Deps:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    known = args in ([], ["serve"]) or (
+        len(args) == 2 and args[0] in ("create-project", "rotate-key")
+    )
+    if not known:
+        sys.stderr.write(
+            "usage: python -m gateway [serve | create-project NAME | rotate-key NAME]\n"
+        )
+        return 2
     try:
         s = load(GatewaySettings)
         configure(s.log_level, s.log_format)
@@ -66,11 +74,6 @@ def main(argv: list[str] | None = None) -> int:
         if args[:1] == ["rotate-key"] and len(args) == 2:  # the old key stops working
             sys.stdout.write(f"project {args[1]}\napi key {deps.projects.rotate_key(args[1])}\n")
             return 0
-        if args not in ([], ["serve"]):
-            sys.stderr.write(
-                "usage: python -m gateway [serve | create-project NAME | rotate-key NAME]\n"
-            )
-            return 2
     except BdiscError as exc:
         sys.stderr.write(f"gateway: {exc.message}\n")
         return 2

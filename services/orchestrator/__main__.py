@@ -28,10 +28,10 @@ def main() -> int:
     if booted is None:
         return 2
     s = booted.settings
-    migrate(s.database_url)
-    lock = WriterLock(s.database_url)
+    lock = WriterLock(s.database_url)  # before migrating: a standby changes nothing
     if not lock.acquire(booted.stop):
         return 0  # stopped while a standby
+    migrate(s.database_url)
     jobs = SqlJobStore(s.database_url)
     notify = WebhookNotifier(
         SqlProjectStore(jobs.engine).webhook, allow_private=s.webhook_allow_private

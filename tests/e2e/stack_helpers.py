@@ -35,7 +35,7 @@ class StackPorts:
     @classmethod
     def free(cls) -> StackPorts:
         for _ in range(200):
-            base = random.randrange(20000, 40000 - BLOCK)
+            base = random.randrange(20000, 32000 - BLOCK)  # below the ephemeral ports
             if not any(port_open(p) for p in range(base, base + BLOCK)):
                 return cls(base, base + 1, base + 32)
         raise AssertionError("no free block of ports on 127.0.0.1")

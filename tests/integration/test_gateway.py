@@ -581,6 +581,10 @@ def test_labels_are_data_with_revisions_history_undo_and_sheets(
     # A finished job cannot be cancelled: it keeps its outcome and its labels.
     refused = client.post(f"{base}:cancel", headers=auth)
     assert refused.status_code == 409 and "only a job at work" in refused.json()["message"]
+    # A cancelled job is not retried: its queued work is dropped, it would never end.
+    deps.jobs.set_job_status(job, "cancelled")
+    refused = client.post(f"{base}:retry", headers=auth)
+    assert refused.status_code == 409 and "cancelled" in refused.json()["message"]
 
 
 @pytest.mark.integration

@@ -223,6 +223,10 @@ def test_a_cancelled_job_stops_fanning_out(platform: InProcessPlatform) -> None:
     assert not list(p.objects.list("embeddings/"))
     assert "cluster" not in p.jobs.progress(job)
     assert p.jobs.job(job).status == "cancelled"
+    # A retry does not bring it back (its work would be dropped: it would never end).
+    p.bus.publish(to_message(job, f"{job}:retry:1", RetryFailed()))
+    p.run()
+    assert p.jobs.job(job).status == "cancelled"
     # A finished job is not cancelled: it keeps its outcome (and can be exported).
     done = p.orchestrator.submit_discovery(None, discovery("proj", prefix="north/"))
     p.run()

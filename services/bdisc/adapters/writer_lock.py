@@ -8,6 +8,8 @@ lock's connection every ``check_every_s``; a connection that is gone (PostgreSQL
 restarted, the session killed) means the lock may now be another orchestrator's, so the
 holder stops at once (``on_lost``: exit the process; the supervisor restarts it and it
 waits for the lock again; its unacknowledged events are redelivered to the new holder).
+The holder checks every second, more often than a standby polls, and a half-open
+connection fails the check within seconds.
 SQLite (embedded runs: one process) needs no lock.
 """
 
@@ -38,10 +40,25 @@ class WriterLock:
         database_url: str,
         *,
         poll_s: float = 2.0,
-        check_every_s: float = 5.0,
+        check_every_s: float = 1.0,
         on_lost: Callable[[], None] = _exit_now,
     ) -> None:
-        self.engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+        # A half-open connection (a network partition) must fail the watch's query, not
+        # hang it: TCP keepalives and a statement timeout on the lock's session.
+        connect_args = (
+            {
+                "keepalives": 1,
+                "keepalives_idle": 5,
+                "keepalives_interval": 2,
+                "keepalives_count": 2,
+                "options": "-c statement_timeout=3000",
+            }
+            if database_url.startswith("postgresql")
+            else {}
+        )
+        self.engine = sa.create_engine(
+            database_url, poolclass=sa.pool.NullPool, connect_args=connect_args
+        )
         self.poll_s, self.check_every_s, self.on_lost = poll_s, check_every_s, on_lost
         self._conn: sa.Connection | None = None
         self._released = threading.Event()
@@ -58,8 +75,12 @@ class WriterLock:
         waiting = False
         while not stop.is_set():
             conn = self.engine.connect()
-            got = conn.execute(sa.select(sa.func.pg_try_advisory_lock(LOCK_ID))).scalar()
-            conn.commit()  # session locks outlive transactions; none stays open
+            try:
+                got = conn.execute(sa.select(sa.func.pg_try_advisory_lock(LOCK_ID))).scalar()
+                conn.commit()  # session locks outlive transactions; none stays open
+            except BaseException:
+                conn.close()
+                raise
             if got:
                 self._conn = conn
                 log.info("writer lock held", extra=fields(lock=LOCK_ID))

@@ -3,8 +3,8 @@
 an item of work. Work of a cancelled job still waiting in a queue (a 10,000-recording
 job's embeds, say) is then acknowledged and dropped in milliseconds instead of costing
 the replicas hours that other projects wait for. One HEAD request per item; a mark, once
-seen, is remembered (a job never comes back from cancelled). Work already running
-finishes: its outcome is recorded and nothing follows from it.
+seen, is remembered (a cancelled job is never retried: ``Orchestrator.retry_failed``).
+Work already running finishes: its outcome is recorded and nothing follows from it.
 """
 
 from __future__ import annotations

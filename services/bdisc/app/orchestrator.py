@@ -428,8 +428,12 @@ class Orchestrator:
         clustered again once they are settled (with whatever now embeds), and linked
         again. A failed job (its work could not be read) is driven on from where it
         stopped: its pending recordings are sent again, its settled deployments
-        clustered, and it ends when all is done. Returns the recordings sent again."""
+        clustered, and it ends when all is done. A cancelled job stays cancelled (its
+        queued work is dropped: ``cancel_marks.py``). Returns the recordings sent again."""
         job = self.jobs.job(job_id)
+        if job.status == "cancelled":
+            log.info("a cancelled job is not retried", extra=fields(job_id=job_id))
+            return []
         groups = {i.key: i.group for i in self.jobs.items(job_id, stages.EMBED)}
         keys = self.jobs.reset_failed(job_id, stages.EMBED)
         # Nothing is in flight for a failed job; and a retry that finds nothing failed may

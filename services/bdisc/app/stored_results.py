@@ -17,6 +17,7 @@ beside the results (``index/``) recognises it as unchanged in the next job.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -162,19 +163,29 @@ class ResultsReader:
             log.info("stored window index not usable", extra=fields(reason=str(exc)))
 
     def keep_index(self, results: Path) -> None:
-        """Publish the index: the data files first, the manifest naming them last, then
-        the older generations' files go (a concurrent reader sees one index or the other)."""
+        """Publish the index: its data files first, the manifest naming them last, then
+        the files of the generation the stored manifest named before. A reader sees one
+        index or the other; two jobs publishing at once at worst leave a generation's
+        files behind, never a manifest with another's files."""
         local = index_folder(results)
         if not (local / MANIFEST_FILE).is_file():
             return
         key = self.prefix + INDEX_FOLDER
-        data = sorted(f for f in local.iterdir() if f.is_file() and f.name != MANIFEST_FILE)
-        for f in data:
-            self.objects.put_file(key + f.name, f)
+        mine = Manifest.from_json((local / MANIFEST_FILE).read_text(encoding="utf-8"))
+        before = self._stored_manifest(key)
+        for name in (mine.vectors_file, mine.table_file):
+            self.objects.put_file(key + name, local / name)
         self.objects.put_file(key + MANIFEST_FILE, local / MANIFEST_FILE)
-        keep = {key + f.name for f in data} | {key + MANIFEST_FILE}
-        for stale in [k for k in self.objects.list(key) if k not in keep]:
-            self.objects.delete(stale)
+        if before is not None and before.generation != mine.generation:
+            for name in (before.vectors_file, before.table_file):
+                with contextlib.suppress(NotFound):
+                    self.objects.delete(key + name)
+
+    def _stored_manifest(self, key: str) -> Manifest | None:
+        try:
+            return Manifest.from_json(self.objects.get_bytes(key + MANIFEST_FILE).decode())
+        except (NotFound, IncompatibleArtifact, UnicodeDecodeError):
+            return None
 
 
 def _stamp(keys: list[str]) -> int:

@@ -5,7 +5,7 @@ The embedding is the global-average-pool tensor just before the classifier. Inst
 40x slower), the model's flatbuffer is rewritten in memory so that this tensor becomes
 a second output; inference then runs at full speed and both outputs come from one call.
 The rewrite also cuts off the spectrogram front-end, which runs in numpy instead
-(``front_end.py``: 1.3 to 1.5 times faster, outputs within 5e-5); ``front_end=False``
+(``front_end.py``: about 1.5 times as fast, outputs within 5e-5); ``front_end=False``
 runs the whole model as published.
 """
 

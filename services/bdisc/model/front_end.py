@@ -5,10 +5,10 @@ a power law) turn a 3-s window into two 96-band mel spectrograms, ``model/concat
 concat`` (B x 96 x 511 x 2), before the first convolution. LiteRT's fast CPU backend
 (XNNPACK) does not take those operators: they cost about 60 % of the model's time there.
 Computed here instead, and the rest of the network run by LiteRT from that tensor
-(``birdnet.py`` cuts the flatbuffer there), a window takes about 1.3 to 1.5 times less
-time (``bench/runtime_split.py``), and logits stay within 5e-5 and embeddings within 6e-6
-of the whole model's on real audio (``tests/model/test_front_end.py``; the conformance
-limit is 1e-4).
+(``birdnet.py`` cuts the flatbuffer there), a window runs about 1.5 times as fast
+(``bench/runtime_split.py``: x1.52), and logits stay within 5e-5 and embeddings within
+1e-5 of the whole model's on real audio (measured 4e-5 and 6e-6;
+``tests/model/test_front_end.py`` holds them to the conformance limit, 1e-4).
 
 It matches only because it rounds as TFLite does: the window product in float32, the
 FFT in float64 (as TFLite's RFFT2D), the real part kept (the model's cast). The power
@@ -18,6 +18,7 @@ product moves logits by 4e-2, a float32 FFT the spectrogram by 3e-3.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +60,14 @@ class Constants:
         return np.frombuffer(bytes(np.asarray(data, dtype=np.uint8)), dtype=dtype).reshape(shape)
 
 
+@functools.cache
+def _blas() -> Any:
+    """The process's BLAS libraries, found once (a search per call costs milliseconds)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 def _name(tensor: Any) -> str:
     name = tensor.name
     return name.decode() if isinstance(name, bytes) else str(name)
@@ -97,11 +106,9 @@ class FrontEnd:
         return [MEL_BANDS, self.frames, len(self.branches)]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        from threadpoolctl import threadpool_limits
-
         # Workers are processes, one per core: BLAS threads of their own would only fight
         # over the cores (2 workers on 2 cores ran at half speed with OpenBLAS's 2 each).
-        with threadpool_limits(1, user_api="blas"):
+        with _blas().limit(limits=1, user_api="blas"):
             return self._spectrograms(x)
 
     def _spectrograms(self, x: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -103,7 +104,15 @@ class Manifest:
                 dim=int(body["dim"]),
                 settings=IndexSettings(**body["settings"]),
                 files=tuple(FileEntry(**f) for f in body["files"]),
-                generation=str(body.get("generation", "")),  # older manifests: fixed names
+                generation=_generation(body.get("generation", "")),
             )
         except (ValueError, TypeError, KeyError, AttributeError, ConfigError) as exc:
             raise IncompatibleArtifact(f"unreadable index manifest: {exc}") from exc
+
+
+def _generation(value: object) -> str:
+    """A save's generation names files: hex only ("" in older manifests: fixed names)."""
+    text = str(value)
+    if not re.fullmatch(r"[0-9a-f]{0,32}", text):
+        raise ValueError(f"bad generation {text!r}")
+    return text

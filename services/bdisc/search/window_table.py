@@ -1,5 +1,5 @@
 """Id -> window: which recording and time span each vector of the index is, stored as
-``index/windows.parquet`` (row ``i`` is id ``i``)."""
+``index/windows-<generation>.parquet`` (row ``i`` is id ``i``)."""
 
 from __future__ import annotations
 

@@ -135,6 +135,9 @@ def cancel(job: OwnedJob, deps: DepsDep) -> dict[str, str]:
 
 @router.post("/{job_id}:retry", status_code=status.HTTP_202_ACCEPTED)
 def retry_failed(job: OwnedJob, deps: DepsDep) -> dict[str, str]:
-    """Run the recordings that failed through embedding again."""
+    """Run the recordings that failed through embedding again (a cancelled job stays
+    cancelled: 409)."""
+    if job.status == "cancelled":
+        raise Conflict(f"job {job.id} was cancelled: submit it again instead")
     commands.retry_failed(deps, job.id)
     return {"job_id": job.id, "status": "retrying failed recordings"}
