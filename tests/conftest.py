@@ -73,8 +73,6 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def _refuse_broken_s3(endpoint: str) -> None:
     """An S3 server left running (a stack whose data folder is gone, say) fails the run
     at once with the reason, rather than every test that stores something."""
-    import uuid
-
     from bdisc.adapters.s3_store import S3Store
     from devstack.stack import DEFAULT_ENV
 
@@ -83,7 +81,7 @@ def _refuse_broken_s3(endpoint: str) -> None:
             endpoint,
             DEFAULT_ENV["BDISC_S3_ACCESS_KEY"],
             DEFAULT_ENV["BDISC_S3_SECRET_KEY"],
-            f"probe-{uuid.uuid4().hex[:10]}",
+            "bdisc-probe",  # one bucket for every run's probe, emptied again
         )
         store.put_bytes("probe", b"ok")
         assert store.get_bytes("probe") == b"ok"

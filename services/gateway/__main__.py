@@ -65,13 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         configure(s.log_level, s.log_format)
         tracing.setup("gateway", s.otlp_endpoint)
         deps = build(s)
-        if args[:1] == ["create-project"] and len(args) == 2:
+        if args[:1] == ["create-project"]:
             project, key = deps.projects.create(args[1])
             sys.stdout.write(
                 f"project {project.id}\napi key {key}\nwebhook secret {project.webhook_secret}\n"
             )
             return 0
-        if args[:1] == ["rotate-key"] and len(args) == 2:  # the old key stops working
+        if args[:1] == ["rotate-key"]:  # the old key stops working
             sys.stdout.write(f"project {args[1]}\napi key {deps.projects.rotate_key(args[1])}\n")
             return 0
     except BdiscError as exc:

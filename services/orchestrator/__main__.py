@@ -1,5 +1,5 @@
-"""python -m orchestrator: migrate the job database, take the writer lock (a second
-orchestrator waits as a standby), then consume events (wiring only)."""
+"""python -m orchestrator: take the writer lock (a second orchestrator waits as a
+standby), migrate the job database, then consume events (wiring only)."""
 
 from __future__ import annotations
 

@@ -75,11 +75,14 @@ class Manifest:
 
     @property
     def vectors_file(self) -> str:
-        return f"windows-{self.generation}.usearch" if self.generation else "windows.usearch"
+        return self._data_file("usearch")
 
     @property
     def table_file(self) -> str:
-        return f"windows-{self.generation}.parquet" if self.generation else "windows.parquet"
+        return self._data_file("parquet")
+
+    def _data_file(self, suffix: str) -> str:
+        return f"windows-{self.generation}.{suffix}" if self.generation else f"windows.{suffix}"
 
     def to_json(self) -> str:
         body = {
