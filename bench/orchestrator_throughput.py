@@ -107,7 +107,8 @@ def main() -> None:
             batches = None if args.per_event else orchestrator.handle_events
             events_s = consume_all(bus, stages.EVENTS, orchestrator.handle_event, n, batches)
             clustering = jobs.progress(job).get(stages.CLUSTER, {}).get("pending", 0)
-            bus.purge(stages.CLUSTER)
+            for stage in (stages.CLUSTER, stages.EMBED):  # the work it sent, unserved
+                bus.purge(stage)
     finally:
         bus.close()
         with admin.connect() as conn:

@@ -114,7 +114,8 @@ def through_stack(src: Path, home: Path, replicas: int, env: dict[str, str]) -> 
 def _embedded(progress: dict[str, dict[str, int]]) -> bool:
     embed = progress.get(stages.EMBED, {})
     planned = progress.get(stages.INGEST, {}).get("done", 0) > 0
-    return planned and bool(embed) and embed.get("pending", 0) == 0
+    unsettled = embed.get("pending", 0) + embed.get("running", 0)  # waiting or sent
+    return planned and bool(embed) and unsettled == 0
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from bdisc.app import stages
 from bdisc.app.cancel_marks import CancelMarks
 from bdisc.app.cluster_stage import ClusterStage
 from bdisc.app.dead_letters import report_dead_letters
+from bdisc.app.embed_dispatch import DispatchCap
 from bdisc.app.embed_stage import EmbedStage
 from bdisc.app.evaluate_stage import EvaluateStage
 from bdisc.app.export_stage import ExportStage
@@ -28,14 +29,21 @@ from bdisc.ports.message_bus import Handler
 
 
 class InProcessPlatform:
-    def __init__(self, root: Path, model: AcousticModel) -> None:
+    def __init__(self, root: Path, model: AcousticModel, embed_cap: int = 0) -> None:
+        """``embed_cap``: a project's recordings in flight at most (0: the default)."""
         url = f"sqlite:///{root / 'jobs.sqlite'}"
         migrate(url)
         self.jobs = SqlJobStore(url)
         self.objects = LocalStore(root / "objects")
         self.bus = InProcessBus()
         self.labels = SqlLabelStore(self.jobs.engine)
-        self.orchestrator = Orchestrator(self.jobs, self.bus, self.objects, labels=self.labels)
+        self.orchestrator = Orchestrator(
+            self.jobs,
+            self.bus,
+            self.objects,
+            labels=self.labels,
+            embed_cap=DispatchCap(fixed=embed_cap),
+        )
         self.stages = {
             stages.INGEST: IngestStage(self.objects),
             stages.EMBED: EmbedStage(model, self.objects, root / "scratch"),

@@ -13,18 +13,19 @@ from bdisc.adapters.sql_project_store import SqlProjectStore
 from bdisc.adapters.writer_lock import WriterLock
 from bdisc.app import stages
 from bdisc.app.dead_letters import report_dead_letters_forever
+from bdisc.app.embed_dispatch import DispatchCap
 from bdisc.app.orchestrator import Orchestrator
 from bdisc.app.webhooks import WebhookNotifier
 from bdisc.ports.message_bus import BatchHandler, Handler, MessageBus
 from bdisc.service.boot import boot
-from bdisc.service.consumer import consume_forever, watch_queue
-from bdisc.service.settings import DatabaseSettings
+from bdisc.service.consumer import consume_forever, watch_backlog, watch_queue
+from orchestrator.settings import OrchestratorSettings
 
 EVENT_RETRIES = 100_000
 
 
 def main() -> int:
-    booted = boot("orchestrator", DatabaseSettings)
+    booted = boot("orchestrator", OrchestratorSettings)
     if booted is None:
         return 2
     s = booted.settings
@@ -39,8 +40,17 @@ def main() -> int:
     labels = SqlLabelStore(jobs.engine)
     objects = booted.object_store()
 
+    def embedding_replicas() -> int:  # a connection of its own, every few seconds
+        counter = RabbitBus(s.rabbitmq_url)
+        try:
+            return counter.consumers(stages.EMBED)
+        finally:
+            counter.close()
+
+    cap = DispatchCap(count=embedding_replicas, fixed=s.embed_in_flight)
+
     def make_orchestrator(bus: MessageBus) -> Orchestrator:  # commands go out on this bus
-        return Orchestrator(jobs, bus, objects, notify, labels=labels)
+        return Orchestrator(jobs, bus, objects, notify, labels=labels, embed_cap=cap)
 
     def make_handler(bus: MessageBus) -> Handler:  # a failed batch's events, one by one
         return make_orchestrator(bus).handle_event
@@ -63,6 +73,7 @@ def main() -> int:
     reporter.start()
     for stage in stages.PREFETCH:  # the orchestrator reports every stage's backlog
         watch_queue(stage, lambda: RabbitBus(s.rabbitmq_url), booted.metrics, booted.stop)
+    watch_backlog(stages.EMBED, jobs.backlog, booted.metrics, booted.stop)  # the autoscaler's
     consume_forever(
         stages.EVENTS,
         make_bus,

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings
 from bdisc.service.settings import DatabaseSettings, ServiceSettings
 from embedding.settings import EmbeddingSettings
 from gateway.settings import GatewaySettings
+from orchestrator.settings import OrchestratorSettings
 from spectrogram.settings import SpectrogramSettings
 from training.settings import TrainingSettings
 
@@ -27,7 +28,7 @@ OVERLAYS = ("dev", "prod", "prod-keda")
 # Each deployable service: the settings class its process loads.
 SETTINGS: dict[str, type[BaseSettings]] = {
     "gateway": GatewaySettings,
-    "orchestrator": DatabaseSettings,
+    "orchestrator": OrchestratorSettings,
     "ingestion": ServiceSettings,
     "embedding": EmbeddingSettings,
     "clustering": ServiceSettings,

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from bdisc.adapters.rabbitmq_bus import queue_names
 from bdisc.app import stages
+from bdisc.service.metrics import BACKLOG
 from devstack.stack import SERVICES
 
 from .conftest import (
@@ -128,12 +128,10 @@ def test_scaling(overlays: dict[str, Docs]) -> None:
     assert not kind(overlays["prod-keda"], "HorizontalPodAutoscaler")
     (scaled,) = kind(overlays["prod-keda"], "ScaledObject")
     assert scaled["spec"]["scaleTargetRef"]["name"] == "embedding"
+    # on the orchestrator's backlog gauge: the queue is kept short by fair dispatch
     (trigger,) = scaled["spec"]["triggers"]
-    assert trigger["type"] == "rabbitmq"
-    assert trigger["metadata"]["queueName"] == queue_names(stages.EMBED)[0]
-    (auth,) = kind(overlays["prod-keda"], "TriggerAuthentication")
-    assert auth["spec"]["secretTargetRef"][0]["key"] == "BDISC_RABBITMQ_URL"
-    assert auth["metadata"]["name"] == trigger["authenticationRef"]["name"]
+    assert trigger["type"] == "prometheus"
+    assert f'{BACKLOG}{{stage="{stages.EMBED}"}}' in trigger["metadata"]["query"]
     (monitor,) = kind(overlays["prod"], "ServiceMonitor")
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
     services = kind(overlays["prod"], "Service")

@@ -11,7 +11,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote
 
@@ -102,6 +102,20 @@ class RunningStack:
     api: str  # the gateway's URL
     key: str  # the project's API key
     ports: StackPorts
+    env: dict[str, str]  # the services' environment
+
+    def create_project(self) -> str:
+        """Another project (the tests share one database: a name of its own); its key."""
+        created = subprocess.run(
+            [sys.executable, "-m", "gateway", "create-project", f"field-{uuid.uuid4().hex[:8]}"],
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return next(
+            line.split()[-1] for line in created.stdout.splitlines() if line.startswith("api key")
+        )
 
 
 @contextmanager
@@ -119,25 +133,7 @@ def running_stack(
         try:
             stack.start_services(embed_replicas=embed_replicas, metrics_base=ports.metrics_base)
             assert wait_for(ports.gateway, 60), (folder / "logs/gateway.log").read_text()[-2000:]
-            created = subprocess.run(
-                # a project of its own: the tests share one database
-                [
-                    sys.executable,
-                    "-m",
-                    "gateway",
-                    "create-project",
-                    f"field-{uuid.uuid4().hex[:8]}",
-                ],
-                env={**os.environ, **env},
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            key = next(
-                line.split()[-1]
-                for line in created.stdout.splitlines()
-                if line.startswith("api key")
-            )
-            yield RunningStack(stack, f"http://127.0.0.1:{ports.gateway}", key, ports)
+            running = RunningStack(stack, f"http://127.0.0.1:{ports.gateway}", "", ports, env)
+            yield replace(running, key=running.create_project())
         finally:
             stack.down()

@@ -21,6 +21,7 @@ from bdisc.adapters.sql_label_store import SqlLabelStore
 from bdisc.app import stages
 from bdisc.app.cluster_stage import ClusterStage
 from bdisc.app.dead_letters import report_dead_letters
+from bdisc.app.embed_dispatch import DispatchCap
 from bdisc.app.embed_stage import EmbedStage
 from bdisc.app.ingest_stage import PLAN_FILE, IngestStage
 from bdisc.app.keys import audio_prefix, job_results_prefix, results_prefix
@@ -76,14 +77,17 @@ def test_job_fans_out_and_in(
     for f in sorted(p for p in local.rglob("*") if p.is_file()):
         objects.put_file(audio_prefix(project) + f.relative_to(local).as_posix(), f)
 
-    orchestrator = Orchestrator(jobs, bus, objects, labels=SqlLabelStore(jobs.engine))
+    # room for all three recordings at once (fair dispatch has its own tests)
+    orchestrator = Orchestrator(
+        jobs, bus, objects, labels=SqlLabelStore(jobs.engine), embed_cap=DispatchCap(fixed=8)
+    )
     job = orchestrator.submit_discovery(None, discovery(project, cluster={"min_cluster_size": 2}))
     assert jobs.progress(job) == {"ingest": {"pending": 1}}
     assert jobs.job(job).status == "running"
 
     # Ingestion probes every recording in S3 (ranged reads) and refuses the broken one.
     plan(bus, objects, orchestrator)
-    assert jobs.progress(job) == {"ingest": {"done": 1}, "embed": {"pending": 3, "failed": 1}}
+    assert jobs.progress(job) == {"ingest": {"done": 1}, "embed": {"running": 3, "failed": 1}}
     broken = next(i for i in jobs.items(job, stages.EMBED) if i.key.endswith("broken.wav"))
     assert broken.error.startswith("CorruptAudio")
     table = objects.get_bytes(job_results_prefix(project, job) + PLAN_FILE).decode()

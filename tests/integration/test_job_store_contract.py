@@ -216,3 +216,31 @@ def test_a_database_outage_is_retryable_not_a_failure(postgres_url: str) -> None
         store.job(job)
     with pytest.raises(Retryable):
         store.set_item(job, "siteA/r0.wav", "embed", "done")
+
+
+def test_dispatch_finds_a_projects_waiting_and_sent_items(store: JobStore) -> None:
+    """Waiting items come oldest job first, by key; only running jobs count; sending
+    moves pending -> running (an attempt) and never touches a settled item."""
+    project = f"proj-{uuid.uuid4().hex[:6]}"
+    first, second, stopped = (f"job-{uuid.uuid4().hex[:8]}" for _ in range(3))
+    for job, keys in ((first, ["b", "a", "c"]), (second, ["z", "y"]), (stopped, ["q"])):
+        assert store.create_job(job, project, "discover", {}, [(k, "g") for k in keys], "embed")
+        store.set_job_status(job, "cancelled" if job == stopped else "running")
+    assert [(i.job_id, i.key) for i in store.waiting(project, "embed", 4)] == [
+        (first, "a"),
+        (first, "b"),
+        (first, "c"),
+        (second, "y"),
+    ]
+    assert store.in_flight(project, "embed") == []
+    store.start_items(first, "embed", ["a", "b"])
+    store.set_item(first, "a", "embed", "done", output="emb/a")
+    store.start_items(first, "embed", ["a"])  # settled: stays done
+    in_flight = store.in_flight(project, "embed")
+    assert [(i.key, i.status, i.attempts) for i in in_flight] == [("b", "running", 1)]
+    assert [i.key for i in store.waiting(project, "embed", 10)] == ["c", "y", "z"]
+    assert store.waiting(f"{project}-other", "embed", 10) == []
+    before = store.backlog("embed")
+    store.set_job_status(second, "failed")  # a job that stopped is no one's backlog
+    assert store.backlog("embed") == before - 2
+    assert [i.key for i in store.waiting(project, "embed", 10)] == ["c"]

@@ -73,7 +73,7 @@ def test_finished_job_is_announced_and_signed(
     job = orchestrator.submit_discovery(None, discovery(project.id))
     bus.consume(stages.INGEST, ingestion, idle_timeout_s=0.1)
     bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=0.1)
-    assert jobs.progress(job)["embed"] == {"pending": 1}
+    assert jobs.progress(job)["embed"] == {"running": 1}  # sent
     for event in (
         Embedded(key=f"projects/{project.id}/audio/site/r.wav", group="site", output="e"),
         Clustered(group="site", output="c"),

@@ -214,12 +214,13 @@ def test_a_cancelled_job_stops_fanning_out(platform: InProcessPlatform) -> None:
     p = platform
     job = p.orchestrator.submit_discovery(None, discovery("proj"))
     p.step(stages.INGEST)
-    p.step(stages.EVENTS)  # planned: three embed messages wait
+    p.step(stages.EVENTS)  # planned: two embed messages wait (the project's cap), one item
     p.bus.publish(to_message(job, f"{job}:cancel", Cancel()))
     p.step(stages.EVENTS)
     assert p.jobs.job(job).status == "cancelled"
-    p.run()  # the embeds still queued are dropped unread, and nothing is clustered
-    assert p.jobs.progress(job)["embed"] == {"pending": 3, "failed": 1}
+    p.run()  # the embeds still queued are dropped unread, the third is never sent, and
+    # nothing is clustered
+    assert p.jobs.progress(job)["embed"] == {"running": 2, "pending": 1, "failed": 1}
     assert not list(p.objects.list("embeddings/"))
     assert "cluster" not in p.jobs.progress(job)
     assert p.jobs.job(job).status == "cancelled"
@@ -311,7 +312,7 @@ def test_a_long_recording_is_embedded_in_parts_equal_to_the_whole(
     """A 21-minute recording is planned as three parts, each read from the store by
     ranges; put together in order they are the file's embeddings, bit for bit. A part
     delivered twice finds its result in place."""
-    p = InProcessPlatform(tmp_path, CountingModel(model))
+    p = InProcessPlatform(tmp_path, CountingModel(model), embed_cap=4)  # all parts at once
     audio, rate = sf.read(audio_dir / "soundscape.flac", dtype="float32")
     local = tmp_path / "long.flac"
     sf.write(local, np.tile(audio, 11)[: 21 * 60 * rate], rate)

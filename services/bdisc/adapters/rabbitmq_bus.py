@@ -27,6 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from bdisc.errors import Retryable, describe, is_retryable
@@ -290,7 +291,7 @@ class RabbitBus:
             for method, props, body in channel.consume(main, inactivity_timeout=idle_timeout_s):
                 if method is None:
                     break  # idle (or time to look at the stop flag)
-                self._settle(stage, handler, body, props, connection)
+                self._settle(stage, handler, body, props, connection, method.redelivered)
                 channel.basic_ack(method.delivery_tag)  # after the result is written
                 settled += 1
                 if max_messages is not None and settled >= max_messages:
@@ -374,9 +375,10 @@ class RabbitBus:
         """Run the batch handler, then publish what it sent, confirmed once; if it
         raised, settle each message alone (retried or dead-lettered as it would be)."""
         parsed: list[tuple[Any, bytes, Message]] = []
-        for _, props, body in batch:
+        for method, props, body in batch:
             try:
-                parsed.append((props, body, Message.from_bytes(body)))
+                message = Message.from_bytes(body)
+                parsed.append((props, body, replace(message, redelivered=method.redelivered)))
             except MalformedMessage as exc:
                 self._send(DEAD_EXCHANGE, stage, body, {"x-error": exc.message})
         if not parsed:
@@ -391,8 +393,8 @@ class RabbitBus:
             "a batch failed; its messages are handled one at a time",
             extra=fields(stage=stage, messages=len(parsed), error=f"{kind}: {text}"),
         )
-        for props, body, _ in parsed:
-            self._settle(stage, handler, body, props, connection)
+        for props, body, message in parsed:
+            self._settle(stage, handler, body, props, connection, message.redelivered)
 
     def _run_handler(
         self, stage: str, work: Callable[[], None], job_id: str, connection: Any
@@ -424,11 +426,17 @@ class RabbitBus:
         return (outcome[0] if outcome else None), outbox
 
     def _settle(
-        self, stage: str, handler: Handler, body: bytes, props: Any, connection: Any
+        self,
+        stage: str,
+        handler: Handler,
+        body: bytes,
+        props: Any,
+        connection: Any,
+        redelivered: bool = False,
     ) -> None:
         """Run the handler (heartbeats keep flowing); then retry or dead-letter on failure."""
         try:
-            message = Message.from_bytes(body)
+            message = replace(Message.from_bytes(body), redelivered=redelivered)
         except MalformedMessage as exc:
             self._send(DEAD_EXCHANGE, stage, body, {"x-error": exc.message})
             return

@@ -27,6 +27,8 @@ ORDER = {s: i for i, s in enumerate(ITEM_STATES)}
 # as bound parameters, PostgreSQL's generic plan of a prepared statement (psycopg
 # prepares what it runs often) cannot prove it and reads all of a job's items instead.
 UNSETTLED = sa.text("job_items.status NOT IN ('done', 'failed')")
+WAITING = sa.text("job_items.status = 'pending'")  # migration 0005, as above
+IN_FLIGHT = sa.text("job_items.status = 'running'")
 ANALYZE_AFTER = 1000  # items added at once that make the table's statistics stale
 
 metadata = sa.MetaData()
@@ -460,10 +462,7 @@ class SqlJobStore:
             query = query.limit(limit)
         with self._read() as conn:
             rows = conn.execute(query).all()
-        return [
-            ItemRecord(r.job_id, r.key, r.grp, r.stage, r.status, r.attempts, r.output, r.error)
-            for r in rows
-        ]
+        return [self._record(r) for r in rows]
 
     def progress(self, job_id: str) -> dict[str, dict[str, int]]:
         query = (
@@ -488,3 +487,69 @@ class SqlJobStore:
         )
         with self._read() as conn:
             return not bool(conn.execute(sa.select(unsettled)).scalar_one())
+
+    def _running_jobs(self, conn: sa.Connection, project: str) -> list[str]:
+        """The project's running jobs, oldest first."""
+        query = (
+            sa.select(jobs.c.id)
+            .where((jobs.c.project == project) & (jobs.c.status == "running"))
+            .order_by(jobs.c.created_at, jobs.c.id)
+        )
+        return [str(r.id) for r in conn.execute(query)]
+
+    @staticmethod
+    def _record(r: Any) -> ItemRecord:
+        return ItemRecord(r.job_id, r.key, r.grp, r.stage, r.status, r.attempts, r.output, r.error)
+
+    def in_flight(self, project: str, stage: str) -> list[ItemRecord]:
+        with self._read() as conn:
+            running = self._running_jobs(conn, project)
+            if not running:
+                return []
+            rows = conn.execute(
+                sa.select(items)
+                .where(items.c.job_id.in_(running) & (items.c.stage == stage) & IN_FLIGHT)
+                .order_by(items.c.job_id, items.c.key)
+            ).all()
+        return [self._record(r) for r in rows]
+
+    def waiting(self, project: str, stage: str, limit: int) -> list[ItemRecord]:
+        """Job by job (oldest first), each a range of the partial index of waiting
+        items: reads what it returns, not the job's settled items."""
+        found: list[ItemRecord] = []
+        with self._read() as conn:
+            for job_id in self._running_jobs(conn, project):
+                if len(found) >= limit:
+                    break
+                rows = conn.execute(
+                    sa.select(items)
+                    .where((items.c.job_id == job_id) & (items.c.stage == stage) & WAITING)
+                    .order_by(items.c.key)
+                    .limit(limit - len(found))
+                ).all()
+                found.extend(self._record(r) for r in rows)
+        return found
+
+    def start_items(self, job_id: str, stage: str, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        with self._write() as conn:
+            conn.execute(
+                items.update()
+                .where(
+                    (items.c.job_id == job_id)
+                    & (items.c.stage == stage)
+                    & items.c.key.in_(list(keys))
+                    & WAITING
+                )
+                .values(status="running", attempts=items.c.attempts + 1, updated_at=_now())
+            )
+
+    def backlog(self, stage: str) -> int:
+        query = (
+            sa.select(sa.func.count())
+            .select_from(items.join(jobs, jobs.c.id == items.c.job_id))
+            .where((jobs.c.status == "running") & (items.c.stage == stage) & UNSETTLED)
+        )
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())

@@ -4,7 +4,8 @@ Every hop is one typed message of ``messages.py`` and one method here:
 
 SubmitDiscovery  record the job; IngestWork asks the ingestion stage for a plan.
 Planned          one embed item per planned recording (refused ones failed, with the
-                 reason); one EmbedWork each (idempotency key = job + recording).
+                 reason), pending; a project's pending items go out as EmbedWork a few
+                 at a time, as slots free (``embed_dispatch.py``: fair to every project).
 Embedded / EmbedFailed
                  when every recording of a deployment is settled (done or failed), its
                  ClusterWork goes out, once.
@@ -41,6 +42,7 @@ from typing import Any
 from bdisc import tracing
 from bdisc.app import stages
 from bdisc.app.cancel_marks import CancelMarks
+from bdisc.app.embed_dispatch import DispatchCap, top_up
 from bdisc.app.job_records import (
     DISCOVER,
     DUPLICATES,
@@ -113,7 +115,7 @@ from bdisc.discovery.job_spec import DiscoverySpec
 from bdisc.discovery.relabel import Move
 from bdisc.errors import NotFound
 from bdisc.logs import fields, job_context
-from bdisc.ports.job_store import FINAL, JobRecord, JobStore
+from bdisc.ports.job_store import FINAL, ItemRecord, JobRecord, JobStore
 from bdisc.ports.label_store import LabelStore
 from bdisc.ports.message_bus import MalformedMessage, Message, MessageBus
 from bdisc.ports.object_store import ObjectStore
@@ -131,9 +133,12 @@ class Orchestrator:
         notify: Callable[[JobRecord, dict[str, Any]], object] | None = None,
         *,
         labels: LabelStore,
+        embed_cap: Callable[[], int] | None = None,
     ) -> None:
         self.jobs, self.bus, self.objects, self.labels = jobs, bus, objects, labels
         self.notify = notify  # e.g. a WebhookNotifier: told when a job ends
+        # a project's embed items in flight at most (``embed_dispatch.py``)
+        self.embed_cap: Callable[[], int] = embed_cap or DispatchCap()
         self._ended: list[tuple[JobRecord, dict[str, dict[str, int]]]] | None = None
         self._routes: Mapping[type[Contract], Callable[[str, Any], object]] = {
             SubmitDiscovery: self.submit_discovery,
@@ -159,8 +164,10 @@ class Orchestrator:
         }
 
     def handle_event(self, message: Message) -> None:
-        """The bus handler of the events stage: one method per type of message."""
+        """The bus handler of the events stage: one method per type of message; then
+        the job's project sends the embed items its slots allow."""
         self._handle(message, read(message))
+        self.dispatch({message.job_id: message.redelivered})
 
     def _handle(self, message: Message, body: Contract) -> None:
         route = self._routes.get(type(body))
@@ -175,9 +182,12 @@ class Orchestrator:
         """The batch handler of the events stage: the events in order, in one unit of
         work (a Clustered event, which writes labels through another store, in its own
         transactions between units); the webhooks of the jobs they ended after each
-        commit. Raises whatever an event raised (the bus then handles them one by one)."""
+        commit; then the projects of their jobs send the embed items their slots allow.
+        Raises whatever an event raised (the bus then handles them one by one)."""
         unit: list[tuple[Message, Contract]] = []
+        touched: dict[str, bool] = {}
         for message in messages:
+            touched[message.job_id] = touched.get(message.job_id, False) or message.redelivered
             body = read(message)
             if type(body) in OUTSIDE_UNIT:
                 self._handle_unit(unit)
@@ -187,6 +197,32 @@ class Orchestrator:
             else:
                 unit.append((message, body))
         self._handle_unit(unit)
+        self.dispatch(touched)
+
+    def dispatch(self, touched: Mapping[str, bool]) -> None:
+        """Top up the embed items in flight of the projects of these jobs (job id ->
+        whether its event was redelivered: then the project's items in flight are sent
+        again, as their first sending may have been lost). One unit of work."""
+        projects: dict[str, bool] = {}
+        records: dict[str, JobRecord] = {}
+        with self.jobs.batch():
+            for job_id, again in touched.items():
+                try:
+                    job = records[job_id] = self.jobs.job(job_id)
+                except NotFound:  # a command refused before it made a job
+                    continue
+                projects[job.project] = projects.get(job.project, False) or again
+
+            def send(item: ItemRecord, attempt: int) -> None:
+                job = records.get(item.job_id) or self.jobs.job(item.job_id)
+                records[item.job_id] = job
+                key = f"{item.job_id}:{item.key}" + (f":retry{attempt - 1}" if attempt > 1 else "")
+                work = self._embed_work(job, PlannedRecording.from_item(item.key, item.group))
+                self._send(item.job_id, key, work)
+
+            cap = self.embed_cap()
+            for project, again in projects.items():
+                top_up(self.jobs, project, cap, send, resend=again)
 
     def _handle_unit(self, events: Sequence[tuple[Message, Contract]]) -> None:
         if not events:
@@ -249,25 +285,14 @@ class Orchestrator:
         return ""
 
     def _planned(self, job_id: str, plan: Planned) -> None:
-        """Ingestion's plan: one embed item per planned recording, refused ones failed."""
-        job = self.jobs.job(job_id)
-        again = self.jobs.items(job_id, stages.INGEST)[0].status in FINAL
+        """Ingestion's plan: one embed item per planned recording, pending (sent as the
+        project's slots allow: ``dispatch``), refused ones failed."""
         self.jobs.add_items(
             job_id,
             stages.EMBED,
             [(r.item, r.group, "pending", "") for r in plan.items]
             + [(r.key, r.group, "failed", r.error) for r in plan.refused],
         )
-        if again:  # redelivered: only what may not have been sent
-            pending = {
-                i.key for i in self.jobs.items(job_id, stages.EMBED) if i.status == "pending"
-            }
-        else:
-            pending = {r.item for r in plan.items}
-        if job.status != "cancelled":
-            for r in plan.items:
-                if r.item in pending:
-                    self._send(job_id, f"{job_id}:{r.item}", self._embed_work(job, r))
         self.jobs.set_item(
             job_id, PLAN_ITEM, stages.INGEST, "done", group=PLAN_ITEM, output=plan.manifest
         )
@@ -427,22 +452,22 @@ class Orchestrator:
         """Failed recordings of a job go through embedding again; their deployments are
         clustered again once they are settled (with whatever now embeds), and linked
         again. A failed job (its work could not be read) is driven on from where it
-        stopped: its pending recordings are sent again, its settled deployments
-        clustered, and it ends when all is done. A cancelled job stays cancelled (its
-        queued work is dropped: ``cancel_marks.py``). Returns the recordings sent again."""
+        stopped: its work in flight is sent again, its pending recordings go out as the
+        project's slots allow, its settled deployments are clustered, and it ends when
+        all is done. A cancelled job stays cancelled (its queued work is dropped:
+        ``cancel_marks.py``). Returns the failed recordings that are pending again."""
         job = self.jobs.job(job_id)
         if job.status == "cancelled":
             log.info("a cancelled job is not retried", extra=fields(job_id=job_id))
             return []
         groups = {i.key: i.group for i in self.jobs.items(job_id, stages.EMBED)}
         keys = self.jobs.reset_failed(job_id, stages.EMBED)
-        # Nothing is in flight for a failed job; and a retry that finds nothing failed may
-        # be one handled before whose messages were lost with the writer (committed, not
-        # published): either way its pending recordings are sent (again; embedding is
-        # idempotent and an outcome settles once).
-        if job.status == "failed" or (not keys and job.status == "running"):
-            items = self.jobs.items(job_id, stages.EMBED)
-            keys = sorted({*keys, *(i.key for i in items if i.status == "pending")})
+        if job.status == "failed":
+            # its work in flight may never be answered (an item whose work could not be
+            # read): sent again (embedding is idempotent and an outcome settles once)
+            for item in self.jobs.items(job_id, stages.EMBED, status="running"):
+                work = self._embed_work(job, PlannedRecording.from_item(item.key, item.group))
+                self._send(job_id, f"{job_id}:{item.key}:retry", work)
         retried = sorted({groups[k] for k in keys})
         self.jobs.discard_items(job_id, stages.CLUSTER, retried)
         link = self.jobs.items(job_id, stages.LINK)
@@ -451,11 +476,9 @@ class Orchestrator:
             self.jobs.discard_items(job_id, stages.LINK, [stages.LINK_ITEM])
         if keys or relink or job.status == "failed":
             self.jobs.set_job_status(job_id, "running")
-        for key in keys:
-            work = self._embed_work(job, PlannedRecording.from_item(key, groups[key]))
-            self._send(job_id, f"{job_id}:{key}:retry", work)
         if keys:
             log.info("retrying", extra=fields(job_id=job_id, recordings=len(keys), groups=retried))
+        self.dispatch({job_id: False})  # pending items go out as the project's slots allow
         for group in sorted(set(groups.values()) - set(retried)):
             if not self.jobs.items(job_id, stages.CLUSTER, group):
                 self._maybe_cluster(job_id, group)  # settled while the job was not running

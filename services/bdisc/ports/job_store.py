@@ -127,3 +127,24 @@ class JobStore(Protocol):
         ...
 
     def group_settled(self, job_id: str, stage: str, group: str) -> bool: ...
+
+    # -- capped dispatch (``app/embed_dispatch.py``): pending = not sent, running = sent --
+
+    def in_flight(self, project: str, stage: str) -> list[ItemRecord]:
+        """The items of ``stage`` sent and not settled (``running``) of the project's
+        running jobs."""
+        ...
+
+    def waiting(self, project: str, stage: str, limit: int) -> list[ItemRecord]:
+        """At most ``limit`` items of ``stage`` not sent yet (``pending``) of the
+        project's running jobs: the oldest job's first, by key."""
+        ...
+
+    def start_items(self, job_id: str, stage: str, keys: Sequence[str]) -> None:
+        """Pending items -> running (sent), each attempt counted."""
+        ...
+
+    def backlog(self, stage: str) -> int:
+        """Items of ``stage`` not settled (waiting or in flight) of every running job:
+        what the workers of the stage have yet to do (the autoscaler's measure)."""
+        ...

@@ -41,13 +41,18 @@ class Message:
     version: int = SCHEMA_VERSION
     attempt: int = 0
     trace: dict[str, str] = field(default_factory=dict)  # W3C traceparent of the sender
+    # delivered before and not acknowledged (the broker's flag; not part of the body):
+    # its handler may have committed without what it published being sent
+    redelivered: bool = field(default=False, compare=False)
 
     def retried(self) -> Message:
         """The same message, for its next attempt."""
         return replace(self, attempt=self.attempt + 1)
 
     def to_bytes(self) -> bytes:
-        return json.dumps(asdict(self), sort_keys=True).encode()
+        body = asdict(self)
+        del body["redelivered"]  # the transport's to say
+        return json.dumps(body, sort_keys=True).encode()
 
     @classmethod
     def from_bytes(cls, body: bytes, *, any_version: bool = False) -> Message:

@@ -141,3 +141,27 @@ def watch_queue(
     thread = threading.Thread(target=run, name=f"bdisc-{stage}-depth", daemon=True)
     thread.start()
     return thread
+
+
+def watch_backlog(
+    stage: str,
+    count: Callable[[str], int],
+    metrics: Metrics,
+    stop: threading.Event,
+    every_s: float = 5.0,
+) -> threading.Thread:
+    """Keep the ``bdisc_backlog_items`` gauge of a stage current: the items of running
+    jobs not yet done, whether sent to the queue or waiting for their project's slot
+    (``embed_dispatch.py``). Autoscalers read this, since the queue is short by design."""
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                metrics.backlog.labels(stage=stage).set(count(stage))
+            except Exception:  # the database is away: the consumer loop reports that
+                log.debug("backlog unavailable", exc_info=True)
+            stop.wait(every_s)
+
+    thread = threading.Thread(target=run, name=f"bdisc-{stage}-backlog", daemon=True)
+    thread.start()
+    return thread

@@ -8,6 +8,8 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from bdisc.errors import ConfigError
 
+BACKLOG = "bdisc_backlog_items"  # what KEDA scales the embedding replicas on (k8s/)
+
 
 @dataclass(frozen=True)
 class Metrics:
@@ -15,6 +17,7 @@ class Metrics:
     duration: Histogram
     windows: Counter
     queue: Gauge
+    backlog: Gauge
 
     @classmethod
     def create(cls, port: int) -> Metrics:
@@ -29,6 +32,11 @@ class Metrics:
             windows=Counter("bdisc_windows_total", "3-s windows run through the model"),
             queue=Gauge(
                 "bdisc_queue_messages", "messages waiting in a stage's work queue", ["stage"]
+            ),
+            backlog=Gauge(
+                BACKLOG,
+                "items of running jobs a stage has yet to do, sent or not (the orchestrator's)",
+                ["stage"],
             ),
         )
         if port:
