@@ -8,14 +8,17 @@ through ``bdisc.errors.grpc_code``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import chain
 from typing import Any
 
 import grpc
+import numpy as np
 
 from bdisc.audio.pcm import PcmFormat, pcm_blocks
-from bdisc.model.port import AcousticModel
+from bdisc.errors import Retryable
+from bdisc.model.labels import Label
+from bdisc.model.port import AcousticModel, Inference, ModelInfo
 from bdisc.params import AnalysisParams
 from bdisc.pipeline.inference import StreamStats, infer_blocks
 from bdisc.pipeline.scoring import Scorer
@@ -23,6 +26,7 @@ from bdisc.service.grpc_server import start
 from bdisc.v1 import inference_pb2, inference_pb2_grpc
 
 SERVICE = "bdisc.v1.Inference"
+LOCK_WAIT_S = 60.0  # a batch waits this long at most for the interpreter
 
 
 def params_from(options: Any) -> AnalysisParams:
@@ -35,10 +39,35 @@ def params_from(options: Any) -> AnalysisParams:
     )
 
 
+class SharedModel:
+    """One interpreter shared by the server's streams: each batch takes it in turn (a
+    stream whose client sends slowly does not hold it between batches), waiting at most
+    ``wait_s`` for it (then UNAVAILABLE: the client retries or goes to another replica)."""
+
+    def __init__(self, model: AcousticModel, wait_s: float = LOCK_WAIT_S) -> None:
+        self.model, self.wait_s = model, wait_s
+        self._lock = threading.Lock()
+
+    @property
+    def info(self) -> ModelInfo:
+        return self.model.info
+
+    @property
+    def labels(self) -> Sequence[Label]:
+        return self.model.labels
+
+    def infer(self, batch: np.ndarray) -> Inference:
+        if not self._lock.acquire(timeout=self.wait_s):
+            raise Retryable(f"inference busy for {self.wait_s:g} s: try again")
+        try:
+            return self.model.infer(batch)
+        finally:
+            self._lock.release()
+
+
 class InferenceServicer(inference_pb2_grpc.InferenceServicer):  # type: ignore[misc]
     def __init__(self, model: AcousticModel) -> None:
-        self.model = model
-        self._lock = threading.Lock()  # one interpreter: one stream at a time uses it
+        self.model = SharedModel(model)
 
     def Analyze(
         self, request_iterator: Iterator[Any], context: grpc.ServicerContext
@@ -58,26 +87,25 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):  # type: ignore[m
         provenance = f"{self.model.info.name} {self.model.info.precision}"
         chunks = chain([first.pcm], (r.pcm for r in requests))
         blocks = pcm_blocks(chunks, fmt, self.model.info.sample_rate)
-        with self._lock:
-            for batch in infer_blocks(blocks, self.model, params, 1, StreamStats()):
-                idx, top = scorer.top_k(scorer.scores(batch.logits))
-                for i in range(len(batch)):
-                    yield inference_pb2.WindowResult(
-                        start_s=float(batch.start_s[i]),
-                        end_s=float(batch.end_s[i]),
-                        top=[
-                            inference_pb2.SpeciesScore(
-                                label=labels[j].key,
-                                scientific_name=labels[j].scientific,
-                                common_name=labels[j].common,
-                                score=float(s),
-                            )
-                            for j, s in zip(idx[i], top[i], strict=True)
-                            if s >= params.min_conf
-                        ],
-                        embedding=batch.embeddings[i].tolist() if include else [],
-                        model=provenance,
-                    )
+        for batch in infer_blocks(blocks, self.model, params, 1, StreamStats()):
+            idx, top = scorer.top_k(scorer.scores(batch.logits))
+            for i in range(len(batch)):
+                yield inference_pb2.WindowResult(
+                    start_s=float(batch.start_s[i]),
+                    end_s=float(batch.end_s[i]),
+                    top=[
+                        inference_pb2.SpeciesScore(
+                            label=labels[j].key,
+                            scientific_name=labels[j].scientific,
+                            common_name=labels[j].common,
+                            score=float(s),
+                        )
+                        for j, s in zip(idx[i], top[i], strict=True)
+                        if s >= params.min_conf
+                    ],
+                    embedding=batch.embeddings[i].tolist() if include else [],
+                    model=provenance,
+                )
 
 
 def serve(

@@ -14,7 +14,7 @@ def main() -> int:
     if booted is None:
         return 2
     s = booted.settings
-    server, _ = serve(booted.object_store(), s.grpc_port, s.grpc_host)
+    server, _ = serve(booted.object_store(), s.grpc_port, s.grpc_host, s.grpc_workers)
     booted.stop.wait()
     server.stop(grace=10).wait()
     return 0

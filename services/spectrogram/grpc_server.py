@@ -19,6 +19,8 @@ from bdisc.v1 import spectrogram_pb2, spectrogram_pb2_grpc
 
 SERVICE = "bdisc.v1.Spectrogram"
 MAX_SPAN_S, MAX_PIXELS, MAX_TILES = 60.0, 4096, 96
+MAX_MONTAGE_S = 600.0  # seconds of audio in one montage, all tiles together
+MAX_AREA = 2048 * 1024  # pixels of one tile: drawing costs about 100 bytes per pixel
 
 
 class SpectrogramServicer(spectrogram_pb2_grpc.SpectrogramServicer):  # type: ignore[misc]
@@ -39,6 +41,11 @@ class SpectrogramServicer(spectrogram_pb2_grpc.SpectrogramServicer):  # type: ig
         for s in r.segments:
             _check_segment(s)
             spans.append(Span(s.audio_key, s.start_s, s.end_s))
+        total = sum(span.end_s - span.start_s for span in spans)
+        if total > MAX_MONTAGE_S:
+            raise ConfigError(
+                f"a montage shows at most {MAX_MONTAGE_S:g} s of audio in all (asked {total:g} s)"
+            )
 
         def read(key: str, start_s: float, end_s: float) -> tuple[np.ndarray, int]:
             with open_object(self.objects, key) as source:
@@ -52,6 +59,8 @@ class SpectrogramServicer(spectrogram_pb2_grpc.SpectrogramServicer):  # type: ig
         width, height = r.width or 480, r.height or 240
         if not (16 <= width <= MAX_PIXELS and 16 <= height <= MAX_PIXELS):
             raise ConfigError(f"width and height must be 16 to {MAX_PIXELS} pixels")
+        if width * height > MAX_AREA:
+            raise ConfigError(f"a tile has at most {MAX_AREA} pixels (width x height)")
         # ranged reads: a tile of a 24-h recording fetches its span, not the file
         with open_object(self.objects, r.audio_key) as source:  # NotFound -> NOT_FOUND
             samples, rate = read_segment(source, r.start_s, r.end_s)

@@ -8,3 +8,9 @@ from bdisc.service.settings import ServiceSettings
 class SpectrogramSettings(ServiceSettings):
     grpc_host: str = "127.0.0.1"
     grpc_port: int = Field(default=50070, ge=1, le=65535)
+    grpc_workers: int = Field(
+        default=2,
+        ge=1,
+        le=32,
+        description="tiles drawn at once (each up to ~300 MB; the pod's limit is 1 GiB)",
+    )

@@ -59,6 +59,11 @@ def test_tiles_show_the_sound(stub: spectrogram_pb2_grpc.SpectrogramStub) -> Non
         ({"audio_key": KEY, "start_s": 0, "end_s": 600}, "INVALID_ARGUMENT"),
         ({"audio_key": KEY, "start_s": 500, "end_s": 503}, "INVALID_ARGUMENT"),
         ({"audio_key": KEY, "start_s": 0, "end_s": 3, "cmap": "no-such-map"}, "INVALID_ARGUMENT"),
+        # 16.7 M pixels drew with 1.4 GB: at most 2 M
+        (
+            {"audio_key": KEY, "start_s": 0, "end_s": 3, "width": 4096, "height": 4096},
+            "INVALID_ARGUMENT",
+        ),
     ],
 )
 def test_bad_requests_get_status_codes(
@@ -86,6 +91,9 @@ def test_montage_of_segments(stub: spectrogram_pb2_grpc.SpectrogramStub) -> None
             segments=[spectrogram_pb2.Segment(audio_key="../x", start_s=0, end_s=3)]
         ),
         spectrogram_pb2.MontageRequest(segments=segments[:2], cmap="no-such-map"),
+        spectrogram_pb2.MontageRequest(  # 96 tiles of 60 s: more audio than a montage shows
+            segments=[spectrogram_pb2.Segment(audio_key=KEY, start_s=0, end_s=60)] * 96
+        ),
     ):
         with pytest.raises(grpc.RpcError) as info:
             stub.RenderMontage(bad)

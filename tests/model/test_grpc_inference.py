@@ -12,11 +12,12 @@ import soundfile as sf
 import soxr
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bdisc.errors import Retryable
 from bdisc.model.birdnet import BirdNetV24
 from bdisc.params import AnalysisParams
 from bdisc.pipeline.scoring import Scorer
 from bdisc.v1 import inference_pb2, inference_pb2_grpc
-from embedding.grpc_server import serve
+from embedding.grpc_server import SharedModel, serve
 
 from .helpers import run_windows
 
@@ -95,3 +96,18 @@ def test_bad_streams_get_status_codes_and_health_serves(channel: grpc.Channel) -
     for service in ("", "bdisc.v1.Inference"):
         status = health.Check(health_pb2.HealthCheckRequest(service=service)).status
         assert status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_a_busy_interpreter_answers_unavailable_instead_of_waiting_forever(
+    model: BirdNetV24,
+) -> None:
+    """Each batch takes the shared interpreter in turn, waiting a bounded time for it."""
+    shared = SharedModel(model, wait_s=0.2)
+    batch = np.zeros((1, 144_000), dtype=np.float32)
+    shared._lock.acquire()  # another stream's batch holds it
+    try:
+        with pytest.raises(Retryable, match="inference busy"):
+            shared.infer(batch)
+    finally:
+        shared._lock.release()
+    assert shared.infer(batch).logits.shape[0] == 1

@@ -16,13 +16,17 @@ from bdisc import tracing
 from bdisc.errors import from_grpc_code
 from bdisc.ports.tiles import TileSpec
 
+MAX_IMAGE_BYTES = 32 * 1024 * 1024  # as the server's MAX_RESPONSE_BYTES
+
 
 class SpectrogramClient:
     def __init__(self, address: str, timeout_s: float = 30.0) -> None:
         from bdisc.v1 import spectrogram_pb2_grpc
 
         self.address, self.timeout_s = address, timeout_s
-        self._channel = grpc.insecure_channel(address)
+        self._channel = grpc.insecure_channel(  # the server's largest image, not 4 MiB
+            address, options=[("grpc.max_receive_message_length", MAX_IMAGE_BYTES)]
+        )
         self._stub = spectrogram_pb2_grpc.SpectrogramStub(self._channel)  # type: ignore[no-untyped-call]
 
     def render_tile(self, tile: TileSpec, job_id: str = "") -> bytes:

@@ -93,6 +93,10 @@ class _JobContextInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         return handler
 
 
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # a 4096 x 4096 tile's PNG fits
+
+
 def start(
     add_servicers: Callable[[grpc.Server], None],
     services: list[str],
@@ -104,6 +108,10 @@ def start(
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers),
         interceptors=[_JobContextInterceptor()],
+        options=[  # requests stay at gRPC's 4 MiB; a big tile's image may be larger
+            ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
+            ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+        ],
     )
     add_servicers(server)
     health_servicer = health.HealthServicer()
