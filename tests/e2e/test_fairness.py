@@ -9,6 +9,7 @@ import logging
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,17 +22,42 @@ FLOOD = 60  # recordings of the big job
 SMALL = 2  # recordings of the small job
 
 
-def submit(folder: Path, api: str, key: str, *extra: str) -> float:
-    """``bdisc submit`` (with ``--wait``: until its results are downloaded); seconds."""
-    started = time.perf_counter()
-    done = subprocess.run(
-        [BDISC, "submit", str(folder), "--api", api, "--api-key", key, *extra],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return time.perf_counter() - started
+class Project:
+    def __init__(self, api: str, key: str) -> None:
+        self.api, self.key = api, key
+        self.client = httpx.Client(base_url=api, headers={"X-API-Key": key})
+        self.name = self.client.get("/v1/me").json()["project"]
+
+    def submit(self, folder: Path) -> str:
+        """``bdisc submit`` (uploads, submits, returns); the new job's id."""
+        before = self.job_ids()
+        done = subprocess.run(
+            [BDISC, "submit", str(folder), "--api", self.api, "--api-key", self.key,
+             "--min-cluster-size", "2"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        (job,) = self.job_ids() - before
+        return job
+
+    def job_ids(self) -> set[str]:
+        jobs = self.client.get(f"/v1/projects/{self.name}/jobs").json()["jobs"]
+        return {j["job_id"] for j in jobs}
+
+    def status(self, job: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self.client.get(f"/v1/projects/{self.name}/jobs/{job}").json()
+        return answer
+
+    def seconds_to_finish(self, folder: Path) -> float:
+        """From the job's submission until it is done (polled every 0.1 s)."""
+        job = self.submit(folder)
+        started = time.perf_counter()
+        while (status := self.status(job))["status"] != "done":
+            assert status["status"] == "running" and time.perf_counter() - started < 600, status
+            time.sleep(0.1)
+        return time.perf_counter() - started
 
 
 @pytest.mark.model
@@ -48,26 +74,22 @@ def test_a_small_job_is_not_held_back_by_another_projects_flood(
     with running_stack(
         s3_endpoint, rabbit_url, postgres_url, tmp_path / ".stack", embed_replicas=1
     ) as running:
-        wait = ["--wait", "--min-cluster-size", "2"]
-        submit(small, running.api, running.key, *wait, "--out", str(tmp_path / "warm"))
-        idle_s = submit(small, running.api, running.key, *wait, "--out", str(tmp_path / "idle"))
-
-        big_key = running.create_project()
-        submit(big, running.api, big_key)  # uploaded and submitted; not waited for
-        api = httpx.Client(base_url=running.api, headers={"X-API-Key": big_key})
-        project = api.get("/v1/me").json()["project"]
-        (job,) = api.get(f"/v1/projects/{project}/jobs").json()["jobs"]
-        url = f"/v1/projects/{project}/jobs/{job['job_id']}"
+        mine, theirs = (
+            Project(running.api, running.key),
+            Project(running.api, running.create_project()),
+        )
+        mine.seconds_to_finish(small)  # warms every service up
+        idle_s = mine.seconds_to_finish(small)
+        flood = theirs.submit(big)
         deadline = time.monotonic() + 120
-        while "embed" not in api.get(url).json()["progress"]:  # the flood is planned
-            assert time.monotonic() < deadline, api.get(url).json()
+        while "embed" not in theirs.status(flood)["progress"]:  # the flood is planned
+            assert time.monotonic() < deadline, theirs.status(flood)
             time.sleep(0.2)
-
-        flood_s = submit(small, running.api, running.key, *wait, "--out", str(tmp_path / "busy"))
-        embed = api.get(url).json()["progress"]["embed"]
-        log.info("small job: %.1f s idle, %.1f s beside the flood (%s)", idle_s, flood_s, embed)
+        busy_s = mine.seconds_to_finish(small)
+        embed = theirs.status(flood)["progress"]["embed"]
+        log.info("small job: %.1f s idle, %.1f s beside the flood (%s)", idle_s, busy_s, embed)
         try:
             assert embed.get("pending", 0) > 0, embed  # the flood was still waiting...
-            assert flood_s <= 2.0 * idle_s, (idle_s, flood_s, embed)  # ... and did not hold it
+            assert busy_s <= 2.0 * idle_s, (idle_s, busy_s, embed)  # ... and did not hold it
         finally:
-            api.post(f"{url}:cancel")
+            theirs.client.post(f"/v1/projects/{theirs.name}/jobs/{flood}:cancel")
