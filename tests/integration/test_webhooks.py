@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from bdisc.app.orchestrator import Orchestrator
 from bdisc.app.stage_handler import stage_handler
 from bdisc.app.webhooks import SIGNATURE_HEADER, WebhookNotifier, check_target, verify
 from bdisc.errors import ConfigError
+from bdisc.ports.job_store import JobRecord
 
 from ..commands import discovery
 
@@ -133,3 +136,35 @@ def test_webhooks_to_internal_addresses_are_refused(url: str) -> None:
 def test_webhooks_to_public_addresses_pass_and_a_development_stack_may_opt_in() -> None:
     check_target("https://93.184.215.14/hook")  # a public address (no DNS needed)
     check_target("http://127.0.0.1:8000/hook", allow_private=True)
+
+
+def test_a_delivery_goes_to_the_address_that_was_checked(
+    receiver: tuple[str, Received],
+) -> None:
+    """DNS rebinding: the name is resolved once per attempt, checked, and that address is
+    the one connected to (the name stays in Host). Here the name resolves only through
+    the notifier's resolver, to the receiver; a second lookup of it would fail."""
+    url, received = receiver
+    port = url.split(":")[2].split("/")[0]
+    lookups: list[str] = []
+
+    def resolve(host: str, *_: object, **__: object) -> list[tuple[object, ...]]:
+        lookups.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", int(port)))]
+
+    hook = f"http://hooks.invalid:{port}/hook"
+    notifier = WebhookNotifier(
+        lambda _: (hook, "s3cret"), backoff_s=0.05, allow_private=True, resolve=resolve
+    )
+    job = JobRecord("j1", "p", "discover", {}, "done", "", datetime.now(UTC), datetime.now(UTC))
+    future = notifier(job, {})
+    assert future is not None and future.result(timeout=30)
+    notifier.close()
+    ((headers, _),) = received
+    assert headers["Host"] == f"hooks.invalid:{port}"
+    assert lookups == ["hooks.invalid"]
+    # the same name resolving to an internal address is refused without a connection
+    strict = WebhookNotifier(lambda _: (hook, "s3cret"), attempts=1, resolve=resolve)
+    assert strict.deliver(job, {}, hook, "s3cret") is False
+    strict.close()
+    assert len(received) == 1

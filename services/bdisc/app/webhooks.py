@@ -9,7 +9,9 @@ Deliveries never hold up the orchestrator: they are sent from a background threa
 a few retries inside a total deadline, reading only the answer's status. Targets must
 be public: a URL whose host resolves to a private, loopback, link-local or otherwise
 internal address (the cloud's metadata service, the broker's console, the database) is
-refused when it is set and again before each delivery.
+refused when it is set and again before each delivery, and the delivery connects to the
+address that was checked (the URL's host goes in ``Host`` and TLS's SNI), so a name
+that resolves differently a moment later (DNS rebinding) cannot redirect it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from bdisc.errors import ConfigError
 from bdisc.logs import fields
@@ -45,24 +47,52 @@ def verify(secret: str, body: bytes, signature: str) -> bool:
     return hmac.compare_digest(sign(secret, body), signature)
 
 
+Resolver = Callable[..., list[tuple[Any, ...]]]  # socket.getaddrinfo's shape
+
+
 def check_target(url: str, allow_private: bool = False) -> None:
     """ConfigError unless ``url`` is http(s) to a host that resolves to public addresses
     only (``allow_private``: development stacks and tests on one machine)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError("webhook URLs are http:// or https:// with a host")
-    if allow_private:
-        return
+    if not allow_private:
+        checked_address(url)
+
+
+def checked_address(
+    url: str, allow_private: bool = False, resolve: Resolver = socket.getaddrinfo
+) -> str:
+    """The address to deliver to: the host's first address, after every address it
+    resolves to was found public (unless ``allow_private``); else ConfigError."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("webhook URLs are http:// or https:// with a host")
     try:
-        found = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+        found = resolve(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError) as exc:
         raise ConfigError(f"webhook host {parts.hostname!r} does not resolve") from exc
-    for *_, address in found:
-        ip = ipaddress.ip_address(str(address[0]).split("%")[0])
-        if not ip.is_global or ip.is_multicast:
+    addresses = [ipaddress.ip_address(str(a[0]).split("%")[0]) for *_, a in found]
+    if not addresses:
+        raise ConfigError(f"webhook host {parts.hostname!r} does not resolve")
+    for ip in addresses:
+        if not allow_private and (not ip.is_global or ip.is_multicast):
             raise ConfigError(
                 f"webhook host {parts.hostname!r} is an internal address ({ip}): refused"
             )
+    return str(addresses[0])
+
+
+def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """``url`` with its host replaced by ``address``; the Host header and the request's
+    extensions (TLS's server name) that keep it addressed to the original host."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None
+    host = f"[{address}]" if ":" in address else address
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    original = parts.netloc.rsplit("@", 1)[-1]
+    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+    return urlunsplit(parts._replace(netloc=netloc)), {"Host": original}, extensions
 
 
 class WebhookNotifier:
@@ -74,11 +104,12 @@ class WebhookNotifier:
         backoff_s: float = 1.0,
         deadline_s: float = 60.0,
         allow_private: bool = False,
+        resolve: Resolver = socket.getaddrinfo,
     ) -> None:
         """``lookup(project) -> (url, secret)`` or None when the project has no webhook."""
         self.lookup, self.attempts = lookup, attempts
         self.timeout_s, self.backoff_s, self.deadline_s = timeout_s, backoff_s, deadline_s
-        self.allow_private = allow_private
+        self.allow_private, self.resolve = allow_private, resolve
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bdisc-webhook")
 
     def __call__(self, job: JobRecord, progress: dict[str, Any]) -> Future[bool] | None:
@@ -112,11 +143,22 @@ class WebhookNotifier:
         started = time.monotonic()
         for attempt in range(self.attempts):
             try:
-                check_target(url, self.allow_private)  # again: DNS may have changed
+                # checked again (DNS may have changed), and that address is the one used
+                address = checked_address(url, self.allow_private, self.resolve)
+                target, host, extensions = pinned(url, address)
                 left = self.deadline_s - (time.monotonic() - started)
                 timeout = httpx.Timeout(min(self.timeout_s, max(left, 0.1)))
-                # the status only: a hostile endpoint cannot make us read a large body
-                with httpx.stream("POST", url, content=body, headers=headers, timeout=timeout) as r:
+                with httpx.Client(timeout=timeout) as client:
+                    request = client.build_request(
+                        "POST",
+                        target,
+                        content=body,
+                        headers={**headers, **host},
+                        extensions=extensions,
+                    )
+                    # the status only: a hostile endpoint cannot make us read a large body
+                    r = client.send(request, stream=True)
+                    r.close()
                     if r.status_code < 300:
                         return True
                     error = f"HTTP {r.status_code}"
