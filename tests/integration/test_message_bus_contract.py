@@ -13,7 +13,7 @@ import pytest
 from bdisc.adapters.inprocess_bus import InProcessBus
 from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.errors import ConfigError, Retryable
-from bdisc.ports.message_bus import Message, MessageBus
+from bdisc.ports.message_bus import DeadLetter, Message, MessageBus
 
 
 @pytest.fixture(params=["inprocess", "rabbitmq"])
@@ -113,6 +113,33 @@ def test_messages_a_handler_sends_leave_only_if_it_succeeds(bus: MessageBus, sta
     bus.consume(follow_up, forwarded.append, idle_timeout_s=0.5)
     assert [m.payload["n"] for m in forwarded] == [1]
     assert len(bus.dead_letters(stage)) == 1
+
+
+def test_a_dead_letter_leaves_its_queue_only_once_it_was_handled(
+    bus: MessageBus, stage: str
+) -> None:
+    """The reporter turns each dead letter into a failure event: one whose handling
+    fails (the broker away while publishing the event) stays, with those after it."""
+    for n in (1, 2, 3):
+        bus.publish(msg(stage, n))
+
+    def refuse(m: Message) -> None:
+        raise ConfigError(f"poison {m.payload['n']}")
+
+    bus.consume(stage, refuse, idle_timeout_s=0.5)
+    handled: list[str] = []
+
+    def report(dead: DeadLetter) -> None:
+        if "poison 2" in dead.error:
+            raise Retryable("broker away while reporting")
+        handled.append(dead.error)
+
+    with pytest.raises(Retryable):
+        bus.settle_dead_letters(stage, report)
+    assert handled == ["ConfigError: poison 1"]
+    assert bus.settle_dead_letters(stage, lambda dead: handled.append(dead.error)) == 2
+    assert sorted(handled[1:]) == ["ConfigError: poison 2", "ConfigError: poison 3"]
+    assert bus.dead_letters(stage) == []
 
 
 CRASHING_CONSUMER = """

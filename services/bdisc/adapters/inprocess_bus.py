@@ -6,7 +6,7 @@ import queue
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bdisc.errors import describe, is_retryable
 from bdisc.ports.message_bus import (
@@ -137,6 +137,14 @@ class InProcessBus:
     def dead_letters(self, stage: str) -> list[DeadLetter]:
         dead, self._dead[stage] = self._dead[stage], []
         return dead
+
+    def settle_dead_letters(self, stage: str, handle: Callable[[DeadLetter], None]) -> int:
+        settled = 0
+        while self._dead[stage]:
+            handle(self._dead[stage][0])  # raises: the letter stays
+            self._dead[stage].pop(0)
+            settled += 1
+        return settled
 
     def close(self) -> None:
         pass

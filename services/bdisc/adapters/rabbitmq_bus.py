@@ -477,6 +477,32 @@ class RabbitBus:
                 error = str(headers.get("x-error", "dead-lettered by the broker (delivery limit)"))
                 found.append(DeadLetter(body, error, stage))
 
+    def settle_dead_letters(self, stage: str, handle: Callable[[DeadLetter], None]) -> int:
+        settled = 0
+        with _broker_errors(self, f"settling dead letters of {stage}"):
+            self.declare(stage)
+            _, _, dead = queue_names(stage)
+            ch = self._connect().channel()  # its own: what handle publishes is confirmed apart
+            try:
+                while True:
+                    method, props, body = ch.basic_get(dead, auto_ack=False)
+                    if method is None:
+                        return settled
+                    headers = (props.headers or {}) if props else {}
+                    error = str(
+                        headers.get("x-error", "dead-lettered by the broker (delivery limit)")
+                    )
+                    try:
+                        handle(DeadLetter(body, error, stage))
+                    except BaseException:
+                        ch.basic_nack(method.delivery_tag, requeue=True)
+                        raise
+                    ch.basic_ack(method.delivery_tag)  # after what it published is confirmed
+                    settled += 1
+            finally:
+                if ch.is_open:
+                    ch.close()
+
     def depth(self, stage: str) -> int:
         """Messages waiting in the stage's work queue (not counting those being handled)."""
         self.declare(stage)

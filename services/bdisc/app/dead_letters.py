@@ -20,23 +20,24 @@ log = logging.getLogger(__name__)
 
 
 def report_dead_letters(bus: MessageBus, watched: Sequence[str] = stages.WORK_STAGES) -> int:
-    """Drain the dead-letter queues of ``watched`` stages; returns how many were reported."""
-    reported = 0
-    for stage in watched:
-        for dead in bus.dead_letters(stage):
-            try:
-                message = Message.from_bytes(dead.body, any_version=True)
-            except MalformedMessage:
-                log.error(
-                    "unattributable dead letter dropped",
-                    extra=fields(stage=stage, error=dead.error, body=dead.body[:200]),
-                )
-                continue
-            with tracing.span(f"{stage} dead letter", message.trace, job_id=message.job_id):
-                event = _failure(message, dead)  # never raises: a bad letter fails its job
-                bus.publish(to_message(message.job_id, f"{message.idempotency_key}:dead", event))
-            reported += 1
-    return reported
+    """Turn the dead letters of ``watched`` stages into failure events; each leaves its
+    queue only once its event is confirmed (a reporter that dies in between reports it
+    again: the orchestrator settles an item once). Returns how many were handled."""
+
+    def report(dead: DeadLetter) -> None:
+        try:
+            message = Message.from_bytes(dead.body, any_version=True)
+        except MalformedMessage:
+            log.error(
+                "unattributable dead letter dropped",
+                extra=fields(stage=dead.stage, error=dead.error, body=dead.body[:200]),
+            )
+            return
+        with tracing.span(f"{dead.stage} dead letter", message.trace, job_id=message.job_id):
+            event = _failure(message, dead)  # never raises: a bad letter fails its job
+            bus.publish(to_message(message.job_id, f"{message.idempotency_key}:dead", event))
+
+    return sum(bus.settle_dead_letters(stage, report) for stage in watched)
 
 
 def _failure(message: Message, dead: DeadLetter) -> Event:

@@ -135,4 +135,10 @@ class MessageBus(Protocol):
         """Drain and return the stage's dead-letter queue."""
         ...
 
+    def settle_dead_letters(self, stage: str, handle: Callable[[DeadLetter], None]) -> int:
+        """Hand the stage's dead letters to ``handle`` one at a time, each removed only
+        after ``handle`` returned (a crash in between leaves it in the queue); if it
+        raises, that letter stays and the error propagates. Returns how many."""
+        ...
+
     def close(self) -> None: ...
