@@ -94,6 +94,22 @@ def authorised_project(
 ProjectDep = Annotated[Project, Depends(authorised_project)]
 
 
+def key_holder(
+    project: ProjectDep,
+    x_api_key: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Project:
+    """The caller's project, for what only the key's holder may do (rotate the key, see
+    the webhook's secret): the key in a header, not the review app's session cookie (a
+    browser tab left open must not be able to lock the project's scripts out)."""
+    if not (x_api_key or authorization):
+        raise Forbidden("this needs the project's API key in X-API-Key, not a session")
+    return project
+
+
+KeyHolderDep = Annotated[Project, Depends(key_holder)]
+
+
 def owned_job(project: ProjectDep, deps: DepsDep, job_id: str) -> JobRecord:
     """The job named in the path, if it is the caller's project's."""
     job = deps.jobs.job(job_id)

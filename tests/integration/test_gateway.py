@@ -615,6 +615,15 @@ def test_a_project_rotates_its_key_and_the_old_one_stops_at_once(
     assert client.post(f"/v1/projects/{a}/key:rotate").status_code == 401
     refused = client.post(f"/v1/projects/{a}/key:rotate", headers={"X-API-Key": k["beta-key"]})
     assert refused.status_code == 403  # another project's key rotates nothing here
+    # the review app's session (a browser tab) reads and labels, but neither rotates the
+    # key nor sees the webhook's secret: that needs the key itself
+    assert client.post("/ui/session", json={"key": k["alpha-key"]}).status_code == 200
+    ui = {"X-Bdisc-UI": "1"}
+    assert client.get("/ui/session").json()["project"] == a
+    assert client.post(f"/v1/projects/{a}/key:rotate", headers=ui).status_code == 403
+    hook = {"url": "http://127.0.0.1:9/hook"}
+    assert client.put(f"/v1/projects/{a}/webhook", headers=ui, json=hook).status_code == 403
+    client.cookies.clear()
     assert client.get("/v1/me", headers=old).json() == {"project": a}
     rotated = client.post(f"/v1/projects/{a}/key:rotate", headers=old)
     assert rotated.status_code == 200 and rotated.json()["project"] == a

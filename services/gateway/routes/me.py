@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from bdisc.app.webhooks import check_target
 from bdisc.errors import Unauthorized
-from gateway.deps import DepsDep, ProjectDep, api_key
+from gateway.deps import DepsDep, KeyHolderDep, api_key
 
 router = APIRouter(prefix="/v1", tags=["projects"])
 
@@ -37,7 +37,7 @@ class WebhookIn(BaseModel):
 
 
 @router.put("/projects/{project}/webhook")
-def set_webhook(project: ProjectDep, deps: DepsDep, body: WebhookIn) -> dict[str, str]:
+def set_webhook(project: KeyHolderDep, deps: DepsDep, body: WebhookIn) -> dict[str, str]:
     """Set the project's webhook. Deliveries carry X-Bdisc-Signature: sha256=HMAC of the
     body with the secret returned here."""
     if body.url:  # a public http(s) target only: no internal service
@@ -47,7 +47,7 @@ def set_webhook(project: ProjectDep, deps: DepsDep, body: WebhookIn) -> dict[str
 
 
 @router.post("/projects/{project}/key:rotate")
-def rotate_key(project: ProjectDep, deps: DepsDep) -> dict[str, str]:
+def rotate_key(project: KeyHolderDep, deps: DepsDep) -> dict[str, str]:
     """A new API key for the project, shown only in this answer; the key this request
     was made with stops working at once (rotate on a schedule, or at once when a key
     may have leaked). An operator whose project lost its key runs
