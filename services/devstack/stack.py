@@ -53,6 +53,7 @@ DEFAULT_ENV = {
     "BDISC_S3_BUCKET": "bdisc",
     "BDISC_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{PG_PORT}/bdisc",
     "BDISC_WEBHOOK_ALLOW_PRIVATE": "true",  # a development stack's receivers are local
+    "BDISC_GRPC_TOKEN": "bdisc-local-grpc-token",  # the gateway's tiles carry it
 }
 
 

@@ -16,7 +16,8 @@ from embedding.settings import EmbeddingSettings
 def build(booted: Booted[EmbeddingSettings]) -> EmbedStage:
     s = booted.settings
     if s.grpc_port:  # on-demand inference has its own model: interpreters are not shared
-        serve(BirdNetV24(s.model_dir, 1), s.grpc_port, s.grpc_host)  # stops with the process
+        token = s.grpc_token.get_secret_value() if s.grpc_token else None
+        serve(BirdNetV24(s.model_dir, 1), s.grpc_port, s.grpc_host, token=token)  # stops with it
     return EmbedStage(
         BirdNetV24(s.model_dir, s.threads),
         booted.object_store(),

@@ -109,7 +109,11 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):  # type: ignore[m
 
 
 def serve(
-    model: AcousticModel, port: int, host: str = "127.0.0.1", max_workers: int = 4
+    model: AcousticModel,
+    port: int,
+    host: str = "127.0.0.1",
+    max_workers: int = 4,
+    token: str | None = None,
 ) -> tuple[grpc.Server, int]:
     """Start the server; returns it and the port it listens on (port 0: any free port)."""
     return start(
@@ -120,4 +124,5 @@ def serve(
         port,
         host,
         max_workers,
+        token,
     )

@@ -43,7 +43,9 @@ def build(s: GatewaySettings) -> Deps:
             "object_store": lambda: objects.exists("healthcheck"),
             "broker": lambda: bus.declare("events"),
         },
-        tiles=SpectrogramClient(s.spectrogram_addr),
+        tiles=SpectrogramClient(
+            s.spectrogram_addr, token=s.grpc_token.get_secret_value() if s.grpc_token else None
+        ),
         webhook_allow_private=s.webhook_allow_private,
         rate_per_s=s.rate_limit_per_s,
         rate_burst=s.rate_limit_burst,

@@ -14,7 +14,13 @@ def main() -> int:
     if booted is None:
         return 2
     s = booted.settings
-    server, _ = serve(booted.object_store(), s.grpc_port, s.grpc_host, s.grpc_workers)
+    server, _ = serve(
+        booted.object_store(),
+        s.grpc_port,
+        s.grpc_host,
+        s.grpc_workers,
+        s.grpc_token.get_secret_value() if s.grpc_token else None,
+    )
     booted.stop.wait()
     server.stop(grace=10).wait()
     return 0

@@ -82,7 +82,11 @@ def _style(r: Any) -> SpectrogramStyle:
 
 
 def serve(
-    objects: ObjectStore, port: int, host: str = "127.0.0.1", max_workers: int = 4
+    objects: ObjectStore,
+    port: int,
+    host: str = "127.0.0.1",
+    max_workers: int = 4,
+    token: str | None = None,
 ) -> tuple[grpc.Server, int]:
     return start(
         lambda server: spectrogram_pb2_grpc.add_SpectrogramServicer_to_server(  # type: ignore[no-untyped-call]
@@ -92,4 +96,5 @@ def serve(
         port,
         host,
         max_workers,
+        token,
     )

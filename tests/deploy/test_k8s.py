@@ -96,7 +96,12 @@ def test_env_and_ports_match_the_code(overlay: str, overlays: dict[str, Docs]) -
     config = kind(docs, "ConfigMap")[0]["data"]
     secrets = {d["metadata"]["name"]: set(d.get("data", {})) for d in kind(docs, "Secret")}
     # prod expects its Secrets to exist: their keys are documented in the overlay
-    platform_keys = {"BDISC_RABBITMQ_URL", "BDISC_S3_ACCESS_KEY", "BDISC_S3_SECRET_KEY"}
+    platform_keys = {
+        "BDISC_RABBITMQ_URL",
+        "BDISC_S3_ACCESS_KEY",
+        "BDISC_S3_SECRET_KEY",
+        "BDISC_GRPC_TOKEN",  # the gRPC services' shared token
+    }
     for name, keys in secrets.items():
         if name.startswith("bdisc-platform"):
             assert keys == platform_keys

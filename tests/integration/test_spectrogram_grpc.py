@@ -14,6 +14,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
 
 from bdisc.adapters.s3_store import S3Store
+from bdisc.adapters.spectrogram_client import SpectrogramClient
+from bdisc.errors import Unauthorized
+from bdisc.ports.tiles import TileSpec
 from bdisc.v1 import spectrogram_pb2, spectrogram_pb2_grpc
 from spectrogram.grpc_server import serve
 
@@ -98,3 +101,30 @@ def test_montage_of_segments(stub: spectrogram_pb2_grpc.SpectrogramStub) -> None
         with pytest.raises(grpc.RpcError) as info:
             stub.RenderMontage(bad)
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.integration
+def test_with_a_token_only_callers_that_carry_it_are_served(
+    s3_endpoint: str, audio_dir: Path
+) -> None:
+    """Reaching the port is not enough: calls need the services' shared token (health
+    checks excepted, for the orchestrators' probes)."""
+    objects = S3Store(s3_endpoint, "a", "b", f"tiles-{uuid.uuid4().hex[:10]}")
+    objects.put_file(KEY, audio_dir / "soundscape.flac")
+    server, port = serve(objects, 0, token="s3cret-token")
+    tile = TileSpec(audio_key=KEY, start_s=0.0, end_s=3.0)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = spectrogram_pb2_grpc.SpectrogramStub(channel)
+            with pytest.raises(grpc.RpcError) as info:
+                stub.RenderTile(spectrogram_pb2.TileRequest(audio_key=KEY, start_s=0, end_s=3))
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            health = health_pb2_grpc.HealthStub(channel)
+            status = health.Check(health_pb2.HealthCheckRequest(service="bdisc.v1.Spectrogram"))
+            assert status.status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(Unauthorized):
+            SpectrogramClient(f"127.0.0.1:{port}", token="guessed").render_tile(tile)
+        png = SpectrogramClient(f"127.0.0.1:{port}", token="s3cret-token").render_tile(tile)
+        assert Image.open(io.BytesIO(png)).size == (480, 240)
+    finally:
+        server.stop(grace=1)

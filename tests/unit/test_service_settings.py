@@ -36,3 +36,32 @@ def test_invalid_values_are_named() -> None:
         [sys.executable, "-m", "clustering"], env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 2 and "BDISC_METRICS_PORT" in done.stderr
+
+
+def test_the_examples_placeholder_secrets_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stack started with .env.example's secrets unchanged stops, naming them."""
+    from bdisc.errors import ConfigError
+    from bdisc.service.settings import load
+    from orchestrator.settings import OrchestratorSettings
+
+    for name, value in {
+        "BDISC_RABBITMQ_URL": "amqp://bdisc:change-me-rabbit-secret@rabbitmq:5672/%2F",
+        "BDISC_S3_ENDPOINT": "minio:9000",
+        "BDISC_S3_ACCESS_KEY": "bdisc",
+        "BDISC_S3_SECRET_KEY": "change-me-minio-secret",
+        "BDISC_GRPC_TOKEN": "change-me-grpc-token",
+        "BDISC_DATABASE_URL": "postgresql+psycopg://bdisc:change-me-postgres-secret@db/bdisc",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as refused:
+        load(OrchestratorSettings)
+    for name in ("RABBITMQ_URL", "S3_SECRET_KEY", "GRPC_TOKEN", "DATABASE_URL"):
+        assert f"BDISC_{name}" in refused.value.message
+    for name, value in {
+        "BDISC_RABBITMQ_URL": "amqp://bdisc:a-real-secret@rabbitmq:5672/%2F",
+        "BDISC_S3_SECRET_KEY": "another-real-secret",
+        "BDISC_GRPC_TOKEN": "a-long-random-token",
+        "BDISC_DATABASE_URL": "postgresql+psycopg://bdisc:pw@db/bdisc",
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert load(OrchestratorSettings).grpc_token is not None

@@ -20,10 +20,12 @@ MAX_IMAGE_BYTES = 32 * 1024 * 1024  # as the server's MAX_RESPONSE_BYTES
 
 
 class SpectrogramClient:
-    def __init__(self, address: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, address: str, timeout_s: float = 30.0, token: str | None = None) -> None:
+        """``token``: the gRPC services' shared token (``BDISC_GRPC_TOKEN``), if set."""
         from bdisc.v1 import spectrogram_pb2_grpc
 
         self.address, self.timeout_s = address, timeout_s
+        self._auth = (("authorization", f"Bearer {token}"),) if token else ()
         self._channel = grpc.insecure_channel(  # the server's largest image, not 4 MiB
             address, options=[("grpc.max_receive_message_length", MAX_IMAGE_BYTES)]
         )
@@ -69,8 +71,10 @@ class SpectrogramClient:
         name = type(request).__name__.removesuffix("Request")
         with tracing.span(f"Spectrogram/Render{name}", kind="client", job_id=job_id):
             job_id = "".join(c for c in job_id if " " < c < "\x7f")  # metadata is ASCII
-            metadata = ((("x-job-id", job_id),) if job_id else ()) + tuple(
-                tracing.carrier().items()  # traceparent: the server's span joins the trace
+            metadata = (
+                ((("x-job-id", job_id),) if job_id else ())
+                + tuple(tracing.carrier().items())  # traceparent: the server's span joins
+                + self._auth
             )
             try:
                 image = method(request, timeout=self.timeout_s, metadata=metadata)

@@ -1,5 +1,9 @@
 """Start a gRPC server with ``grpc.health.v1`` reporting SERVING for its services.
 
+With a token, every call but the health checks must carry ``authorization: Bearer
+<token>`` (else UNAUTHENTICATED): the services' shared secret, so that reaching the port
+is not enough to use it (NetworkPolicies are a second fence, and compose has none).
+
 Every call runs inside ``job_context`` of its ``x-job-id`` metadata (so each log line of
 it names the job) and in a span that continues the caller's ``traceparent``; a
 BdiscError it raises becomes its status code (``grpc_code``: the one mapping; servicers
@@ -9,6 +13,7 @@ only raise), and it ends with one log line: method, duration, outcome.
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -72,11 +77,25 @@ def _logged(method: str, behavior: Callable[..., Any], streams_out: bool) -> Cal
     return unary
 
 
+def _refused(request: Any, context: grpc.ServicerContext) -> Any:
+    context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid 'authorization: Bearer' token")
+
+
 class _JobContextInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    def __init__(self, token: str | None = None) -> None:
+        self.expected = f"Bearer {token}".encode() if token else None
+
+    def _authorised(self, details: Any) -> bool:
+        if self.expected is None:
+            return True
+        given = dict(details.invocation_metadata or ()).get("authorization", "")
+        return hmac.compare_digest(str(given).encode(), self.expected)
+
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
         handler = continuation(details)
         if handler is None or details.method.startswith("/grpc.health"):
             return handler
+        authorised = self._authorised(details)
         for kind, make in (
             ("unary_unary", grpc.unary_unary_rpc_method_handler),
             ("unary_stream", grpc.unary_stream_rpc_method_handler),
@@ -86,7 +105,9 @@ class _JobContextInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             behavior = getattr(handler, kind)
             if behavior is not None:
                 return make(
-                    _logged(details.method, behavior, kind.endswith("_stream")),
+                    _logged(details.method, behavior, kind.endswith("_stream"))
+                    if authorised
+                    else _refused,
                     request_deserializer=handler.request_deserializer,
                     response_serializer=handler.response_serializer,
                 )
@@ -103,11 +124,13 @@ def start(
     port: int,
     host: str = "127.0.0.1",
     max_workers: int = 4,
+    token: str | None = None,
 ) -> tuple[grpc.Server, int]:
-    """Returns the started server and its port (port 0: any free port)."""
+    """Returns the started server and its port (port 0: any free port); with ``token``,
+    calls must carry it (``authorization: Bearer <token>``)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers),
-        interceptors=[_JobContextInterceptor()],
+        interceptors=[_JobContextInterceptor(token)],
         options=[  # requests stay at gRPC's 4 MiB; a big tile's image may be larger
             ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
             ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bdisc.errors import ConfigError
@@ -27,6 +27,13 @@ class ServiceSettings(BaseSettings):
     s3_public_endpoint: str | None = Field(
         default=None, description="host:port in presigned links, if clients see S3 elsewhere"
     )
+    grpc_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "shared token of the gRPC services: callers send 'authorization: Bearer "
+            "<token>'; unset: no check (health checks are never checked)"
+        ),
+    )
     metrics_port: int = Field(default=9460, ge=0, le=65535, description="0: no metrics")
     scratch_dir: Path | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -37,8 +44,30 @@ class ServiceSettings(BaseSettings):
     )
 
 
+    @field_validator("rabbitmq_url", "s3_secret_key", "grpc_token")
+    @classmethod
+    def _not_a_placeholder(cls, value: object) -> object:
+        return refuse_placeholder(value)
+
+
+PLACEHOLDER = "change-me"  # how .env.example marks what must be set
+
+
+def refuse_placeholder(value: object) -> object:
+    """A secret still holding .env.example's placeholder is refused at start-up."""
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if isinstance(text, str) and PLACEHOLDER in text:
+        raise ValueError(f"still the example's '{PLACEHOLDER}...' placeholder: set a secret")
+    return value
+
+
 class DatabaseSettings(ServiceSettings):
     database_url: str = Field(description="postgresql+psycopg://... or sqlite:///path")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_not_a_placeholder(cls, value: object) -> object:
+        return refuse_placeholder(value)
     webhook_allow_private: bool = Field(
         default=False,
         description="let webhooks call internal addresses (a development stack only)",
