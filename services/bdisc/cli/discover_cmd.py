@@ -190,6 +190,14 @@ def add_discovery_options(d: argparse.ArgumentParser, *, group_by: bool = True) 
         "score is never background (default %(default)s; 1: almost never guarded)",
     )
     c.add_argument(
+        "--event-guard-score",
+        type=float,
+        default=CLUSTER.event_guard_score,
+        metavar="S",
+        help="the same guard for windows BirdNET names as a dog, gun, siren, fireworks or "
+        "power tools with at least this score (default %(default)s; 0: off)",
+    )
+    c.add_argument(
         "--named-group-score",
         type=float,
         default=CLUSTER.named_group_score,
@@ -249,6 +257,7 @@ def discovery_job(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "background_threshold": args.background_threshold,
             "background_level_db": args.background_level_db,
             "background_guard_score": args.background_guard_score,
+            "event_guard_score": args.event_guard_score,
             "named_group_score": args.named_group_score,
         },
         "link": {"threshold": args.link_threshold},

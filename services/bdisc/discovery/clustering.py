@@ -28,6 +28,7 @@ from bdisc.discovery.background import (
     foreground_scores,
     group_background,
     known_birds,
+    known_events,
     quiet_windows,
 )
 from bdisc.discovery.named_groups import named_groups
@@ -69,6 +70,10 @@ class ClusterParams:
     # Noise and background windows that BirdNET names as the same bird with at least this
     # score form a cluster of their own (see named_groups.py); 0: off.
     named_group_score: float = 0.5
+    # Windows that BirdNET names as one of its sound events (a dog, a gun, a siren) with
+    # at least this score guard their cluster from the background group as birds do (see
+    # background.py); 0: off.
+    event_guard_score: float = 0.2
 
     def __post_init__(self) -> None:
         if self.method not in ("umap", "jsd"):
@@ -92,6 +97,8 @@ class ClusterParams:
             )
         if not 0.0 <= self.named_group_score <= 1.0:
             raise ConfigError(f"named_group_score must be in [0, 1], got {self.named_group_score}")
+        if not 0.0 <= self.event_guard_score <= 1.0:
+            raise ConfigError(f"event_guard_score must be in [0, 1], got {self.event_guard_score}")
         if self.min_samples is not None and self.min_samples < 1:
             raise ConfigError(f"min_samples must be >= 1, got {self.min_samples}")
         if not 0.0 <= self.min_dist <= 1.0:
@@ -277,7 +284,8 @@ def cluster(
         None
         if levels is None or not np.isfinite(levels).all()
         else quiet_windows(levels, recordings, params.background_level_db),
-        known_birds(top_labels, top_scores, params.background_guard_score),
+        known_birds(top_labels, top_scores, params.background_guard_score)
+        | known_events(top_labels, top_scores, params.event_guard_score),
     )
     probabilities = np.asarray(model.probabilities_)
     if params.named_group_score > 0:

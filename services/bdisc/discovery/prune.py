@@ -37,6 +37,9 @@ NON_BIRD_CLASSES = frozenset(
         "Siren",
     }
 )
+# Of those, the short events a recorder picks up over its background, not the background
+# itself (engines, wind, voices): see ``background.known_events``.
+SOUND_EVENT_CLASSES = frozenset({"Dog", "Fireworks", "Gun", "Power tools", "Siren"})
 
 
 def is_non_bird(label_key: str) -> bool:

@@ -41,6 +41,7 @@ BASELINES: dict[str, ClusterParams] = {
         min_samples=None,
         background_threshold=0.0,
         named_group_score=0.0,
+        event_guard_score=0.0,
     ),
     "umap-leaf": ClusterParams(
         n_components=2,
@@ -50,6 +51,7 @@ BASELINES: dict[str, ClusterParams] = {
         selection="leaf",
         background_threshold=0.0,
         named_group_score=0.0,
+        event_guard_score=0.0,
     ),
     "old-default": ClusterParams(
         n_components=2,
@@ -58,6 +60,7 @@ BASELINES: dict[str, ClusterParams] = {
         min_samples=None,
         background_threshold=0.0,
         named_group_score=0.0,
+        event_guard_score=0.0,
     ),
 }
 

@@ -43,7 +43,6 @@ class ServiceSettings(BaseSettings):
         description="OTLP/HTTP collector for traces (http://otel-collector:4318); empty: off",
     )
 
-
     @field_validator("rabbitmq_url", "s3_secret_key", "grpc_token")
     @classmethod
     def _not_a_placeholder(cls, value: object) -> object:
@@ -68,6 +67,7 @@ class DatabaseSettings(ServiceSettings):
     @classmethod
     def _database_not_a_placeholder(cls, value: object) -> object:
         return refuse_placeholder(value)
+
     webhook_allow_private: bool = Field(
         default=False,
         description="let webhooks call internal addresses (a development stack only)",
