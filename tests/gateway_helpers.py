@@ -38,21 +38,20 @@ def run_discovery(deps: Deps, model: BirdNetV24) -> Orchestrator:
     """Deliver the submitted discovery jobs' messages through every stage (in-process
     consumers of the real queues), in the order the services would."""
     orchestrator = Orchestrator(deps.jobs, deps.bus, deps.objects, labels=deps.labels)
-    ingestion = stage_handler(deps.bus, IngestStage(deps.objects).routes)
-    embedder = stage_handler(deps.bus, EmbedStage(model, deps.objects).routes)
-    clusterer = stage_handler(deps.bus, ClusterStage(deps.objects).routes)
-    for stage, handler in (
-        (stages.EVENTS, orchestrator.handle_event),
-        (stages.INGEST, ingestion),
-        (stages.EVENTS, orchestrator.handle_event),
-        (stages.EMBED, embedder),
-        (stages.EVENTS, orchestrator.handle_event),
-        (stages.CLUSTER, clusterer),
-        (stages.EVENTS, orchestrator.handle_event),
-        (stages.CLUSTER, clusterer),  # the fan-in: sound types of every deployment
-        (stages.EVENTS, orchestrator.handle_event),
+    handlers = {
+        stages.EVENTS: orchestrator.handle_event,
+        stages.INGEST: stage_handler(deps.bus, IngestStage(deps.objects).routes),
+        stages.EMBED: stage_handler(deps.bus, EmbedStage(model, deps.objects).routes),
+        stages.CLUSTER: stage_handler(deps.bus, ClusterStage(deps.objects).routes),
+    }
+    # Rounds until nothing moves: a project's recordings go out a few at a time (fair
+    # dispatch), and the last round links the sound types of every deployment.
+    order = (stages.EVENTS, stages.INGEST, stages.EVENTS, stages.EMBED, stages.EVENTS)
+    while sum(
+        deps.bus.consume(stage, handlers[stage], idle_timeout_s=0.5)
+        for stage in (*order, stages.CLUSTER, stages.EVENTS)
     ):
-        deps.bus.consume(stage, handler, idle_timeout_s=1.0)
+        pass
     return orchestrator
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from bdisc import tracing
@@ -167,7 +168,7 @@ class Orchestrator:
         """The bus handler of the events stage: one method per type of message; then
         the job's project sends the embed items its slots allow."""
         self._handle(message, read(message))
-        self.dispatch({message.job_id: message.redelivered})
+        self.dispatch({message.job_id: message.redelivered}, {message.job_id: message.trace})
 
     def _handle(self, message: Message, body: Contract) -> None:
         route = self._routes.get(type(body))
@@ -186,8 +187,10 @@ class Orchestrator:
         Raises whatever an event raised (the bus then handles them one by one)."""
         unit: list[tuple[Message, Contract]] = []
         touched: dict[str, bool] = {}
+        traces: dict[str, dict[str, str]] = {}
         for message in messages:
             touched[message.job_id] = touched.get(message.job_id, False) or message.redelivered
+            traces.setdefault(message.job_id, message.trace)
             body = read(message)
             if type(body) in OUTSIDE_UNIT:
                 self._handle_unit(unit)
@@ -197,12 +200,15 @@ class Orchestrator:
             else:
                 unit.append((message, body))
         self._handle_unit(unit)
-        self.dispatch(touched)
+        self.dispatch(touched, traces)
 
-    def dispatch(self, touched: Mapping[str, bool]) -> None:
+    def dispatch(
+        self, touched: Mapping[str, bool], traces: Mapping[str, dict[str, str]] | None = None
+    ) -> None:
         """Top up the embed items in flight of the projects of these jobs (job id ->
         whether its event was redelivered: then the project's items in flight are sent
-        again, as their first sending may have been lost). One unit of work."""
+        again, as their first sending may have been lost). One unit of work. A job's
+        work continues the trace of its event (``traces``: job id -> traceparent)."""
         projects: dict[str, bool] = {}
         records: dict[str, JobRecord] = {}
         with self.jobs.batch():
@@ -218,7 +224,9 @@ class Orchestrator:
                 records[item.job_id] = job
                 key = f"{item.job_id}:{item.key}" + (f":retry{attempt - 1}" if attempt > 1 else "")
                 work = self._embed_work(job, PlannedRecording.from_item(item.key, item.group))
-                self._send(item.job_id, key, work)
+                message = to_message(item.job_id, key, work)
+                trace = (traces or {}).get(item.job_id)
+                self.bus.publish(replace(message, trace=trace) if trace else message)
 
             cap = self.embed_cap()
             for project, again in projects.items():
