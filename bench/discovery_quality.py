@@ -47,13 +47,14 @@ from discovery_sources import SHARED, background_beds, sound_types
 
 
 def methods(
-    overrides: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None, link_threshold: float | None = None
 ) -> dict[str, tuple[float, ClusterParams, LinkParams]]:
     """name -> (overlap, clustering, linking); the default is bdisc discover's own, with
     ``overrides`` of its clustering parameters (to measure a variant)."""
     default = DiscoverConfig(Path(), Path())
     cluster = replace(default.cluster, **(overrides or {}))
-    out = {"default": (default.params.overlap_s, cluster, default.link)}
+    link = default.link if link_threshold is None else LinkParams(threshold=link_threshold)
+    out = {"default": (default.params.overlap_s, cluster, link)}
     for name, params in BASELINES.items():
         for overlap in (0.0, 1.5):
             out[f"{name}@{overlap:g}"] = (overlap, params, LinkParams(threshold=0.0))
@@ -121,6 +122,9 @@ def main() -> None:
         metavar="PARAM=VALUE",
         help="the default with these clustering parameters changed (JSON values)",
     )
+    parser.add_argument(
+        "--link-threshold", type=float, help="the default with this link threshold instead"
+    )
     parser.add_argument("--keep", type=Path, help="keep mixtures and results here")
     parser.add_argument("--json", type=Path, help="write every figure here")
     args = parser.parse_args()
@@ -140,7 +144,8 @@ def main() -> None:
                     events = build(root / "recordings", types, beds, spec)
                     write_events(root / "events.csv", events)
                 overrides = {k: json.loads(v) for k, v in (a.split("=", 1) for a in args.set)}
-                for name, (overlap, cluster, link) in methods(overrides).items():
+                variants = methods(overrides, args.link_threshold)
+                for name, (overlap, cluster, link) in variants.items():
                     if args.methods and name not in args.methods:
                         continue
                     out = root / f"out-{overlap:g}"  # embeddings shared by the methods

@@ -107,7 +107,7 @@ def test_review_outputs(run: tuple[Path, Path, DiscoverSummary]) -> None:
     # The automatic cluster size is recorded as chosen (None) and as used (per group).
     assert provenance["cluster"]["min_cluster_size"] is None
     assert provenance["groups"][0]["min_cluster_size"] == 3
-    assert provenance["link"] == {"threshold": 0.6}
+    assert provenance["link"] == {"threshold": 0.72}
     assert provenance["cluster"]["background_level_db"] == 2.0
 
 
