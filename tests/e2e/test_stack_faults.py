@@ -22,7 +22,7 @@ from bdisc.adapters.sql_label_store import SqlLabelStore
 from bdisc.app import stages
 from bdisc.app.keys import audio_prefix, results_prefix
 from bdisc.app.orchestrator import Orchestrator
-from devstack.stack import Stack
+from devstack.stack import Stack, port_open
 
 from ..commands import discovery
 from ..model.helpers import write_clip
@@ -172,5 +172,82 @@ def survives_dropped_connections(
         ]
         assert reconnected, "no service noticed the dropped connection"
     finally:
+        stack.down()
+        bus.close()
+
+
+def _postgres_cluster() -> tuple[str, str] | None:
+    """(pg_ctlcluster, version) of this machine's PostgreSQL cluster, if it runs one."""
+    ctl = shutil.which("pg_ctlcluster")
+    versions = sorted(Path("/etc/postgresql").glob("*/main")) if ctl else []
+    return (ctl, versions[-1].parent.name) if ctl and versions else None
+
+
+@pytest.mark.model
+@pytest.mark.integration
+@pytest.mark.slow
+def test_job_survives_a_database_restart(
+    s3_endpoint: str, rabbit_url: str, postgres_url: str, audio_dir: Path, tmp_path: Path
+) -> None:
+    """PostgreSQL stops for seconds mid-job and starts again. Events meanwhile are retried
+    (not dead-lettered); the orchestrator, whose writer lock went with its session, stops
+    and is started again as Kubernetes would; the job completes with every recording
+    embedded once."""
+    cluster = _postgres_cluster()
+    if cluster is None:
+        pytest.skip("pg_ctlcluster and a PostgreSQL cluster are needed to restart it")
+    with own_vhost(rabbit_url) as vhost_url:
+        survives_a_database_restart(
+            cluster, s3_endpoint, vhost_url, postgres_url, audio_dir, tmp_path
+        )
+
+
+def survives_a_database_restart(
+    cluster: tuple[str, str],
+    s3_endpoint: str,
+    rabbit_url: str,
+    postgres_url: str,
+    audio_dir: Path,
+    tmp_path: Path,
+) -> None:
+    ctl, version = cluster
+    ports = StackPorts.free()
+    env = stack_env(s3_endpoint, rabbit_url, postgres_url, ports)
+    stack = Stack(tmp_path / ".stack", env, grpc_base=ports.grpc_base)
+    objects = S3Store(
+        s3_endpoint, env["BDISC_S3_ACCESS_KEY"], env["BDISC_S3_SECRET_KEY"], env["BDISC_S3_BUCKET"]
+    )
+    bus = RabbitBus(rabbit_url)
+    migrate(postgres_url)
+    jobs = SqlJobStore(postgres_url)
+    for i in range(6):
+        clip = write_clip(audio_dir / "soundscape.flac", tmp_path / f"r{i}.wav", 45.0 + i * 3)
+        objects.put_file(f"{audio_prefix('pgdown')}site/r{i}.wav", clip)
+    postgres = [ctl, "--skip-systemctl-redirect", version, "main"]
+    try:
+        stack.start_services(embed_replicas=2, metrics_base=ports.metrics_base)
+        job = Orchestrator(jobs, bus, objects, labels=SqlLabelStore(jobs.engine)).submit_discovery(
+            None, discovery("pgdown", cluster={"min_cluster_size": 3})
+        )
+        wait_until(
+            lambda: jobs.progress(job).get("embed", {}).get("done", 0) >= 1,
+            120,
+            "the first recording",
+        )
+        subprocess.run([*postgres, "stop", "--", "-m", "fast"], check=True, timeout=60)
+        time.sleep(5.0)  # the replicas go on embedding; their events wait in the queue
+        subprocess.run([*postgres, "start"], check=True, timeout=60)
+        wait_until(lambda: port_open(5432), 60, "PostgreSQL to listen")
+        if "orchestrator" not in stack.running():  # its lock's session died with it
+            stack.start_services_named(["orchestrator"], metrics_base=ports.restart_metrics_base)
+        wait_until(lambda: jobs.job(job).status in ("done", "failed"), 300, "the job to end")
+        assert jobs.job(job).status == "done", jobs.job(job).error
+        embedded = jobs.items(job, stages.EMBED)
+        assert len(embedded) == 6 and all(i.status == "done" for i in embedded)
+        stored = [k for k in objects.list("embeddings/") if k.endswith(".parquet")]
+        assert sorted(stored) == sorted(i.output for i in embedded)  # each once
+        assert bus.dead_letters(stages.EVENTS) == []  # retried through the outage
+    finally:
+        subprocess.run([*postgres, "start"], check=False, timeout=60, capture_output=True)
         stack.down()
         bus.close()
