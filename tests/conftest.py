@@ -110,7 +110,8 @@ def postgres_url() -> Iterator[str]:
     if not port_open(5432):
         pytest.fail("no PostgreSQL on 127.0.0.1:5432: apt-get install -y postgresql")
     name = f"bdisc_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    # pre-pinged: a test restarts the server (tests/e2e/test_stack_faults.py)
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:

@@ -244,3 +244,20 @@ def test_dispatch_finds_a_projects_waiting_and_sent_items(store: JobStore) -> No
     store.set_job_status(second, "failed")  # a job that stopped is no one's backlog
     assert store.backlog("embed") == before - 2
     assert [i.key for i in store.waiting(project, "embed", 10)] == ["c"]
+
+
+@pytest.mark.integration
+def test_a_pooled_connection_the_server_closed_is_replaced_unnoticed(postgres_url: str) -> None:
+    """After PostgreSQL restarts, the pool's ping finds each dead connection and opens a
+    new one: the store's next call works (it raised Retryable once per dead connection)."""
+    migrate(postgres_url)
+    store = SqlJobStore(postgres_url)
+    job = new_job(store)
+    with store.engine.connect() as conn:  # the pooled connection, and its server process
+        pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        assert conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+    admin.dispose()
+    assert store.job(job).id == job
+    store.engine.dispose()

@@ -96,7 +96,11 @@ def _now() -> datetime:
 def _outages_are_retryable(context: Any) -> None:
     """A database that is away (restarting, unreachable, connection dropped) is transient
     trouble: Retryable, so the bus retries the message instead of dead-lettering it.
-    Errors the stores read themselves (a missing table, SQLite's lock) are left alone."""
+    Errors the stores read themselves (a missing table, SQLite's lock) are left alone, and
+    so is the pool's ping of a pooled connection: a connection that died with a restarted
+    server is then replaced by a new one, unnoticed (as ``pool_pre_ping`` intends)."""
+    if getattr(context, "is_pre_ping", False):
+        return
     error = context.sqlalchemy_exception
     text = str(error)
     undefined_table = getattr(context.original_exception, "sqlstate", None) == "42P01"
