@@ -9,6 +9,9 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -40,6 +43,73 @@ def wait_until(predicate, seconds: float, what: str) -> None:  # type: ignore[no
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@dataclass
+class JobInFlight:
+    """A discovery job on a running stack, its first recording embedded."""
+
+    stack: Stack
+    ports: StackPorts
+    objects: S3Store
+    bus: RabbitBus
+    jobs: SqlJobStore
+    job: str
+
+    def wait_for_the_end(self) -> None:
+        wait_until(
+            lambda: self.jobs.job(self.job).status in ("done", "failed"), 300, "the job to end"
+        )
+        assert self.jobs.job(self.job).status == "done", self.jobs.job(self.job).error
+
+
+@contextmanager
+def job_in_flight(
+    s3_endpoint: str,
+    rabbit_url: str,
+    postgres_url: str,
+    tmp_path: Path,
+    project: str,
+    recordings: dict[str, Path],
+) -> Iterator[JobInFlight]:
+    """Upload ``recordings`` (path below the project's audio -> local file), start the
+    stack (orchestrator, ingestion, 2 embedding replicas, clustering...), submit a
+    discovery job and wait for its first recording; the stack goes down afterwards."""
+    ports = StackPorts.free()
+    env = {**stack_env(s3_endpoint, rabbit_url, postgres_url, ports), "BDISC_LOG_LEVEL": "info"}
+    stack = Stack(tmp_path / ".stack", env, grpc_base=ports.grpc_base)
+    objects = S3Store(
+        s3_endpoint, env["BDISC_S3_ACCESS_KEY"], env["BDISC_S3_SECRET_KEY"], env["BDISC_S3_BUCKET"]
+    )
+    bus = RabbitBus(rabbit_url)
+    migrate(postgres_url)
+    jobs = SqlJobStore(postgres_url)
+    for rel, local in recordings.items():
+        objects.put_file(f"{audio_prefix(project)}{rel}", local)
+    try:
+        stack.start_services(embed_replicas=2, metrics_base=ports.metrics_base)
+        job = Orchestrator(jobs, bus, objects, labels=SqlLabelStore(jobs.engine)).submit_discovery(
+            None, discovery(project, cluster={"min_cluster_size": 3})
+        )
+        wait_until(
+            lambda: jobs.progress(job).get("embed", {}).get("done", 0) >= 1,
+            120,
+            "the first recording",
+        )
+        yield JobInFlight(stack, ports, objects, bus, jobs, job)
+    finally:
+        stack.down()
+        bus.close()
+
+
+def clips(audio_dir: Path, folder: Path, count: int) -> dict[str, Path]:
+    """``count`` clips of the soundscape, 45 s and 3 s longer each, as site/r<i>.wav."""
+    return {
+        f"site/r{i}.wav": write_clip(
+            audio_dir / "soundscape.flac", folder / f"r{i}.wav", 45.0 + i * 3
+        )
+        for i in range(count)
+    }
+
+
 @pytest.mark.model
 @pytest.mark.integration
 @pytest.mark.slow
@@ -53,61 +123,42 @@ def test_job_survives_killed_workers(
 def survives_killed_workers(
     s3_endpoint: str, rabbit_url: str, postgres_url: str, audio_dir: Path, tmp_path: Path
 ) -> None:
-    ports = StackPorts.free()
-    env = {**stack_env(s3_endpoint, rabbit_url, postgres_url, ports), "BDISC_LOG_LEVEL": "info"}
-    stack = Stack(tmp_path / ".stack", env, grpc_base=ports.grpc_base)
-    objects = S3Store(
-        s3_endpoint, env["BDISC_S3_ACCESS_KEY"], env["BDISC_S3_SECRET_KEY"], env["BDISC_S3_BUCKET"]
-    )
-    bus = RabbitBus(rabbit_url)
-    migrate(postgres_url)
-    jobs = SqlJobStore(postgres_url)
-    project = "e2e"
     # The .wav clips are byte-identical copies in different places (the .flac is not):
     # each must still get its own, correctly named result.
-    for group, names in RECORDINGS.items():
-        for name in names:
-            clip = write_clip(
-                audio_dir / "soundscape.flac", tmp_path / "audio" / group / name, 60.0
-            )
-            objects.put_file(f"{audio_prefix(project)}{group}/{name}", clip)
-    try:
-        stack.start_services(embed_replicas=2, metrics_base=ports.metrics_base)
-        job = Orchestrator(jobs, bus, objects, labels=SqlLabelStore(jobs.engine)).submit_discovery(
-            None, discovery(project, cluster={"min_cluster_size": 3})
+    recordings = {
+        f"{group}/{name}": write_clip(
+            audio_dir / "soundscape.flac", tmp_path / "audio" / group / name, 60.0
         )
-        wait_until(
-            lambda: jobs.progress(job).get("embed", {}).get("done", 0) >= 1,
-            120,
-            "the first recording",
+        for group, names in RECORDINGS.items()
+        for name in names
+    }
+    project = "e2e"
+    with job_in_flight(s3_endpoint, rabbit_url, postgres_url, tmp_path, project, recordings) as run:
+        run.stack.stop("embedding-1", signal.SIGKILL)
+        run.stack.stop("orchestrator", signal.SIGKILL)
+        run.stack.start_services_named(
+            ["orchestrator"], metrics_base=run.ports.restart_metrics_base
         )
-        stack.stop("embedding-1", signal.SIGKILL)
-        stack.stop("orchestrator", signal.SIGKILL)
-        stack.start_services_named(["orchestrator"], metrics_base=ports.restart_metrics_base)
-        wait_until(lambda: jobs.job(job).status in ("done", "failed"), 300, "the job to end")
-        assert jobs.job(job).status == "done", jobs.job(job).error
-        embedded = jobs.items(job, stages.EMBED)
+        run.wait_for_the_end()
+        embedded = run.jobs.items(run.job, stages.EMBED)
         assert len(embedded) == 6 and all(i.status == "done" for i in embedded)
         outputs = {i.output for i in embedded}
         assert len(outputs) == 6  # one object per recording, identical copies included
-        stored = [k for k in objects.list("embeddings/") if k.endswith(".parquet")]
+        stored = [k for k in run.objects.list("embeddings/") if k.endswith(".parquet")]
         assert sorted(stored) == sorted(outputs)  # nothing computed twice, nothing stray
         rows, named = 0, set()
         for key in stored:
             local = tmp_path / "check" / key
-            objects.download(key, local)
+            run.objects.download(key, local)
             table = pq.read_table(local)
             rows += table.num_rows
             named |= set(table.column("recording").to_pylist())
         assert rows == 6 * 20  # every window exactly once
         assert named == {f"{g}/{n}" for g, names in RECORDINGS.items() for n in names}
         for group in RECORDINGS:
-            keys = set(objects.list(results_prefix(project, job, group)))
-            assert results_prefix(project, job, group) + "clusters.csv" in keys
-    finally:
-        stack.down()
-        bus.close()
-    assert stack.running() == {}
+            keys = set(run.objects.list(results_prefix(project, run.job, group)))
+            assert results_prefix(project, run.job, group) + "clusters.csv" in keys
+    assert run.stack.running() == {}
 
 
 @pytest.mark.model
@@ -133,47 +184,23 @@ def survives_dropped_connections(
     audio_dir: Path,
     tmp_path: Path,
 ) -> None:
-    ports = StackPorts.free()
-    env = stack_env(s3_endpoint, rabbit_url, postgres_url, ports)
-    stack = Stack(tmp_path / ".stack", env, grpc_base=ports.grpc_base)
-    objects = S3Store(
-        s3_endpoint, env["BDISC_S3_ACCESS_KEY"], env["BDISC_S3_SECRET_KEY"], env["BDISC_S3_BUCKET"]
-    )
-    bus = RabbitBus(rabbit_url)
     vhost = unquote(rabbit_url.rsplit("/", 1)[1])  # the stack's own
-    migrate(postgres_url)
-    jobs = SqlJobStore(postgres_url)
-    for i in range(4):
-        clip = write_clip(audio_dir / "soundscape.flac", tmp_path / f"r{i}.wav", 45.0 + i * 3)
-        objects.put_file(f"{audio_prefix('drop')}site/r{i}.wav", clip)
-    try:
-        stack.start_services(embed_replicas=2, metrics_base=ports.metrics_base)
-        job = Orchestrator(jobs, bus, objects, labels=SqlLabelStore(jobs.engine)).submit_discovery(
-            None, discovery("drop", cluster={"min_cluster_size": 3})
-        )
-        wait_until(
-            lambda: jobs.progress(job).get("embed", {}).get("done", 0) >= 1,
-            120,
-            "the first recording",
-        )
+    recordings = clips(audio_dir, tmp_path, 4)
+    with job_in_flight(s3_endpoint, rabbit_url, postgres_url, tmp_path, "drop", recordings) as run:
         subprocess.run(
             [rabbitmqctl, "close_all_connections", "-p", vhost, "bdisc e2e test"],
             check=True,
             capture_output=True,
             timeout=60,
         )
-        wait_until(lambda: jobs.job(job).status in ("done", "failed"), 300, "the job to end")
-        assert jobs.job(job).status == "done"
-        assert all(i.status == "done" for i in jobs.items(job, stages.EMBED))
+        run.wait_for_the_end()
+        assert all(i.status == "done" for i in run.jobs.items(run.job, stages.EMBED))
         reconnected = [
             n
             for n in ("embedding-1", "embedding-2", "orchestrator")
             if "reconnecting" in (tmp_path / ".stack" / "logs" / f"{n}.log").read_text()
         ]
         assert reconnected, "no service noticed the dropped connection"
-    finally:
-        stack.down()
-        bus.close()
 
 
 def _postgres_cluster() -> tuple[str, str] | None:
@@ -211,43 +238,25 @@ def survives_a_database_restart(
     tmp_path: Path,
 ) -> None:
     ctl, version = cluster
-    ports = StackPorts.free()
-    env = stack_env(s3_endpoint, rabbit_url, postgres_url, ports)
-    stack = Stack(tmp_path / ".stack", env, grpc_base=ports.grpc_base)
-    objects = S3Store(
-        s3_endpoint, env["BDISC_S3_ACCESS_KEY"], env["BDISC_S3_SECRET_KEY"], env["BDISC_S3_BUCKET"]
-    )
-    bus = RabbitBus(rabbit_url)
-    migrate(postgres_url)
-    jobs = SqlJobStore(postgres_url)
-    for i in range(6):
-        clip = write_clip(audio_dir / "soundscape.flac", tmp_path / f"r{i}.wav", 45.0 + i * 3)
-        objects.put_file(f"{audio_prefix('pgdown')}site/r{i}.wav", clip)
     postgres = [ctl, "--skip-systemctl-redirect", version, "main"]
+    recordings = clips(audio_dir, tmp_path, 6)
     try:
-        stack.start_services(embed_replicas=2, metrics_base=ports.metrics_base)
-        job = Orchestrator(jobs, bus, objects, labels=SqlLabelStore(jobs.engine)).submit_discovery(
-            None, discovery("pgdown", cluster={"min_cluster_size": 3})
-        )
-        wait_until(
-            lambda: jobs.progress(job).get("embed", {}).get("done", 0) >= 1,
-            120,
-            "the first recording",
-        )
-        subprocess.run([*postgres, "stop", "--", "-m", "fast"], check=True, timeout=60)
-        time.sleep(5.0)  # the replicas go on embedding; their events wait in the queue
-        subprocess.run([*postgres, "start"], check=True, timeout=60)
-        wait_until(lambda: port_open(5432), 60, "PostgreSQL to listen")
-        if "orchestrator" not in stack.running():  # its lock's session died with it
-            stack.start_services_named(["orchestrator"], metrics_base=ports.restart_metrics_base)
-        wait_until(lambda: jobs.job(job).status in ("done", "failed"), 300, "the job to end")
-        assert jobs.job(job).status == "done", jobs.job(job).error
-        embedded = jobs.items(job, stages.EMBED)
-        assert len(embedded) == 6 and all(i.status == "done" for i in embedded)
-        stored = [k for k in objects.list("embeddings/") if k.endswith(".parquet")]
-        assert sorted(stored) == sorted(i.output for i in embedded)  # each once
-        assert bus.dead_letters(stages.EVENTS) == []  # retried through the outage
+        with job_in_flight(
+            s3_endpoint, rabbit_url, postgres_url, tmp_path, "pgdown", recordings
+        ) as run:
+            subprocess.run([*postgres, "stop", "--", "-m", "fast"], check=True, timeout=60)
+            time.sleep(5.0)  # the replicas go on embedding; their events wait in the queue
+            subprocess.run([*postgres, "start"], check=True, timeout=60)
+            wait_until(lambda: port_open(5432), 60, "PostgreSQL to listen")
+            if "orchestrator" not in run.stack.running():  # its lock's session died with it
+                run.stack.start_services_named(
+                    ["orchestrator"], metrics_base=run.ports.restart_metrics_base
+                )
+            run.wait_for_the_end()
+            embedded = run.jobs.items(run.job, stages.EMBED)
+            assert len(embedded) == 6 and all(i.status == "done" for i in embedded)
+            stored = [k for k in run.objects.list("embeddings/") if k.endswith(".parquet")]
+            assert sorted(stored) == sorted(i.output for i in embedded)  # each once
+            assert run.bus.dead_letters(stages.EVENTS) == []  # retried through the outage
     finally:
         subprocess.run([*postgres, "start"], check=False, timeout=60, capture_output=True)
-        stack.down()
-        bus.close()

@@ -1,14 +1,18 @@
 """The gateway over the real stack (S3, RabbitMQ, PostgreSQL, the gRPC Spectrogram
-service), for the gateway's API tests and the review app's browser tests."""
+service), for the gateway's API tests and the review app's browser tests; and the
+orchestrator alone on the real broker and database."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from bdisc.adapters.local_store import LocalStore
 from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.adapters.s3_store import S3Store
 from bdisc.adapters.spectrogram_client import SpectrogramClient
@@ -16,6 +20,7 @@ from bdisc.adapters.sql_job_store import SqlJobStore, migrate
 from bdisc.adapters.sql_label_store import SqlLabelStore
 from bdisc.adapters.sql_project_store import SqlProjectStore
 from bdisc.app import stages
+from bdisc.app.orchestrator import Orchestrator
 from gateway.app import create_app
 from gateway.deps import Deps
 from spectrogram.grpc_server import serve as serve_tiles
@@ -50,3 +55,17 @@ def gateway(
     yield TestClient(create_app(deps)), deps, keys
     bus.close()
     tile_server.stop(grace=1)
+
+
+def orchestrator_on(
+    rabbit_url: str, postgres_url: str, tmp_path: Path, **options: Any
+) -> tuple[RabbitBus, SqlJobStore, Orchestrator]:
+    """An orchestrator on the real broker (every stage's queue purged, events taken 32
+    at a time) and the migrated database; ``options`` go to the Orchestrator."""
+    migrate(postgres_url)
+    jobs = SqlJobStore(postgres_url)
+    bus = RabbitBus(rabbit_url, prefetch=stages.PREFETCH[stages.EVENTS], backoff_s=0.05)
+    for stage in stages.PREFETCH:
+        bus.purge(stage)
+    labels = SqlLabelStore(jobs.engine)
+    return bus, jobs, Orchestrator(jobs, bus, LocalStore(tmp_path), labels=labels, **options)

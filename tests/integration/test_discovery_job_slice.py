@@ -25,7 +25,14 @@ from bdisc.app.embed_dispatch import DispatchCap
 from bdisc.app.embed_stage import EmbedStage
 from bdisc.app.ingest_stage import PLAN_FILE, IngestStage
 from bdisc.app.keys import audio_prefix, job_results_prefix, results_prefix
-from bdisc.app.messages import ClusterWork, EmbedWork, LinkWork, read_as, to_message
+from bdisc.app.messages import (
+    ClusterWork,
+    EmbedWork,
+    LinkWork,
+    RetryFailed,
+    read_as,
+    to_message,
+)
 from bdisc.app.orchestrator import Orchestrator
 from bdisc.app.stage_handler import stage_handler
 from bdisc.model.birdnet import BirdNetV24
@@ -185,7 +192,9 @@ def test_job_fans_out_and_in(
     # The broken recording is replaced and retried: siteB is clustered again with it.
     write_clip(audio_dir / "soundscape.flac", local / "fixed.wav", 6.0)
     objects.put_file(audio_prefix(project) + "siteB/broken.wav", local / "fixed.wav")
-    assert [k.rsplit("/", 1)[-1] for k in orchestrator.retry_failed(job)] == ["broken.wav"]
+    orchestrator.handle_event(to_message(job, f"{job}:retry", RetryFailed()))
+    again_sent = jobs.items(job, stages.EMBED, status="running")
+    assert [i.key.rsplit("/", 1)[-1] for i in again_sent] == ["broken.wav"]
     assert jobs.job(job).status == "running"
     bus.consume(stages.EMBED, embedder, idle_timeout_s=1.0)
     bus.consume(stages.EVENTS, orchestrator.handle_event, idle_timeout_s=1.0)

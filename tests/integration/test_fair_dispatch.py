@@ -14,10 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bdisc.adapters.local_store import LocalStore
 from bdisc.adapters.rabbitmq_bus import RabbitBus
-from bdisc.adapters.sql_job_store import SqlJobStore, migrate
-from bdisc.adapters.sql_label_store import SqlLabelStore
+from bdisc.adapters.sql_job_store import SqlJobStore
 from bdisc.app import stages
 from bdisc.app.embed_dispatch import DispatchCap
 from bdisc.app.messages import (
@@ -26,6 +24,7 @@ from bdisc.app.messages import (
     EmbedWork,
     Planned,
     PlannedRecording,
+    RetryFailed,
     SubmitDiscovery,
     read_as,
     to_message,
@@ -33,6 +32,8 @@ from bdisc.app.messages import (
 from bdisc.app.orchestrator import Orchestrator
 from bdisc.discovery.job_spec import DiscoverySpec
 from bdisc.ports.message_bus import Message
+
+from .conftest import orchestrator_on
 
 pytestmark = pytest.mark.integration
 
@@ -43,14 +44,8 @@ CAP = 3
 def setup(
     rabbit_url: str, postgres_url: str, tmp_path: Path
 ) -> Iterator[tuple[RabbitBus, SqlJobStore, Orchestrator]]:
-    migrate(postgres_url)
-    jobs = SqlJobStore(postgres_url)
-    bus = RabbitBus(rabbit_url, prefetch=stages.PREFETCH[stages.EVENTS], backoff_s=0.05)
-    for stage in stages.PREFETCH:
-        bus.purge(stage)
-    labels = SqlLabelStore(jobs.engine)
-    orchestrator = Orchestrator(
-        jobs, bus, LocalStore(tmp_path), labels=labels, embed_cap=DispatchCap(fixed=CAP)
+    bus, jobs, orchestrator = orchestrator_on(
+        rabbit_url, postgres_url, tmp_path, embed_cap=DispatchCap(fixed=CAP)
     )
     yield bus, jobs, orchestrator
     bus.close()
@@ -151,3 +146,34 @@ def test_recordings_marked_sent_by_a_killed_writer_are_sent_again(  # type: igno
             break
     assert sent(bus) == [(job, r.key) for r in items[:CAP]]  # sent again, nothing more
     assert jobs.progress(job)[stages.EMBED] == {"running": CAP, "pending": 10 - CAP}
+
+
+def test_a_retry_sends_the_work_in_flight_again_and_a_broken_job_fails_alone(  # type: ignore[no-untyped-def]
+    setup,
+) -> None:
+    """A user's retry is a way out whatever was lost: the project's work in flight goes
+    out again. A job whose work cannot be made fails with the reason; the project's
+    other jobs go on."""
+    bus, jobs, orchestrator = setup
+    project = f"p-{uuid.uuid4().hex[:6]}"
+    job = submitted(orchestrator, bus, project)
+    message, items = plan(job, project, 5)
+    orchestrator.handle_event(message)
+    lost = sent(bus)  # as if these messages were lost
+    assert lost == [(job, r.key) for r in items[:CAP]]
+    orchestrator.handle_event(to_message(job, f"{job}:retry", RetryFailed()))
+    assert sent(bus) == lost  # sent again, nothing more
+    assert jobs.progress(job)[stages.EMBED] == {"running": CAP, "pending": 5 - CAP}
+
+    other = f"p-{uuid.uuid4().hex[:6]}"
+    broken = f"broken-{uuid.uuid4().hex[:6]}"
+    keys = [(f"projects/{other}/audio/s/b{i}.wav", "s") for i in range(2)]
+    bad_params = {"cluster": {"min_cluster_size": -5}}  # cannot be read back as a spec
+    assert jobs.create_job(broken, other, "discover", bad_params, keys, stages.EMBED)
+    jobs.set_job_status(broken, "running")
+    fine = submitted(orchestrator, bus, other)
+    message, fine_items = plan(fine, other, 2)
+    orchestrator.handle_event(message)
+    assert jobs.job(broken).status == "failed"
+    assert "could not be made" in jobs.job(broken).error
+    assert sent(bus) == [(fine, r.key) for r in fine_items]

@@ -12,10 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bdisc.adapters.local_store import LocalStore
 from bdisc.adapters.rabbitmq_bus import RabbitBus
-from bdisc.adapters.sql_job_store import SqlJobStore, migrate
-from bdisc.adapters.sql_label_store import SqlLabelStore
+from bdisc.adapters.sql_job_store import SqlJobStore
 from bdisc.app import stages
 from bdisc.app.messages import (
     ClusterWork,
@@ -31,6 +29,8 @@ from bdisc.app.orchestrator import Orchestrator
 from bdisc.discovery.job_spec import DiscoverySpec
 from bdisc.ports.message_bus import Message
 
+from .conftest import orchestrator_on
+
 pytestmark = pytest.mark.integration
 
 Setup = tuple[RabbitBus, SqlJobStore, Orchestrator, str]
@@ -38,12 +38,7 @@ Setup = tuple[RabbitBus, SqlJobStore, Orchestrator, str]
 
 @pytest.fixture
 def setup(rabbit_url: str, postgres_url: str, tmp_path: Path) -> Iterator[Setup]:
-    migrate(postgres_url)
-    jobs = SqlJobStore(postgres_url)
-    bus = RabbitBus(rabbit_url, prefetch=stages.PREFETCH[stages.EVENTS], backoff_s=0.05)
-    for stage in stages.PREFETCH:
-        bus.purge(stage)
-    orchestrator = Orchestrator(jobs, bus, LocalStore(tmp_path), labels=SqlLabelStore(jobs.engine))
+    bus, jobs, orchestrator = orchestrator_on(rabbit_url, postgres_url, tmp_path)
     yield bus, jobs, orchestrator, postgres_url
     bus.close()
 

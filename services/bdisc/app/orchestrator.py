@@ -114,7 +114,7 @@ from bdisc.app.review_labels import render_review
 from bdisc.discovery.carry_labels import carry_labels
 from bdisc.discovery.job_spec import DiscoverySpec
 from bdisc.discovery.relabel import Move
-from bdisc.errors import NotFound
+from bdisc.errors import NotFound, describe, is_retryable
 from bdisc.logs import fields, job_context
 from bdisc.ports.job_store import FINAL, ItemRecord, JobRecord, JobStore
 from bdisc.ports.label_store import LabelStore
@@ -167,8 +167,9 @@ class Orchestrator:
     def handle_event(self, message: Message) -> None:
         """The bus handler of the events stage: one method per type of message; then
         the job's project sends the embed items its slots allow."""
-        self._handle(message, read(message))
-        self.dispatch({message.job_id: message.redelivered}, {message.job_id: message.trace})
+        body = read(message)
+        self._handle(message, body)
+        self.dispatch({message.job_id: _maybe_seen(message, body)}, {message.job_id: message.trace})
 
     def _handle(self, message: Message, body: Contract) -> None:
         route = self._routes.get(type(body))
@@ -189,9 +190,10 @@ class Orchestrator:
         touched: dict[str, bool] = {}
         traces: dict[str, dict[str, str]] = {}
         for message in messages:
-            touched[message.job_id] = touched.get(message.job_id, False) or message.redelivered
-            traces.setdefault(message.job_id, message.trace)
             body = read(message)
+            seen = _maybe_seen(message, body)
+            touched[message.job_id] = touched.get(message.job_id, False) or seen
+            traces.setdefault(message.job_id, message.trace)
             if type(body) in OUTSIDE_UNIT:
                 self._handle_unit(unit)
                 unit = []
@@ -223,14 +225,26 @@ class Orchestrator:
                 job = records.get(item.job_id) or self.jobs.job(item.job_id)
                 records[item.job_id] = job
                 key = f"{item.job_id}:{item.key}" + (f":retry{attempt - 1}" if attempt > 1 else "")
-                work = self._embed_work(job, PlannedRecording.from_item(item.key, item.group))
+                try:
+                    work = self._embed_work(job, PlannedRecording.from_item(item.key, item.group))
+                except Exception as exc:  # this job's bug must not hold up its project
+                    if is_retryable(exc):
+                        raise
+                    kind, text = describe(exc)
+                    self._end(item.job_id, "failed", f"its work could not be made: {kind}: {text}")
+                    failed.append(item.job_id)
+                    return
                 message = to_message(item.job_id, key, work)
                 trace = (traces or {}).get(item.job_id)
                 self.bus.publish(replace(message, trace=trace) if trace else message)
 
             cap = self.embed_cap()
+            failed: list[str] = []
             for project, again in projects.items():
                 top_up(self.jobs, project, cap, send, resend=again)
+                while failed:  # their slots are free again: the project's next items
+                    failed.clear()
+                    top_up(self.jobs, project, cap, send)
 
     def _handle_unit(self, events: Sequence[tuple[Message, Contract]]) -> None:
         if not events:
@@ -460,22 +474,18 @@ class Orchestrator:
         """Failed recordings of a job go through embedding again; their deployments are
         clustered again once they are settled (with whatever now embeds), and linked
         again. A failed job (its work could not be read) is driven on from where it
-        stopped: its work in flight is sent again, its pending recordings go out as the
-        project's slots allow, its settled deployments are clustered, and it ends when
-        all is done. A cancelled job stays cancelled (its queued work is dropped:
-        ``cancel_marks.py``). Returns the failed recordings that are pending again."""
+        stopped: its pending recordings go out as the project's slots allow, its
+        settled deployments are clustered, and it ends when all is done. The event's
+        dispatch sends the project's work in flight again (``_maybe_seen``): work of a
+        failed job may never have been answered (an item whose work could not be read).
+        A cancelled job stays cancelled (its queued work is dropped: ``cancel_marks.py``).
+        Returns the failed recordings that are pending again."""
         job = self.jobs.job(job_id)
         if job.status == "cancelled":
             log.info("a cancelled job is not retried", extra=fields(job_id=job_id))
             return []
         groups = {i.key: i.group for i in self.jobs.items(job_id, stages.EMBED)}
         keys = self.jobs.reset_failed(job_id, stages.EMBED)
-        if job.status == "failed":
-            # its work in flight may never be answered (an item whose work could not be
-            # read): sent again (embedding is idempotent and an outcome settles once)
-            for item in self.jobs.items(job_id, stages.EMBED, status="running"):
-                work = self._embed_work(job, PlannedRecording.from_item(item.key, item.group))
-                self._send(job_id, f"{job_id}:{item.key}:retry", work)
         retried = sorted({groups[k] for k in keys})
         self.jobs.discard_items(job_id, stages.CLUSTER, retried)
         link = self.jobs.items(job_id, stages.LINK)
@@ -484,9 +494,8 @@ class Orchestrator:
             self.jobs.discard_items(job_id, stages.LINK, [stages.LINK_ITEM])
         if keys or relink or job.status == "failed":
             self.jobs.set_job_status(job_id, "running")
-        if keys:
+        if keys:  # pending again: the event's dispatch sends them as the slots allow
             log.info("retrying", extra=fields(job_id=job_id, recordings=len(keys), groups=retried))
-        self.dispatch({job_id: False})  # pending items go out as the project's slots allow
         for group in sorted(set(groups.values()) - set(retried)):
             if not self.jobs.items(job_id, stages.CLUSTER, group):
                 self._maybe_cluster(job_id, group)  # settled while the job was not running
@@ -734,6 +743,14 @@ SINGLE_ITEM_OUTCOMES: dict[type[Event], str] = {
 # (the LabelStore, its own transactions; on SQLite a second writer would wait for the
 # unit's lock).
 OUTSIDE_UNIT: frozenset[type[Contract]] = frozenset({Clustered})
+
+
+def _maybe_seen(message: Message, body: Contract) -> bool:
+    """Whether this event may have been handled before without its work being sent (the
+    broker's redelivery, the bus's retry of a failed attempt), or asks for the work in
+    flight again (a user's retry: a way out whatever happened): then its project's
+    items in flight are sent again (embedding is idempotent)."""
+    return message.redelivered or message.attempt > 0 or isinstance(body, RetryFailed)
 
 
 def _runs(events: Sequence[tuple[Message, Contract]]) -> list[list[tuple[Message, Contract]]]:

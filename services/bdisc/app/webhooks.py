@@ -28,7 +28,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from bdisc.errors import ConfigError
 from bdisc.logs import fields
@@ -84,15 +84,30 @@ def checked_address(
 
 
 def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """``url`` with its host replaced by ``address``; the Host header and the request's
-    extensions (TLS's server name) that keep it addressed to the original host."""
+    """``url`` with its host replaced by ``address`` (and no credentials: see
+    ``credentials``); the Host header and the request's extensions (TLS's server name)
+    that keep it addressed to the original host, in its ASCII (IDNA) form."""
     parts = urlsplit(url)
     assert parts.hostname is not None
+    try:
+        name = parts.hostname.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise ConfigError(f"webhook host {parts.hostname!r} is not a valid name") from exc
     host = f"[{address}]" if ":" in address else address
     netloc = host if parts.port is None else f"{host}:{parts.port}"
-    original = parts.netloc.rsplit("@", 1)[-1]
-    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+    original = name if parts.port is None else f"{name}:{parts.port}"
+    if ":" in parts.hostname:  # an IPv6 literal keeps its brackets in Host
+        original = f"[{parts.hostname}]" + ("" if parts.port is None else f":{parts.port}")
+    extensions = {"sni_hostname": name} if parts.scheme == "https" else {}
     return urlunsplit(parts._replace(netloc=netloc)), {"Host": original}, extensions
+
+
+def credentials(url: str) -> tuple[str, str] | None:
+    """Basic-auth credentials written into the URL (``https://user:pass@host/``), if any."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return None
+    return unquote(parts.username), unquote(parts.password or "")
 
 
 class WebhookNotifier:
@@ -148,7 +163,7 @@ class WebhookNotifier:
                 target, host, extensions = pinned(url, address)
                 left = self.deadline_s - (time.monotonic() - started)
                 timeout = httpx.Timeout(min(self.timeout_s, max(left, 0.1)))
-                with httpx.Client(timeout=timeout) as client:
+                with httpx.Client(timeout=timeout, auth=credentials(url)) as client:
                     request = client.build_request(
                         "POST",
                         target,
