@@ -1,6 +1,9 @@
 """Events per second through the single writer: the orchestrator settling a synthetic job's
 "embedded" events on the real broker and PostgreSQL, against the broker alone (the same
-number of messages consumed by a handler that does nothing) measured in the same run.
+number of messages consumed by a handler that does nothing) measured in the same run;
+and the fan-in's wait: the last deployment's clustering is asked by the batch that
+settles its last outcome, so the time from that outcome to the ClusterWork is the last
+batch's handling (reported with the slowest batch's).
 
     .venv/bin/python bench/orchestrator_throughput.py [--recordings 10000] [--deployments 20]
         [--per-event]
@@ -19,7 +22,7 @@ import json
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -104,7 +107,14 @@ def main() -> None:
             for key, group in keys:
                 event = Embedded(key=key, group=group, output=f"embeddings/{key}.parquet")
                 bus.publish(to_message(job, f"{job}:{key}:embedded", event))
-            batches = None if args.per_event else orchestrator.handle_events
+            took: list[float] = []  # each batch's handling: the last one asks to cluster
+
+            def timed(messages: Sequence[Message]) -> None:
+                begun = time.perf_counter()
+                orchestrator.handle_events(messages)
+                took.append(time.perf_counter() - begun)
+
+            batches = None if args.per_event else timed
             events_s = consume_all(bus, stages.EVENTS, orchestrator.handle_event, n, batches)
             clustering = jobs.progress(job).get(stages.CLUSTER, {}).get("pending", 0)
             for stage in (stages.CLUSTER, stages.EMBED):  # the work it sent, unserved
@@ -123,6 +133,10 @@ def main() -> None:
         "orchestrator_events_per_s": round(rate, 1),
         "ratio_to_broker": round(rate / (n / broker_s), 3),
         "deployments_asked_to_cluster": clustering,
+        # the fan-in: the last deployment's ClusterWork goes out with the batch that
+        # settles its last outcome, so the wait is that batch's handling (and its publish)
+        "last_batch_ms": round(1000 * took[-1], 1) if took else None,
+        "slowest_batch_ms": round(1000 * max(took), 1) if took else None,
         "minutes_for_280000_recordings": round(280_000 / rate / 60, 1),
     }
     print(json.dumps(report, indent=2))  # noqa: T201
