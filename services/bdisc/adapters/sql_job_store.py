@@ -110,6 +110,22 @@ def _outages_are_retryable(context: Any) -> None:
         raise Retryable(f"job database unavailable: {text.splitlines()[0]}") from error
 
 
+@contextlib.contextmanager
+def _by_index(conn: sa.Connection) -> Iterator[None]:
+    """PostgreSQL answers "is any item of this deployment unsettled?" from the partial
+    index of unsettled items, never by a sequential scan. The statistics of a big job
+    are taken when it is planned (every item unsettled), so the planner expects the
+    first unsettled item within a few rows of a sequential scan; as the job settles,
+    that scan walks every settled item first (6 ms after 10,000, 47 ms after 58,000,
+    per question), while the index finds it at once (0.02 ms)."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    conn.execute(sa.text("SET LOCAL enable_seqscan = off"))  # this transaction only
+    yield  # (if it raised, the transaction is rolled back, and the setting with it)
+    conn.execute(sa.text("SET LOCAL enable_seqscan = on"))
+
+
 def engine_for(url: str) -> sa.Engine:
     """An engine whose outages surface as Retryable (one for the job, project and label
     stores of a process)."""
@@ -382,7 +398,7 @@ class SqlJobStore:
             )
             for group in dict.fromkeys(groups)
         ]
-        with self._read() as conn:
+        with self._read() as conn, _by_index(conn):
             return {str(r.grp) for r in conn.execute(sa.union_all(*asks))}
 
     def add_items(
@@ -489,7 +505,7 @@ class SqlJobStore:
             & (items.c.grp == group)
             & UNSETTLED
         )
-        with self._read() as conn:
+        with self._read() as conn, _by_index(conn):
             return not bool(conn.execute(sa.select(unsettled)).scalar_one())
 
     def _running_jobs(self, conn: sa.Connection, project: str) -> list[str]:
