@@ -53,6 +53,7 @@ class JobInFlight:
     bus: RabbitBus
     jobs: SqlJobStore
     job: str
+    vhost: str  # the stack's own RabbitMQ virtual host
 
     def wait_for_the_end(self) -> None:
         wait_until(
@@ -71,8 +72,23 @@ def job_in_flight(
     recordings: dict[str, Path],
 ) -> Iterator[JobInFlight]:
     """Upload ``recordings`` (path below the project's audio -> local file), start the
-    stack (orchestrator, ingestion, 2 embedding replicas, clustering...), submit a
-    discovery job and wait for its first recording; the stack goes down afterwards."""
+    stack (orchestrator, ingestion, 2 embedding replicas, clustering...) in a RabbitMQ
+    virtual host of its own, submit a discovery job and wait for its first recording;
+    the stack goes down afterwards."""
+    with own_vhost(rabbit_url) as vhost_url:
+        yield from _job_in_flight(
+            s3_endpoint, vhost_url, postgres_url, tmp_path, project, recordings
+        )
+
+
+def _job_in_flight(
+    s3_endpoint: str,
+    rabbit_url: str,
+    postgres_url: str,
+    tmp_path: Path,
+    project: str,
+    recordings: dict[str, Path],
+) -> Iterator[JobInFlight]:
     ports = StackPorts.free()
     env = {**stack_env(s3_endpoint, rabbit_url, postgres_url, ports), "BDISC_LOG_LEVEL": "info"}
     stack = Stack(tmp_path / ".stack", env, grpc_base=ports.grpc_base)
@@ -94,7 +110,8 @@ def job_in_flight(
             120,
             "the first recording",
         )
-        yield JobInFlight(stack, ports, objects, bus, jobs, job)
+        vhost = unquote(rabbit_url.rsplit("/", 1)[1])
+        yield JobInFlight(stack, ports, objects, bus, jobs, job, vhost)
     finally:
         stack.down()
         bus.close()
@@ -114,13 +131,6 @@ def clips(audio_dir: Path, folder: Path, count: int) -> dict[str, Path]:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_job_survives_killed_workers(
-    s3_endpoint: str, rabbit_url: str, postgres_url: str, audio_dir: Path, tmp_path: Path
-) -> None:
-    with own_vhost(rabbit_url) as vhost_url:
-        survives_killed_workers(s3_endpoint, vhost_url, postgres_url, audio_dir, tmp_path)
-
-
-def survives_killed_workers(
     s3_endpoint: str, rabbit_url: str, postgres_url: str, audio_dir: Path, tmp_path: Path
 ) -> None:
     # The .wav clips are byte-identical copies in different places (the .flac is not):
@@ -170,25 +180,10 @@ def test_job_survives_the_broker_dropping_every_connection(
     rabbitmqctl = shutil.which("rabbitmqctl")
     if rabbitmqctl is None:
         pytest.skip("rabbitmqctl is needed to drop the broker's connections")
-    with own_vhost(rabbit_url) as vhost_url:
-        survives_dropped_connections(
-            rabbitmqctl, s3_endpoint, vhost_url, postgres_url, audio_dir, tmp_path
-        )
-
-
-def survives_dropped_connections(
-    rabbitmqctl: str,
-    s3_endpoint: str,
-    rabbit_url: str,
-    postgres_url: str,
-    audio_dir: Path,
-    tmp_path: Path,
-) -> None:
-    vhost = unquote(rabbit_url.rsplit("/", 1)[1])  # the stack's own
     recordings = clips(audio_dir, tmp_path, 4)
     with job_in_flight(s3_endpoint, rabbit_url, postgres_url, tmp_path, "drop", recordings) as run:
         subprocess.run(
-            [rabbitmqctl, "close_all_connections", "-p", vhost, "bdisc e2e test"],
+            [rabbitmqctl, "close_all_connections", "-p", run.vhost, "bdisc e2e test"],
             check=True,
             capture_output=True,
             timeout=60,
@@ -223,20 +218,6 @@ def test_job_survives_a_database_restart(
     cluster = _postgres_cluster()
     if cluster is None:
         pytest.skip("pg_ctlcluster and a PostgreSQL cluster are needed to restart it")
-    with own_vhost(rabbit_url) as vhost_url:
-        survives_a_database_restart(
-            cluster, s3_endpoint, vhost_url, postgres_url, audio_dir, tmp_path
-        )
-
-
-def survives_a_database_restart(
-    cluster: tuple[str, str],
-    s3_endpoint: str,
-    rabbit_url: str,
-    postgres_url: str,
-    audio_dir: Path,
-    tmp_path: Path,
-) -> None:
     ctl, version = cluster
     postgres = [ctl, "--skip-systemctl-redirect", version, "main"]
     recordings = clips(audio_dir, tmp_path, 6)
