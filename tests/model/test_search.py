@@ -21,6 +21,7 @@ from bdisc.pipeline import api
 from bdisc.pipeline.recording_task import ModelFactory, RunConfig
 from bdisc.search.exact import exact_search, recall_at_k
 from bdisc.search.example import embed_example
+from bdisc.search.manifest import IndexSettings
 from bdisc.search.stored_windows import embedding_files, read_windows
 from bdisc.search.window_index import open_index
 
@@ -82,7 +83,7 @@ def test_recall_at_100_on_real_embeddings(every_recording: Path) -> None:
     stored = [read_windows(f) for f in embedding_files(every_recording / "embeddings")]
     vectors = np.concatenate([w.vectors for w in stored])
     assert len(vectors) > 800
-    index, _ = open_index(every_recording)
+    index, _ = open_index(every_recording, IndexSettings(exact_pairs=0))  # the graph's recall
     assert len(index) == len(vectors)
     # ids follow the files in order, so row i of ``vectors`` is id i
     found, distances = index.search(vectors, 100)

@@ -13,6 +13,7 @@ import pytest
 from bdisc.errors import ConfigError, IncompatibleArtifact, NotFound
 from bdisc.search.exact import exact_search, recall_at_k
 from bdisc.search.manifest import IndexSettings
+from bdisc.search.matches import nearest
 from bdisc.search.window_index import (
     INDEX_FOLDER,
     MANIFEST_FILE,
@@ -132,7 +133,51 @@ def test_recall_at_100_on_clustered_vectors(tmp_path: Path, dtype: str) -> None:
     base, queries = data[:11_800], data[11_800:]
     for i in range(0, len(base), 1000):
         write_stored(tmp_path, f"r{i // 1000:02d}.wav", base[i : i + 1000])
-    index, _ = open_index(tmp_path, IndexSettings(dtype=dtype))
+    # exact_pairs=0: the graph's own recall, never the exhaustive search
+    index, _ = open_index(tmp_path, IndexSettings(dtype=dtype, exact_pairs=0))
     found, _ = index.search(queries, 100)
     truth, _ = exact_search(base, queries, 100)
     assert recall_at_k(found, truth) >= 0.95
+
+
+def test_a_search_within_the_exact_budget_finds_every_true_neighbour(tmp_path: Path) -> None:
+    data = clustered(12_000, seed=5)
+    base, queries = data[:11_800], data[11_800:]
+    for i in range(0, len(base), 1000):
+        write_stored(tmp_path, f"r{i // 1000:02d}.wav", base[i : i + 1000])
+    truth, truth_d = exact_search(base, queries, 100)
+    graph, _ = open_index(tmp_path, IndexSettings(dtype="f32", exact_pairs=0))
+    approximate, _ = graph.search(queries, 100)
+    assert recall_at_k(approximate, truth) < 1.0  # the graph alone misses some
+    index, _ = open_index(tmp_path, IndexSettings(dtype="f32"))  # 200 x 11,800 pairs
+    found, distances = index.search(queries, 100)
+    # every rank at its true distance: the ids differ only where two windows are within
+    # float rounding of each other at the 100th place
+    np.testing.assert_allclose(distances, truth_d, atol=1e-5)
+    assert recall_at_k(found, truth) > 0.9999
+    # over the budget, the graph answers again
+    small = IndexSettings(dtype="f32", exact_pairs=len(base) * len(queries) - 1)
+    over, _ = open_index(tmp_path, small)
+    assert recall_at_k(over.search(queries, 100)[0], truth) < 1.0
+
+
+@pytest.mark.parametrize("first", ["a", "b"])
+def test_windows_at_the_same_distance_rank_by_recording_whatever_the_index_order(
+    tmp_path: Path, first: str
+) -> None:
+    data = clustered(40, seed=6)
+    second = "b" if first == "a" else "a"
+    write_stored(tmp_path, f"site/{first}.wav", data)
+    open_index(tmp_path)
+    write_stored(tmp_path, f"site/{second}.wav", data)  # a copy, indexed after: higher ids
+    index, update = open_index(tmp_path)
+    assert not update.rebuilt and index.entry(0).recording == f"site/{first}.wav"
+    found = nearest(index, data[3], top=3)
+    assert [(m.recording, m.start_s) for m in found] == [
+        ("site/a.wav", 9.0),
+        ("site/b.wav", 9.0),
+        ("site/a.wav", 75.0),  # at the same distance as b's window at 75 s
+    ]
+    assert found[0].distance == found[1].distance and [m.rank for m in found] == [1, 2, 3]
+    # the last window kept is chosen by name too: b's copy is left out, not a's
+    assert [m.recording for m in nearest(index, data[3], top=1)] == ["site/a.wav"]

@@ -34,22 +34,34 @@ def folder_and_file(recording: str, source: str) -> tuple[str, str]:
     return PurePosixPath(source.replace("\\", "/")).parent.name, recording
 
 
+# Candidates asked for beyond ``top``, so that windows at the same distance as the last
+# one kept are ranked by name, not by the order their files were indexed in.
+TIE_MARGIN = 8
+
+
 def nearest(
     index: WindowIndex, query: np.ndarray, top: int, max_distance: float | None = None
 ) -> list[Match]:
-    """Up to ``top`` windows nearest to ``query``, no farther than ``max_distance``."""
-    ids, distances = index.search(query[None, :], top)
+    """Up to ``top`` windows nearest to ``query``, no farther than ``max_distance``; at
+    equal distance, by recording and start (the same order however the index was built,
+    e.g. on the platform, where files arrive in any order)."""
+    ids, distances = index.search(query[None, :], top + TIE_MARGIN)
+    t = index.table
+    candidates = sorted(
+        (
+            (max(0.0, float(distance)), index.entry(window_id).recording, float(t.start_s[window_id]), window_id)
+            for window_id, distance in zip(ids[0].tolist(), distances[0].tolist(), strict=True)
+            if window_id >= 0 and (max_distance is None or distance <= max_distance)
+        )
+    )
     found: list[Match] = []
-    for window_id, distance in zip(ids[0].tolist(), distances[0].tolist(), strict=True):
-        if window_id < 0 or (max_distance is not None and distance > max_distance):
-            continue
+    for distance, _, _, window_id in candidates[:top]:
         entry = index.entry(window_id)
         folder, file = folder_and_file(entry.recording, entry.source)
-        t = index.table
         found.append(
             Match(
                 rank=len(found) + 1,
-                distance=max(0.0, float(distance)),
+                distance=distance,
                 window_id=window_id,
                 recording=entry.recording,
                 start_s=float(t.start_s[window_id]),

@@ -96,7 +96,8 @@ class WindowIndex:
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest windows of each query row: ids (int64, -1 where fewer were
-        found) and cosine distances (float32, inf there), nearest first."""
+        found) and cosine distances (float32, inf there), nearest first. Exhaustive
+        while the work is within ``exact_pairs`` (see ``IndexSettings``), else HNSW."""
         q = unit_rows(np.atleast_2d(queries))
         n = q.shape[0]
         ids = np.full((n, k), -1, dtype=np.int64)
@@ -113,7 +114,8 @@ class WindowIndex:
         self._index.expansion_search = max(
             self.manifest.settings.expansion_search, CANDIDATES_PER_RESULT * wanted
         )
-        found = self._index.search(q, wanted)
+        exact = n * len(self) <= self.manifest.settings.exact_pairs
+        found = self._index.search(q, wanted, exact=exact)
         keys = np.atleast_2d(np.asarray(found.keys)).astype(np.int64)
         distances = np.atleast_2d(np.asarray(found.distances, dtype=np.float32))
         # One query row comes back as usearch's Matches (no counts), several as BatchMatches.
