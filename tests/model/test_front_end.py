@@ -46,3 +46,19 @@ def test_the_split_model_gives_what_the_whole_model_gives(
             assert np.abs(ours.logits - theirs.logits).max() < 1e-4
             assert np.abs(ours.embeddings - theirs.embeddings).max() < 1e-4
     assert model.info == whole.info  # the same model: its embeddings mix with older ones
+
+
+@pytest.mark.model
+def test_the_bins_left_out_of_the_spectrum_weigh_nothing(model: BirdNetV24) -> None:
+    front = model._front
+    assert front is not None
+    kept = []
+    for branch in front.branches:
+        bins = branch.bins
+        outside = np.ones(branch.mel.shape[0], bool)
+        outside[bins] = False
+        assert not branch.mel[outside].any()  # only zero rows are skipped
+        assert branch.mel[bins.start].any() and branch.mel[bins.stop - 1].any()
+        np.testing.assert_array_equal(branch.mel_used, branch.mel[bins])
+        kept.append(bins.stop - bins.start)
+    assert kept == [127, 309]  # of 1025 and 513: the first branch's FFT is mostly unused

@@ -1,4 +1,4 @@
-"""BirdNET V2.4's spectrogram front-end in numpy/scipy, from the model's own constants.
+"""BirdNET V2.4's spectrogram front-end in numpy, from the model's own constants.
 
 The model's first 93 operators (scaling, framing, Hann window, two RFFT2D, mel matrices,
 a power law) turn a 3-s window into two 96-band mel spectrograms, ``model/concatenate/
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from bdisc.errors import ConfigError
 
@@ -38,6 +39,16 @@ class MelBranch:
     window: np.ndarray  # (length,) float32 Hann window
     mel: np.ndarray  # (length // 2 + 1, 96) float32, mel axis as the model orders it
     power: np.float32
+
+    @functools.cached_property
+    def bins(self) -> slice:
+        """The FFT bins the mel matrix weighs (the others are multiplied by zero)."""
+        used = np.flatnonzero(self.mel.any(axis=1))
+        return slice(int(used[0]), int(used[-1]) + 1) if used.size else slice(0, 1)
+
+    @functools.cached_property
+    def mel_used(self) -> np.ndarray:
+        return np.ascontiguousarray(self.mel[self.bins])
 
 
 class Constants:
@@ -60,11 +71,13 @@ class Constants:
         return np.frombuffer(bytes(np.asarray(data, dtype=np.uint8)), dtype=dtype).reshape(shape)
 
 
+# threadpoolctl is imported with this module, not on the first window: the embed workers
+# fork from a server that preloads the model's modules.
+
+
 @functools.cache
 def _blas() -> Any:
     """The process's BLAS libraries, found once (a search per call costs milliseconds)."""
-    from threadpoolctl import ThreadpoolController
-
     return ThreadpoolController()
 
 
@@ -112,8 +125,6 @@ class FrontEnd:
             return self._spectrograms(x)
 
     def _spectrograms(self, x: np.ndarray) -> np.ndarray:
-        import scipy.fft
-
         x = np.asarray(x, dtype=np.float32)
         s = x - x.min(axis=1, keepdims=True)
         s = s / (s.max(axis=1, keepdims=True) + self.eps)
@@ -122,14 +133,17 @@ class FrontEnd:
         for j, b in enumerate(self.branches):
             view = np.lib.stride_tricks.sliding_window_view(s, b.length, axis=1)
             frames = view[:, :: b.step][:, : self.frames]
-            product = np.empty((self.frames, b.length), np.float32)
             wide = np.empty((self.frames, b.length), np.float64)
-            real = np.empty((self.frames, b.length // 2 + 1), np.float32)
+            spectrum = np.empty((self.frames, b.length // 2 + 1), np.complex128)
+            real = np.empty((self.frames, b.bins.stop - b.bins.start), np.float32)
+            mel = np.empty((self.frames, MEL_BANDS), np.float32)
             for i in range(x.shape[0]):  # window by window: the buffers stay in cache
-                np.multiply(frames[i], b.window, out=product)
-                wide[...] = product
-                np.copyto(real, scipy.fft.rfft(wide, axis=-1, overwrite_x=True).real, "same_kind")
-                mel = real @ b.mel
+                # the product rounded to float32 (as TFLite), written widened in one pass
+                np.multiply(frames[i], b.window, out=wide, dtype=np.float32)
+                np.fft.rfft(wide, axis=-1, out=spectrum)  # pocketfft, as scipy's, bit for bit
+                # only the bins the mel matrix weighs (the first branch: 127 of 1025)
+                np.copyto(real, spectrum[:, b.bins].real, "same_kind")
+                np.matmul(real, b.mel_used, out=mel)
                 np.multiply(mel, mel, out=mel)
                 np.power(mel, b.power, out=mel)
                 spec[i, :, :, j] = mel.T
