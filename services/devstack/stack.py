@@ -148,17 +148,22 @@ class Stack:
                 conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
         admin.dispose()
 
+    def migrate(self) -> None:
+        """What the migrate Job does in a deployment: the services only wait for it."""
+        from bdisc.adapters.sql_job_store import migrate
+
+        migrate(self.env["BDISC_DATABASE_URL"])
+
     def demo_project(self) -> str | None:
         """A project "demo" for the quick start; its key is written to .stack/demo-api-key
         once (keys are stored hashed: they cannot be shown again)."""
-        from bdisc.adapters.sql_job_store import SqlJobStore, migrate
+        from bdisc.adapters.sql_job_store import SqlJobStore
         from bdisc.adapters.sql_project_store import SqlProjectStore
         from bdisc.errors import IncompatibleArtifact
 
         key_file = self.home / "demo-api-key"
         if key_file.is_file():
             return None
-        migrate(self.env["BDISC_DATABASE_URL"])
         projects = SqlProjectStore(SqlJobStore(self.env["BDISC_DATABASE_URL"]).engine)
         try:
             _, key = projects.create("demo")
@@ -250,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack(args.home)
     if args.command == "up":
         stack.ensure_infrastructure()
+        stack.migrate()
         new_key = stack.demo_project()
         for name, pid in stack.start_services(args.embed_replicas).items():
             sys.stdout.write(f"started {name} (pid {pid})\n")

@@ -1,5 +1,6 @@
 """python -m orchestrator: take the writer lock (a second orchestrator waits as a
-standby), migrate the job database, then consume events (wiring only)."""
+standby), wait for the job database's schema (the migrate Job brings it), then consume
+events (wiring only)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import sys
 import threading
 
 from bdisc.adapters.rabbitmq_bus import RabbitBus
-from bdisc.adapters.sql_job_store import SqlJobStore, migrate
+from bdisc.adapters.schema_gate import await_schema
+from bdisc.adapters.sql_job_store import SqlJobStore
 from bdisc.adapters.sql_label_store import SqlLabelStore
 from bdisc.adapters.sql_project_store import SqlProjectStore
 from bdisc.adapters.writer_lock import WriterLock
@@ -16,6 +18,7 @@ from bdisc.app.dead_letters import report_dead_letters_forever
 from bdisc.app.embed_dispatch import DispatchCap
 from bdisc.app.orchestrator import Orchestrator
 from bdisc.app.webhooks import WebhookNotifier
+from bdisc.errors import ConfigError
 from bdisc.ports.message_bus import BatchHandler, Handler, MessageBus
 from bdisc.service.boot import boot
 from bdisc.service.consumer import consume_forever, watch_backlog, watch_queue
@@ -32,7 +35,11 @@ def main() -> int:
     lock = WriterLock(s.database_url)  # before migrating: a standby changes nothing
     if not lock.acquire(booted.stop):
         return 0  # stopped while a standby
-    migrate(s.database_url)
+    try:
+        await_schema(s.database_url, s.schema_wait_s, stop=booted.stop)  # the migrate Job's
+    except ConfigError as exc:
+        sys.stderr.write(f"orchestrator: {exc.message}\n")
+        return 2
     jobs = SqlJobStore(s.database_url)
     notify = WebhookNotifier(
         SqlProjectStore(jobs.engine).webhook, allow_private=s.webhook_allow_private

@@ -131,6 +131,7 @@ def running_stack(
         env = stack_env(s3_endpoint, vhost_url, postgres_url, ports)
         stack = Stack(folder, env, grpc_base=ports.grpc_base)
         try:
+            stack.migrate()  # as the migrate Job: the services wait for the schema
             stack.start_services(embed_replicas=embed_replicas, metrics_base=ports.metrics_base)
             assert wait_for(ports.gateway, 60), (folder / "logs/gateway.log").read_text()[-2000:]
             running = RunningStack(stack, f"http://127.0.0.1:{ports.gateway}", "", ports, env)

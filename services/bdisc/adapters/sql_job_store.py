@@ -89,6 +89,14 @@ def head_revision() -> str:
     return str(head)
 
 
+def known_revisions() -> set[str]:
+    """Every schema revision this release's migrations know."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(_alembic_config("sqlite://"))
+    return {str(s.revision) for s in script.walk_revisions()}
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -139,7 +147,7 @@ class SqlJobStore:
         self.engine = engine_for(url)
         self._unit = threading.local()  # the connection of this thread's open batch()
         if check_schema:
-            current = self._revision()
+            current = self.revision()
             if current != head_revision():
                 raise ConfigError(
                     f"database at revision {current or 'none'}, code expects "
@@ -180,7 +188,8 @@ class SqlJobStore:
         with self.engine.connect() as own:
             yield own
 
-    def _revision(self) -> str | None:
+    def revision(self) -> str | None:
+        """The schema revision the database is at (None: not migrated at all)."""
         try:
             with self.engine.connect() as conn:
                 row = conn.execute(sa.text("SELECT version_num FROM alembic_version")).first()

@@ -1,7 +1,9 @@
 """``python -m bdisc.service.migrate_db``: bring the job database to the code's schema.
 
-Run once per release before the services start (a compose one-shot, a Kubernetes Job);
-the gateway and orchestrator also migrate at start-up, so this is belt and braces.
+Run once per release before the services start (a compose one-shot, a Kubernetes Job).
+Nothing else changes the schema: the gateway and orchestrator wait for it at start-up
+(``BDISC_SCHEMA_WAIT_S``, ``bdisc.adapters.schema_gate``). Concurrent runs are serialised
+by an advisory lock (``migrations/env.py``).
 """
 
 from __future__ import annotations

@@ -72,6 +72,12 @@ class DatabaseSettings(ServiceSettings):
         default=False,
         description="let webhooks call internal addresses (a development stack only)",
     )
+    schema_wait_s: float = Field(
+        default=300.0,
+        ge=0,
+        le=3600,
+        description="how long to wait at start-up for the migrate Job to bring the schema",
+    )
 
 
 S = TypeVar("S", bound=BaseSettings)
