@@ -8,13 +8,15 @@ import sqlalchemy as sa
 
 from bdisc import tracing
 from bdisc.adapters.rabbitmq_bus import RabbitBus
+from bdisc.adapters.schema_gate import await_schema
 from bdisc.adapters.spectrogram_client import SpectrogramClient
-from bdisc.adapters.sql_job_store import SqlJobStore, migrate
+from bdisc.adapters.sql_job_store import SqlJobStore
 from bdisc.adapters.sql_label_store import SqlLabelStore
 from bdisc.adapters.sql_project_store import SqlProjectStore
 from bdisc.errors import BdiscError
 from bdisc.logs import configure
 from bdisc.service.boot import s3_store
+from bdisc.service.metrics import serve_metrics
 from bdisc.service.settings import load
 from gateway.app import create_app
 from gateway.deps import Deps
@@ -22,7 +24,7 @@ from gateway.settings import GatewaySettings
 
 
 def build(s: GatewaySettings) -> Deps:
-    migrate(s.database_url)
+    await_schema(s.database_url, s.schema_wait_s)  # the migrate Job changes the schema
     objects = s3_store(s)
     jobs = SqlJobStore(s.database_url)
     bus = RabbitBus(s.rabbitmq_url)
@@ -76,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         if args[:1] == ["rotate-key"]:  # the old key stops working
             sys.stdout.write(f"project {args[1]}\napi key {deps.projects.rotate_key(args[1])}\n")
             return 0
+        serve_metrics(s.metrics_port)  # a port of its own: the API's has no /metrics
     except BdiscError as exc:
         sys.stderr.write(f"gateway: {exc.message}\n")
         return 2

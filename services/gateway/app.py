@@ -15,6 +15,7 @@ from bdisc.webapp import STATIC
 from gateway.body_guard import BodyGuard
 from gateway.deps import Deps
 from gateway.rate_limit import RateLimit
+from gateway.request_metrics import RequestMetrics
 from gateway.routes import (
     analyses,
     audio,
@@ -85,7 +86,8 @@ def create_app(deps: Deps) -> FastAPI:
             return response
 
     app.add_middleware(BodyGuard, deps=deps)  # before any body is read
-    app.add_middleware(RateLimit, per_s=deps.rate_per_s, burst=deps.rate_burst)  # outermost
+    app.add_middleware(RateLimit, per_s=deps.rate_per_s, burst=deps.rate_burst)
+    app.add_middleware(RequestMetrics)  # outermost: every answer is counted
 
     @app.exception_handler(BdiscError)
     def bdisc_error(_request: Request, exc: BdiscError) -> JSONResponse:

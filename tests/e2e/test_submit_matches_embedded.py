@@ -116,6 +116,11 @@ def test_submit_gives_what_discover_gives(
             )
             assert 'bdisc_queue_messages{stage="embed"}' in text
         assert windows >= 40 + 3 + 3 + 15  # the four demo recordings, at least once each
+        # The gateway's metrics are on its metrics port, not on the public API's.
+        gateway_metrics = running.ports.metrics_base + SERVICES.index("gateway")
+        text = httpx.get(f"http://127.0.0.1:{gateway_metrics}/metrics").text
+        assert 'route="/v1/projects/{project}/jobs/{job_id}",status="200"' in text
+        assert httpx.get(f"{running.api}/metrics").status_code == 404
 
         # Review through the API, export on the stack; the embedded export of the same
         # labels gives the same clips, byte for byte.

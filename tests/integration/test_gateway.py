@@ -16,6 +16,7 @@ import soundfile as sf
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from PIL import Image
+from prometheus_client import REGISTRY, generate_latest
 
 from bdisc import tracing
 from bdisc.app import stages
@@ -603,6 +604,37 @@ def test_each_key_has_its_own_request_rate(
     assert 1 <= int(answers[-1].headers["Retry-After"]) <= 2
     assert client.get(f"/v1/projects/{b}/audio", headers=beta).status_code == 200
     assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.integration
+def test_requests_are_counted_by_route_template_off_the_api_port(
+    gateway: tuple[TestClient, Deps, dict[str, str]],
+) -> None:
+    """The API's port has no /metrics (it is public); the metrics registry, served on
+    the metrics port, counts every answer by its route's template, 429s included."""
+    _, deps, k = gateway
+    client = TestClient(create_app(replace(deps, rate_per_s=0.5, rate_burst=2)))
+    a, alpha = k["alpha"], {"X-API-Key": k["alpha-key"]}
+    route = "/v1/projects/{project}/audio"
+
+    def count(status: str, path: str = route) -> float:
+        value = REGISTRY.get_sample_value(
+            "bdisc_http_requests_total", {"method": "GET", "route": path, "status": status}
+        )
+        return value or 0.0
+
+    before = {s: count(s) for s in ("200", "429")}
+    answers = [client.get(f"/v1/projects/{a}/audio", headers=alpha).status_code for _ in range(3)]
+    assert answers == [200, 200, 429]
+    assert count("200") - before["200"] == 2
+    # a 429 is answered before routing: it counts as unmatched, never by its path
+    assert count("429") == before["429"]
+    assert count("429", "unmatched") >= 1
+    unknown = client.get("/metrics")
+    assert unknown.status_code == 404 and count("404", "unmatched") >= 1
+    text = generate_latest(REGISTRY).decode()
+    assert f'route="/v1/projects/{a}/audio"' not in text  # ids never become labels
+    assert 'bdisc_http_request_seconds_count{method="GET",route="' + route + '"}' in text
 
 
 @pytest.mark.integration

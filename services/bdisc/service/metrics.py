@@ -39,12 +39,18 @@ class Metrics:
                 ["stage"],
             ),
         )
-        if port:
-            try:
-                start_http_server(port)
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot serve metrics on port {port} ({exc.strerror}): "
-                    "set BDISC_METRICS_PORT to a free port, or 0"
-                ) from exc
+        serve_metrics(port)
         return metrics
+
+
+def serve_metrics(port: int) -> None:
+    """Serve the process's metrics on ``port`` (0: not at all), in a thread of their own."""
+    if not port:
+        return
+    try:
+        start_http_server(port)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot serve metrics on port {port} ({exc.strerror}): "
+            "set BDISC_METRICS_PORT to a free port, or 0"
+        ) from exc

@@ -1,10 +1,10 @@
-"""Liveness, readiness (broker, object store, database) and metrics: no API key needed."""
+"""Liveness and readiness (broker, object store, database): no API key needed. Metrics
+are on their own port (``gateway.request_metrics``), not on the API's."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse
 
 from gateway.deps import DepsDep
 
@@ -27,8 +27,3 @@ def readyz(deps: DepsDep) -> JSONResponse:
             checks[name] = f"unavailable: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
     return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
-
-
-@router.get("/metrics", include_in_schema=False)
-def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
