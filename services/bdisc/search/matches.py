@@ -49,7 +49,12 @@ def nearest(
     t = index.table
     candidates = sorted(
         (
-            (max(0.0, float(distance)), index.entry(window_id).recording, float(t.start_s[window_id]), window_id)
+            (
+                max(0.0, float(distance)),
+                index.entry(window_id).recording,
+                float(t.start_s[window_id]),
+                window_id,
+            )
             for window_id, distance in zip(ids[0].tolist(), distances[0].tolist(), strict=True)
             if window_id >= 0 and (max_distance is None or distance <= max_distance)
         )
