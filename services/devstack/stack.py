@@ -87,6 +87,8 @@ class Stack:
     home: Path
     env: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ENV))
     grpc_base: int = GRPC_BASE  # a second stack on the machine (the e2e tests) moves it
+    # settings of one service only (python -m <service>), over ``env``: its own bus user
+    service_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def pids(self) -> Path:
@@ -200,7 +202,10 @@ class Stack:
                 extra["BDISC_GRPC_PORT"] = str(self.grpc_base + int(replica or "1"))
             elif module == "spectrogram":
                 extra["BDISC_GRPC_PORT"] = str(spectrogram)
-            started[name] = self._spawn(name, [sys.executable, "-m", module], {**env, **extra})
+            own = self.service_env.get(module, {})
+            started[name] = self._spawn(
+                name, [sys.executable, "-m", module], {**env, **own, **extra}
+            )
         return started
 
     def running(self) -> dict[str, int]:

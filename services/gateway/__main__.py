@@ -7,7 +7,6 @@ import sys
 import sqlalchemy as sa
 
 from bdisc import tracing
-from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.adapters.schema_gate import await_schema
 from bdisc.adapters.spectrogram_client import SpectrogramClient
 from bdisc.adapters.sql_job_store import SqlJobStore
@@ -16,6 +15,7 @@ from bdisc.adapters.sql_project_store import SqlProjectStore
 from bdisc.errors import BdiscError
 from bdisc.logs import configure
 from bdisc.service.boot import s3_store
+from bdisc.service.bus import rabbit_bus
 from bdisc.service.metrics import serve_metrics
 from bdisc.service.settings import load
 from gateway.app import create_app
@@ -27,7 +27,7 @@ def build(s: GatewaySettings) -> Deps:
     await_schema(s.database_url, s.schema_wait_s)  # the migrate Job changes the schema
     objects = s3_store(s)
     jobs = SqlJobStore(s.database_url)
-    bus = RabbitBus(s.rabbitmq_url)
+    bus = rabbit_bus(s, "gateway")
 
     def database() -> None:
         with jobs.engine.connect() as conn:

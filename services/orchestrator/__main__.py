@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from typing import Any
 
 from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.adapters.schema_gate import await_schema
@@ -21,6 +22,7 @@ from bdisc.app.webhooks import WebhookNotifier
 from bdisc.errors import ConfigError
 from bdisc.ports.message_bus import BatchHandler, Handler, MessageBus
 from bdisc.service.boot import boot
+from bdisc.service.bus import rabbit_bus
 from bdisc.service.consumer import consume_forever, watch_backlog, watch_queue
 from orchestrator.settings import OrchestratorSettings
 
@@ -37,6 +39,11 @@ def main() -> int:
         return 0  # stopped while a standby
     try:
         await_schema(s.database_url, s.schema_wait_s, stop=booted.stop)  # the migrate Job's
+
+        def bus(**options: Any) -> RabbitBus:  # its sender check and topology mode
+            return rabbit_bus(s, "orchestrator", **options)
+
+        bus()  # a misconfigured bus user stops the service here, not in a thread
     except ConfigError as exc:
         sys.stderr.write(f"orchestrator: {exc.message}\n")
         return 2
@@ -48,7 +55,7 @@ def main() -> int:
     objects = booted.object_store()
 
     def embedding_replicas() -> int:  # a connection of its own, every few seconds
-        counter = RabbitBus(s.rabbitmq_url)
+        counter = bus()
         try:
             return counter.consumers(stages.EMBED)
         finally:
@@ -68,18 +75,16 @@ def main() -> int:
     def make_bus() -> RabbitBus:
         # an event is never given up for a transient outage (the database restarting):
         # retried with backoff (at most 5 minutes apart) until it goes through
-        return RabbitBus(
-            s.rabbitmq_url, prefetch=stages.PREFETCH[stages.EVENTS], max_retries=EVENT_RETRIES
-        )
+        return bus(prefetch=stages.PREFETCH[stages.EVENTS], max_retries=EVENT_RETRIES)
 
     reporter = threading.Thread(
         target=report_dead_letters_forever,
-        args=(lambda: RabbitBus(s.rabbitmq_url), booted.stop),
+        args=(bus, booted.stop),
         daemon=True,
     )
     reporter.start()
     for stage in stages.PREFETCH:  # the orchestrator reports every stage's backlog
-        watch_queue(stage, lambda: RabbitBus(s.rabbitmq_url), booted.metrics, booted.stop)
+        watch_queue(stage, bus, booted.metrics, booted.stop)
     watch_backlog(stages.EMBED, jobs.backlog, booted.metrics, booted.stop)  # the autoscaler's
     consume_forever(
         stages.EVENTS,

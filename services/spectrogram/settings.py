@@ -6,6 +6,7 @@ from bdisc.service.settings import ServiceSettings
 
 
 class SpectrogramSettings(ServiceSettings):
+    rabbitmq_url: str = Field(default="", description="unused: tiles are served over gRPC")
     grpc_host: str = "127.0.0.1"
     grpc_port: int = Field(default=50070, ge=1, le=65535)
     grpc_workers: int = Field(

@@ -14,7 +14,8 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
-from bdisc.service.settings import DatabaseSettings, ServiceSettings
+from bdisc.service.migrate_db import MigrateSettings
+from bdisc.service.settings import ServiceSettings
 from embedding.settings import EmbeddingSettings
 from gateway.settings import GatewaySettings
 from orchestrator.settings import OrchestratorSettings
@@ -37,7 +38,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "spectrogram": SpectrogramSettings,
     "training": TrainingSettings,
 }
-MIGRATE_SETTINGS = DatabaseSettings
+MIGRATE_SETTINGS = MigrateSettings
 
 
 def env_names(cls: type[BaseSettings]) -> set[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 from typing import Any
 
 from .conftest import (
@@ -16,7 +17,7 @@ from .conftest import (
     run,
 )
 
-INFRA = {"minio", "minio-init", "rabbitmq", "postgres", "migrate"}
+INFRA = {"minio", "minio-init", "rabbitmq", "postgres", "migrate", "bus-definitions"}
 OPTIONAL = {"cli", "prometheus", "grafana"}
 
 
@@ -105,3 +106,38 @@ def test_monitoring_profile_scrapes_every_service(compose_model: dict[str, Any])
         assert metric in exprs
     grafana = compose_model["services"]["grafana"]
     assert any("provisioning" in v["target"] for v in grafana["volumes"])
+
+
+def test_each_service_logs_in_to_the_broker_as_itself(compose_model: dict[str, Any]) -> None:
+    """A RabbitMQ user per service (bdisc-<service>, a password of its own), the broker's
+    definitions written by the one-shot before it starts and loaded from where it writes
+    them, and every consumer checking its senders."""
+    from urllib.parse import urlsplit
+
+    from bdisc.service.bus_definitions import SERVICES, BusPasswords
+
+    from .conftest import ROOT
+
+    services = compose_model["services"]
+    passwords = set()
+    for name in SERVICES:
+        env = services[name]["environment"]
+        url = urlsplit(env["BDISC_RABBITMQ_URL"])
+        assert url.username == f"bdisc-{name}", name
+        passwords.add(url.password)
+        assert env["BDISC_BUS_SENDERS"] == "checked" and env["BDISC_BUS_TOPOLOGY"] == "provisioned"
+    assert len(passwords) == len(SERVICES)  # none shared
+    assert "BDISC_RABBITMQ_URL" not in services["spectrogram"]["environment"]  # gRPC only
+    one_shot = services["bus-definitions"]
+    assert set(one_shot["environment"]) == env_names(BusPasswords)
+    out = one_shot["command"][one_shot["command"].index("--out") + 1]
+    broker = services["rabbitmq"]
+    assert broker["depends_on"]["bus-definitions"]["condition"] == "service_completed_successfully"
+    mounts = {v["target"]: v["source"] for v in broker["volumes"]}
+    conf = (ROOT / "docker/rabbitmq/20-definitions.conf").read_text()
+    loaded = next(line.split("=", 1)[1].strip() for line in conf.splitlines() if "=" in line)
+    assert mounts[str(Path(loaded).parent)] == "rabbitmq-definitions"
+    assert {v["target"]: v["source"] for v in one_shot["volumes"]}[str(Path(out).parent)] == (
+        "rabbitmq-definitions"
+    )
+    assert Path(loaded).name == Path(out).name

@@ -97,7 +97,6 @@ def test_env_and_ports_match_the_code(overlay: str, overlays: dict[str, Docs]) -
     secrets = {d["metadata"]["name"]: set(d.get("data", {})) for d in kind(docs, "Secret")}
     # prod expects its Secrets to exist: their keys are documented in the overlay
     platform_keys = {
-        "BDISC_RABBITMQ_URL",
         "BDISC_S3_ACCESS_KEY",
         "BDISC_S3_SECRET_KEY",
         "BDISC_GRPC_TOKEN",  # the gRPC services' shared token
@@ -109,7 +108,8 @@ def test_env_and_ports_match_the_code(overlay: str, overlays: dict[str, Docs]) -
         name = d["metadata"]["name"]
         cls = SETTINGS.get(name, MIGRATE_SETTINGS)
         (container,) = d["spec"]["template"]["spec"]["containers"]
-        given = set(config) | platform_keys | {e["name"] for e in container.get("env", [])}
+        shared = set(config) | platform_keys if container.get("envFrom") else set()
+        given = shared | {e["name"] for e in container.get("env", [])}
         assert given <= env_names(cls), (name, sorted(given - env_names(cls)))
         assert required_env(cls) <= given, (name, sorted(required_env(cls) - given))
         values = {e["name"]: e.get("value") for e in container.get("env", [])}
@@ -161,3 +161,53 @@ def test_readme_documents_deploy() -> None:
     readme = (ROOT / "README.md").read_text()
     for needle in ("## Deploy", "kubectl apply -k k8s/overlays/prod", "--scale embedding="):
         assert needle in readme, needle
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_logs_in_to_the_broker_as_itself(
+    overlay: str, overlays: dict[str, Docs]
+) -> None:
+    """Every service but the spectrogram's reads its RabbitMQ URL from its own key of the
+    bdisc-bus Secret; consumers check senders and the topology is provisioned. In dev,
+    the broker loads definitions whose users are exactly those URLs' (hashes checked),
+    with the generator's rights and topology."""
+    import base64
+    import hashlib
+    import json
+    from urllib.parse import urlsplit
+
+    from bdisc.service.bus_definitions import SERVICES as BUS_SERVICES
+    from bdisc.service.bus_definitions import BusPasswords, definitions
+
+    docs = overlays[overlay]
+    config = kind(docs, "ConfigMap")
+    settings = next(c["data"] for c in config if c["metadata"]["name"].startswith("bdisc-config"))
+    assert settings["BDISC_BUS_SENDERS"] == "checked"
+    assert settings["BDISC_BUS_TOPOLOGY"] == "provisioned"
+    for d in kind(docs, "Deployment"):
+        name = d["metadata"]["name"]
+        env = {e["name"]: e for e in d["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+        if name not in BUS_SERVICES:
+            assert "BDISC_RABBITMQ_URL" not in env, name
+            continue
+        ref = env["BDISC_RABBITMQ_URL"]["valueFrom"]["secretKeyRef"]
+        assert ref["name"].startswith("bdisc-bus") and ref["key"] == name, name
+    if overlay != "dev":
+        return
+    secrets = {d["metadata"]["name"].rsplit("-", 1)[0]: d["data"] for d in kind(docs, "Secret")}
+    urls = {k: urlsplit(base64.b64decode(v).decode()) for k, v in secrets["bdisc-bus"].items()}
+    loaded = json.loads(base64.b64decode(secrets["rabbitmq-definitions"]["definitions.json"]))
+    users = {u["name"]: u for u in loaded["users"]}
+    for service, url in urls.items():
+        assert url.username == f"bdisc-{service}"
+        stored = base64.b64decode(users[url.username]["password_hash"])
+        assert stored[4:] == hashlib.sha256(stored[:4] + str(url.password).encode()).digest()
+    fresh = definitions(BusPasswords(**{s: "x" * 12 for s in BUS_SERVICES}), "/", "bdisc-")
+    for part in ("permissions", "exchanges", "queues", "bindings", "vhosts"):
+        assert [p for p in loaded[part] if p.get("user") != "bdisc"] == fresh[part], part
+    assert "administrator" in users["bdisc"]["tags"]
+    (broker,) = [s for s in kind(docs, "StatefulSet") if s["metadata"]["name"] == "rabbitmq"]
+    mounts = {
+        m["mountPath"] for m in broker["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    }
+    assert {"/etc/rabbitmq/definitions", "/etc/rabbitmq/conf.d/20-definitions.conf"} <= mounts

@@ -3,6 +3,8 @@ the session's RabbitMQ, SeaweedFS and PostgreSQL, with a project and its API key
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import random
 import shutil
@@ -13,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from bdisc.adapters.rabbitmq_bus import RabbitBus
 from bdisc.app import stages
@@ -108,7 +110,7 @@ class RunningStack:
         """Another project (the tests share one database: a name of its own); its key."""
         created = subprocess.run(
             [sys.executable, "-m", "gateway", "create-project", f"field-{uuid.uuid4().hex[:8]}"],
-            env={**os.environ, **self.env},
+            env={**os.environ, **self.env, **self.stack.service_env.get("gateway", {})},
             capture_output=True,
             text=True,
             check=True,
@@ -119,17 +121,55 @@ class RunningStack:
 
 
 @contextmanager
+def bus_users(vhost_url: str) -> Iterator[dict[str, dict[str, str]]]:
+    """A RabbitMQ user per service in the stack's virtual host, with the deployment's
+    rights and provisioned topology (``bdisc.service.bus_definitions``), and every
+    service checking its senders: each service's settings. The users go afterwards."""
+    from bdisc.service.bus_definitions import SERVICES, BusPasswords, definitions
+
+    ctl = shutil.which("rabbitmqctl")
+    assert ctl is not None, "bus users are made with rabbitmqctl, on the broker's machine"
+    tag = uuid.uuid4().hex[:8]
+    prefix = f"e2e{tag}-"
+    vhost = unquote(vhost_url.rsplit("/", 1)[1])
+    secret = {service: f"pw-{service}-{tag}" for service in SERVICES}
+    loaded = json.dumps(definitions(BusPasswords(**secret), vhost, prefix))
+    done = subprocess.run(
+        [ctl, "import_definitions"], input=loaded, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    base = vhost_url.split("@", 1)[1]  # host:port/vhost
+    try:
+        yield {
+            service: {
+                "BDISC_RABBITMQ_URL": f"amqp://{prefix}{service}:{secret[service]}@{base}",
+                "BDISC_BUS_SENDERS": "checked",
+                "BDISC_BUS_TOPOLOGY": "provisioned",
+                "BDISC_BUS_USER_PREFIX": prefix,
+            }
+            for service in SERVICES
+        }
+    finally:
+        for service in SERVICES:
+            _ctl(ctl, "delete_user", f"{prefix}{service}")
+
+
+@contextmanager
 def running_stack(
     s3_endpoint: str,
     rabbit_url: str,
     postgres_url: str,
     folder: Path,
     embed_replicas: int = 2,
+    own_bus_users: bool = False,
 ) -> Iterator[RunningStack]:
+    """``own_bus_users``: each service logs in as itself with the deployment's rights
+    and checks its senders (``bus_users``), as compose and Kubernetes run them."""
     ports = StackPorts.free()
-    with own_vhost(rabbit_url) as vhost_url:
+    with own_vhost(rabbit_url) as vhost_url, contextlib.ExitStack() as more:
         env = stack_env(s3_endpoint, vhost_url, postgres_url, ports)
-        stack = Stack(folder, env, grpc_base=ports.grpc_base)
+        users = more.enter_context(bus_users(vhost_url)) if own_bus_users else {}
+        stack = Stack(folder, env, grpc_base=ports.grpc_base, service_env=users)
         try:
             stack.migrate()  # as the migrate Job: the services wait for the schema
             stack.start_services(embed_replicas=embed_replicas, metrics_base=ports.metrics_base)

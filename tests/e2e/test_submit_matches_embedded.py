@@ -40,7 +40,11 @@ def wait_job(api: httpx.Client, project: str, job: str, timeout_s: float = 300) 
 def test_submit_gives_what_discover_gives(
     s3_endpoint: str, rabbit_url: str, postgres_url: str, data_dir: Path, tmp_path: Path
 ) -> None:
-    with running_stack(s3_endpoint, rabbit_url, postgres_url, tmp_path / ".stack") as running:
+    # every service as its own RabbitMQ user, consumers checking senders (as deployed)
+    stacked = running_stack(
+        s3_endpoint, rabbit_url, postgres_url, tmp_path / ".stack", own_bus_users=True
+    )
+    with stacked as running:
         key = running.key
         remote, local = tmp_path / "remote", tmp_path / "local"
         done = subprocess.run(
@@ -116,6 +120,16 @@ def test_submit_gives_what_discover_gives(
             )
             assert 'bdisc_queue_messages{stage="embed"}' in text
         assert windows >= 40 + 3 + 3 + 15  # the four demo recordings, at least once each
+        # Each service was connected as its own RabbitMQ user.
+        connected = subprocess.run(
+            ["rabbitmqctl", "list_connections", "user", "-q"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout.split()
+        for service in ("gateway", "orchestrator", "ingestion", "embedding", "clustering"):
+            url = running.stack.service_env[service]["BDISC_RABBITMQ_URL"]
+            assert url.split("//", 1)[1].split(":", 1)[0] in connected, service
         # The gateway's metrics are on its metrics port, not on the public API's.
         gateway_metrics = running.ports.metrics_base + SERVICES.index("gateway")
         text = httpx.get(f"http://127.0.0.1:{gateway_metrics}/metrics").text

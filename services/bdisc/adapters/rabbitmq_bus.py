@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from bdisc.errors import Retryable, describe, is_retryable
+from bdisc.errors import ConfigError, Retryable, describe, is_retryable
 from bdisc.logs import fields, job_context
 from bdisc.ports.message_bus import (
     BatchHandler,
@@ -50,6 +50,28 @@ CONFIRM_TIMEOUT_S = 60.0  # publish_many gives up (Retryable) when the broker is
 
 def queue_names(stage: str) -> tuple[str, str, str]:
     return f"bdisc.{stage}", f"bdisc.{stage}.retry", f"bdisc.{stage}.dead"
+
+
+def queue_arguments(stage: str) -> dict[str, dict[str, Any]]:
+    """Each of a stage's queues and its arguments, as ``declare`` makes them (and as
+    ``bdisc.service.bus_definitions`` provisions them)."""
+    main, retry, dead = queue_names(stage)
+    return {
+        main: {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": DELIVERY_LIMIT,
+            "x-dead-letter-exchange": DEAD_EXCHANGE,
+            "x-dead-letter-routing-key": stage,
+        },
+        retry: {"x-dead-letter-exchange": EXCHANGE, "x-dead-letter-routing-key": stage},
+        dead: {"x-queue-type": "quorum"},
+    }
+
+
+def bindings(stage: str) -> list[tuple[str, str]]:
+    """(exchange, queue) of a stage, each bound with the stage as its routing key."""
+    main, retry, dead = queue_names(stage)
+    return [(EXCHANGE, main), (RETRY_EXCHANGE, retry), (DEAD_EXCHANGE, dead)]
 
 
 @contextlib.contextmanager
@@ -76,8 +98,18 @@ class RabbitBus:
         max_retries: int = 3,
         backoff_s: float = 1.0,
         max_backoff_s: float = 300.0,
+        accept: Callable[[str, Message], bool] | None = None,
+        provisioned: bool = False,
     ) -> None:
+        """``accept(stage, message)``: whether to handle a delivered message (its
+        ``sender`` set), see ``bdisc.app.senders``; a message it refuses is dropped."""
+        import pika
+
         self.url, self.prefetch = url, prefetch
+        self.accept, self.provisioned = accept, provisioned
+        # stamped on what this bus publishes; the broker refuses it unless it is the login
+        self.user = str(pika.URLParameters(url).credentials.username)
+        self.refused = 0  # messages dropped by ``accept``
         self.max_retries, self.backoff_s, self.max_backoff_s = max_retries, backoff_s, max_backoff_s
         self._connection: Any = None
         self._publish_channel: Any = None
@@ -113,32 +145,38 @@ class RabbitBus:
         return self._publish_channel
 
     def declare(self, stage: str) -> None:
-        """Declare the exchanges and queues of one stage (idempotent)."""
+        """Declare the exchanges and queues of one stage (idempotent). Where the topology
+        is provisioned (``provisioned``: the services' users may not configure), only
+        check that it is there."""
         if stage in self._declared:
             return
+        if self.provisioned:
+            self._check_provisioned(stage)
+            return
         ch = self._channel()
-        main, retry, dead = queue_names(stage)
         for exchange in (EXCHANGE, RETRY_EXCHANGE, DEAD_EXCHANGE):
             ch.exchange_declare(exchange, exchange_type="direct", durable=True)
-        ch.queue_declare(
-            main,
-            durable=True,
-            arguments={
-                "x-queue-type": "quorum",
-                "x-delivery-limit": DELIVERY_LIMIT,
-                "x-dead-letter-exchange": DEAD_EXCHANGE,
-                "x-dead-letter-routing-key": stage,
-            },
-        )
-        ch.queue_declare(
-            retry,
-            durable=True,
-            arguments={"x-dead-letter-exchange": EXCHANGE, "x-dead-letter-routing-key": stage},
-        )
-        ch.queue_declare(dead, durable=True, arguments={"x-queue-type": "quorum"})
-        ch.queue_bind(main, EXCHANGE, routing_key=stage)
-        ch.queue_bind(retry, RETRY_EXCHANGE, routing_key=stage)
-        ch.queue_bind(dead, DEAD_EXCHANGE, routing_key=stage)
+        for queue, arguments in queue_arguments(stage).items():
+            ch.queue_declare(queue, durable=True, arguments=arguments)
+        for exchange, queue in bindings(stage):
+            ch.queue_bind(queue, exchange, routing_key=stage)
+        self._declared.add(stage)
+
+    def _check_provisioned(self, stage: str) -> None:
+        import pika
+
+        try:
+            ch = self._channel()
+            for exchange in (EXCHANGE, RETRY_EXCHANGE, DEAD_EXCHANGE):
+                ch.exchange_declare(exchange, passive=True)
+            for queue in queue_arguments(stage):
+                ch.queue_declare(queue, passive=True)
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            self._publish_channel = None
+            raise ConfigError(
+                f"the broker has no {stage} topology ({exc.reply_text}): load the "
+                "definitions of python -m bdisc.service.bus_definitions"
+            ) from exc
         self._declared.add(stage)
 
     # -- publishing -------------------------------------------------------------------
@@ -160,6 +198,7 @@ class RabbitBus:
                     content_type="application/json",
                     headers=headers,
                     expiration=str(expiration_ms) if expiration_ms else None,
+                    user_id=self.user,
                 )
                 self._channel().basic_publish(exchange, stage, body, props, mandatory=True)
                 return
@@ -239,6 +278,7 @@ class RabbitBus:
                     "idempotency_key": message.idempotency_key,
                     **message.trace,
                 },
+                user_id=self.user,
             )
             channel._impl.basic_publish(
                 EXCHANGE, message.stage, message.to_bytes(), props, mandatory=True
@@ -377,10 +417,12 @@ class RabbitBus:
         parsed: list[tuple[Any, bytes, Message]] = []
         for method, props, body in batch:
             try:
-                message = Message.from_bytes(body)
-                parsed.append((props, body, replace(message, redelivered=method.redelivered)))
+                message = self._delivered(body, props, method.redelivered)
             except MalformedMessage as exc:
                 self._send(DEAD_EXCHANGE, stage, body, {"x-error": exc.message})
+                continue
+            if self._accepted(stage, message):
+                parsed.append((props, body, message))
         if not parsed:
             return
         messages = [m for _, _, m in parsed]
@@ -436,9 +478,11 @@ class RabbitBus:
     ) -> None:
         """Run the handler (heartbeats keep flowing); then retry or dead-letter on failure."""
         try:
-            message = replace(Message.from_bytes(body), redelivered=redelivered)
+            message = self._delivered(body, props, redelivered)
         except MalformedMessage as exc:
             self._send(DEAD_EXCHANGE, stage, body, {"x-error": exc.message})
+            return
+        if not self._accepted(stage, message):
             return
         headers = (props.headers or {}) if props else {}
         job_id = str(headers.get("job_id") or message.job_id)
@@ -462,6 +506,41 @@ class RabbitBus:
             self._send(
                 DEAD_EXCHANGE, stage, body, {"job_id": message.job_id, "x-error": f"{kind}: {text}"}
             )
+
+    @staticmethod
+    def _delivered(body: bytes, props: Any, redelivered: bool) -> Message:
+        """The message as delivered: the body, and what the transport says of it."""
+        sender = str(getattr(props, "user_id", None) or "")
+        return replace(Message.from_bytes(body), redelivered=redelivered, sender=sender)
+
+    def _accepted(self, stage: str, message: Message) -> bool:
+        """Whether ``accept`` lets the handler have it; a refused message is logged and
+        dropped (acknowledged, never handled, never dead-lettered into a failure)."""
+        if self.accept is None or self.accept(stage, message):
+            return True
+        self.refused += 1
+        log.warning(
+            "a message from a sender that may not send it was dropped",
+            extra=fields(
+                stage=stage,
+                kind=str(message.payload.get("kind", "")),
+                sender=message.sender or "(none)",
+                job=message.job_id,
+            ),
+        )
+        return False
+
+    def _dead_letter_accepted(self, stage: str, body: bytes, props: Any) -> bool:
+        """A dead letter keeps its publisher: the stage's consumer that gave up on it, or
+        (dead-lettered by the broker) whoever sent it. Checked as the message was."""
+        if self.accept is None:
+            return True
+        try:
+            message = Message.from_bytes(body, any_version=True)
+        except MalformedMessage:
+            message = Message(stage, "", "")  # unreadable: its kind is nobody's
+        sender = str(getattr(props, "user_id", None) or "")
+        return self._accepted(stage, replace(message, sender=sender))
 
     def dead_letters(self, stage: str) -> list[DeadLetter]:
         found: list[DeadLetter] = []
@@ -492,6 +571,9 @@ class RabbitBus:
                     error = str(
                         headers.get("x-error", "dead-lettered by the broker (delivery limit)")
                     )
+                    if not self._dead_letter_accepted(stage, body, props):
+                        ch.basic_ack(method.delivery_tag)  # forged: it fails nothing
+                        continue
                     try:
                         handle(DeadLetter(body, error, stage))
                     except BaseException:

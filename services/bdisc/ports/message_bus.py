@@ -44,6 +44,9 @@ class Message:
     # delivered before and not acknowledged (the broker's flag; not part of the body):
     # its handler may have committed without what it published being sent
     redelivered: bool = field(default=False, compare=False)
+    # the bus user that published it (RabbitMQ's checked user_id; "" in process): the
+    # transport's to say, like ``redelivered``
+    sender: str = field(default="", compare=False)
 
     def retried(self) -> Message:
         """The same message, for its next attempt."""
@@ -51,7 +54,7 @@ class Message:
 
     def to_bytes(self) -> bytes:
         body = asdict(self)
-        del body["redelivered"]  # the transport's to say
+        del body["redelivered"], body["sender"]  # the transport's to say
         return json.dumps(body, sort_keys=True).encode()
 
     @classmethod

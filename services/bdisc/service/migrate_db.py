@@ -10,18 +10,37 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bdisc.adapters.sql_job_store import head_revision, migrate
 from bdisc.errors import BdiscError
 from bdisc.logs import configure, fields
-from bdisc.service.settings import DatabaseSettings, load
+from bdisc.service.settings import load, refuse_placeholder
 
 log = logging.getLogger(__name__)
 
 
+class MigrateSettings(BaseSettings):
+    """The database alone: the migration reaches neither the broker nor the store."""
+
+    model_config = SettingsConfigDict(env_prefix="BDISC_", extra="ignore")
+
+    database_url: str = Field(description="postgresql+psycopg://... or sqlite:///path")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "json"
+
+    @field_validator("database_url")
+    @classmethod
+    def _not_a_placeholder(cls, value: object) -> object:
+        return refuse_placeholder(value)
+
+
 def main() -> int:
     try:
-        settings = load(DatabaseSettings)
+        settings = load(MigrateSettings)
         configure(settings.log_level, settings.log_format)
         migrate(settings.database_url)
     except BdiscError as exc:

@@ -35,6 +35,21 @@ class ServiceSettings(BaseSettings):
         ),
     )
     metrics_port: int = Field(default=9460, ge=0, le=65535, description="0: no metrics")
+    bus_senders: Literal["any", "checked"] = Field(
+        default="any",
+        description=(
+            "checked: handle only messages whose RabbitMQ user may send them "
+            "(bdisc.app.senders); needs a user per service, <bus_user_prefix><service>"
+        ),
+    )
+    bus_user_prefix: str = Field(default="bdisc-", description="the services' RabbitMQ users")
+    bus_topology: Literal["declare", "provisioned"] = Field(
+        default="declare",
+        description=(
+            "provisioned: the broker's exchanges and queues come from the definitions of "
+            "python -m bdisc.service.bus_definitions; services only check them"
+        ),
+    )
     scratch_dir: Path | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "json"

@@ -1,0 +1,161 @@
+"""A user per service with least privilege on the real RabbitMQ: the definitions of
+``bdisc.service.bus_definitions`` imported into a virtual host of their own, then each
+service's rights probed, a forged sender refused by the broker, and messages from
+senders that may not send them dropped by the consumers (``bdisc.app.senders``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import pytest
+
+from bdisc.adapters.rabbitmq_bus import DEAD_EXCHANGE, EXCHANGE, RabbitBus
+from bdisc.app import stages
+from bdisc.app.senders import SenderCheck
+from bdisc.errors import Retryable
+from bdisc.ports.message_bus import DeadLetter, Message
+from bdisc.service.bus_definitions import SERVICES, BusPasswords, definitions
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    prefix: str
+    urls: dict[str, str]  # service -> its amqp URL
+
+    def bus(self, service: str, checked: bool = True, **options: object) -> RabbitBus:
+        check = SenderCheck(self.prefix)
+        return RabbitBus(
+            self.urls[service],
+            provisioned=True,
+            accept=(
+                (lambda stage, m: check.accepts(stage, str(m.payload.get("kind", "")), m.sender))
+                if checked
+                else None
+            ),
+            **options,  # type: ignore[arg-type]
+        )
+
+
+def _ctl(*args: str, given: str | None = None) -> subprocess.CompletedProcess[str]:
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        pytest.fail("these tests provision users: run them on the broker's machine, as root")
+    return subprocess.run([ctl, *args], input=given, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def provisioned() -> Iterator[Provisioned]:
+    tag = uuid.uuid4().hex[:8]
+    vhost, prefix = f"users-{tag}", f"t{tag}-"
+    secret = {service: f"pw-{service}-{tag}" for service in SERVICES}
+    loaded = json.dumps(definitions(BusPasswords(**secret), vhost, prefix))
+    done = _ctl("import_definitions", given=loaded)  # as rabbitmq.conf would load them
+    assert done.returncode == 0, done.stderr
+    urls = {
+        s: f"amqp://{prefix}{s}:{secret[s]}@127.0.0.1:5672/{quote(vhost, safe='')}"
+        for s in SERVICES
+    }
+    try:
+        yield Provisioned(prefix, urls)
+    finally:
+        for service in SERVICES:
+            _ctl("delete_user", f"{prefix}{service}")
+        _ctl("delete_vhost", vhost)
+
+
+def message(stage: str, kind: str, job: str = "job-1") -> Message:
+    return Message(stage, job, f"{kind}-{uuid.uuid4().hex[:6]}", {"kind": kind})
+
+
+def drain(bus: RabbitBus, stage: str) -> list[Message]:
+    handled: list[Message] = []
+    bus.consume(stage, handled.append, idle_timeout_s=0.5)
+    return handled
+
+
+def test_each_service_reads_only_its_own_queue_and_configures_nothing(
+    provisioned: Provisioned,
+) -> None:
+    embedding = provisioned.bus("embedding")
+    assert drain(embedding, stages.EMBED) == []  # its own queue: allowed (and empty)
+    with pytest.raises(Retryable, match="ACCESS_REFUSED"):
+        drain(provisioned.bus("embedding"), stages.CLUSTER)  # another stage's work
+    gateway = provisioned.bus("gateway")
+    gateway.publish(message(stages.EVENTS, "cancel"))  # the gateway sends commands...
+    with pytest.raises(Retryable, match="ACCESS_REFUSED"):
+        drain(provisioned.bus("gateway"), stages.EVENTS)  # ...and reads nothing
+    # nobody configures: declaring the topology itself (not provisioned) is refused
+    declaring = RabbitBus(provisioned.urls["orchestrator"])
+    with pytest.raises(Retryable):
+        declaring.publish(message(stages.EMBED, "embed"))
+    orchestrator = provisioned.bus("orchestrator")
+    assert [m.payload["kind"] for m in drain(orchestrator, stages.EVENTS)] == ["cancel"]
+    for bus in (embedding, gateway, declaring, orchestrator):
+        bus.close()
+
+
+def test_a_sender_that_is_not_the_login_is_refused_by_the_broker(
+    provisioned: Provisioned,
+) -> None:
+    forger = provisioned.bus("embedding")
+    forger.user = f"{provisioned.prefix}orchestrator"  # stamped on what it publishes
+    with pytest.raises(Retryable):
+        forger.publish(message(stages.CLUSTER, "cluster"))
+    forger.close()
+    clustering = provisioned.bus("clustering")
+    assert drain(clustering, stages.CLUSTER) == []  # nothing got through
+    clustering.close()
+
+
+def test_consumers_handle_only_what_the_sender_may_send(provisioned: Provisioned) -> None:
+    embedding, orchestrator = provisioned.bus("embedding"), provisioned.bus("orchestrator")
+    gateway = provisioned.bus("gateway")
+    # work: only the orchestrator (or the stage's own retries) orders it
+    embedding.publish(message(stages.CLUSTER, "cluster", job="forged"))
+    orchestrator.publish(message(stages.CLUSTER, "cluster", job="real"))
+    clustering = provisioned.bus("clustering")
+    handled = drain(clustering, stages.CLUSTER)
+    assert [m.job_id for m in handled] == ["real"] and clustering.refused == 1
+    assert handled[0].sender == f"{provisioned.prefix}orchestrator"
+    # events: commands from the gateway, a stage's events from that stage's service
+    gateway.publish(message(stages.EVENTS, "embedded", job="forged"))
+    embedding.publish(message(stages.EVENTS, "clustered", job="forged"))
+    embedding.publish(message(stages.EVENTS, "embedded", job="real"))
+    gateway.publish(message(stages.EVENTS, "cancel", job="real"))
+    handled = drain(orchestrator, stages.EVENTS)
+    assert [(m.job_id, m.payload["kind"]) for m in handled] == [
+        ("real", "embedded"),
+        ("real", "cancel"),
+    ]
+    assert orchestrator.refused == 2
+    # unchecked, the same consumer would have taken the forged ones too
+    embedding.publish(message(stages.CLUSTER, "cluster", job="forged"))
+    assert [
+        m.job_id for m in drain(provisioned.bus("clustering", checked=False), stages.CLUSTER)
+    ] == ["forged"]
+    for bus in (embedding, orchestrator, gateway, clustering):
+        bus.close()
+
+
+def test_a_forged_dead_letter_fails_nothing(provisioned: Provisioned) -> None:
+    embedding, clustering = provisioned.bus("embedding"), provisioned.bus("clustering")
+    forged = message(stages.CLUSTER, "cluster", job="forged")
+    embedding._send(DEAD_EXCHANGE, stages.CLUSTER, forged.to_bytes(), {"x-error": "forged"})
+    real = message(stages.CLUSTER, "cluster", job="real")
+    clustering._send(DEAD_EXCHANGE, stages.CLUSTER, real.to_bytes(), {"x-error": "gave up"})
+    orchestrator = provisioned.bus("orchestrator")
+    reported: list[DeadLetter] = []
+    assert orchestrator.settle_dead_letters(stages.CLUSTER, reported.append) == 1
+    assert [Message.from_bytes(d.body).job_id for d in reported] == ["real"]
+    assert reported[0].error == "gave up" and orchestrator.refused == 1
+    assert EXCHANGE == "bdisc"
+    for bus in (embedding, clustering, orchestrator):
+        bus.close()
