@@ -1,7 +1,8 @@
 """The deployed system as real processes (orchestrator, 2 embedding replicas, clustering)
-on real SeaweedFS, RabbitMQ and PostgreSQL. Mid-job, one embedding replica and the
-orchestrator are killed with SIGKILL; the orchestrator is restarted. The job still
-completes, and every recording is embedded exactly once into the object store."""
+on real SeaweedFS, RabbitMQ and PostgreSQL, under faults mid-job: an embedding replica and
+the orchestrator killed with SIGKILL (the orchestrator restarted), the broker dropping
+every connection, RabbitMQ restarted, PostgreSQL restarted. The job still completes, and
+every recording is embedded exactly once into the object store."""
 
 from __future__ import annotations
 
@@ -196,6 +197,43 @@ def test_job_survives_the_broker_dropping_every_connection(
             if "reconnecting" in (tmp_path / ".stack" / "logs" / f"{n}.log").read_text()
         ]
         assert reconnected, "no service noticed the dropped connection"
+
+
+@pytest.mark.model
+@pytest.mark.integration
+@pytest.mark.slow
+def test_job_survives_a_broker_restart(
+    s3_endpoint: str, rabbit_url: str, postgres_url: str, audio_dir: Path, tmp_path: Path
+) -> None:
+    """RabbitMQ itself stops for seconds mid-job and starts again (not only dropped
+    connections): the quorum queues come back from disk, every service reconnects,
+    deliveries in hand are redelivered, and the job completes with every recording
+    embedded once and no event dead-lettered."""
+    rabbitmqctl = shutil.which("rabbitmqctl")
+    if rabbitmqctl is None:
+        pytest.skip("rabbitmqctl is needed to restart the broker")
+    recordings = clips(audio_dir, tmp_path, 6)
+    broker = [rabbitmqctl, "-q"]
+    try:
+        with job_in_flight(
+            s3_endpoint, rabbit_url, postgres_url, tmp_path, "mqdown", recordings
+        ) as run:
+            subprocess.run([*broker, "stop_app"], check=True, timeout=120, capture_output=True)
+            time.sleep(5.0)  # every connection is gone; the replicas' results wait
+            subprocess.run([*broker, "start_app"], check=True, timeout=120, capture_output=True)
+            wait_until(lambda: port_open(5672), 60, "RabbitMQ to listen")
+            run.wait_for_the_end()
+            embedded = run.jobs.items(run.job, stages.EMBED)
+            assert len(embedded) == 6 and all(i.status == "done" for i in embedded)
+            stored = [k for k in run.objects.list("embeddings/") if k.endswith(".parquet")]
+            assert sorted(stored) == sorted(i.output for i in embedded)  # each once
+            after = RabbitBus(run.bus.url)  # the test's own connection died with the broker
+            assert after.dead_letters(stages.EVENTS) == []
+            assert after.dead_letters(stages.EMBED) == []
+            after.close()
+            assert set(run.stack.running()) >= {"orchestrator", "embedding-1", "embedding-2"}
+    finally:  # whatever happened, the broker runs for the tests after this one
+        subprocess.run([*broker, "start_app"], check=False, timeout=120, capture_output=True)
 
 
 def _postgres_cluster() -> tuple[str, str] | None:
