@@ -33,25 +33,32 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500  # what the client gets if the app raises before answering
+        answered = False
 
         async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                _observe(scope, status, time.perf_counter() - started)
+            nonlocal answered
+            if message["type"] == "http.response.start" and not answered:
+                answered = True
+                _observe(scope, int(message["status"]), time.perf_counter() - started)
             await send(message)
 
         try:
             await self.app(scope, receive, sending)
         except Exception:
-            _observe(scope, status, time.perf_counter() - started)
+            if not answered:  # the client gets a 500 from the server
+                _observe(scope, 500, time.perf_counter() - started)
             raise
+
+
+# Methods are the client's to choose: any other counts as "other", so that no client can
+# grow the label sets without bound.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def _observe(scope: Scope, status: int, seconds: float) -> None:
     route = scope.get("route")
     name = getattr(route, "path", None) or UNMATCHED
-    method = str(scope.get("method", "?"))
+    method = str(scope.get("method", ""))
+    method = method if method in METHODS else "other"
     REQUESTS.labels(method, name, str(status)).inc()
     LATENCY.labels(method, name).observe(seconds)

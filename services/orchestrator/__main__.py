@@ -34,11 +34,12 @@ def main() -> int:
     if booted is None:
         return 2
     s = booted.settings
-    lock = WriterLock(s.database_url)  # before migrating: a standby changes nothing
+    lock = WriterLock(s.database_url)  # first: a standby reads and changes nothing
     if not lock.acquire(booted.stop):
         return 0  # stopped while a standby
     try:
-        await_schema(s.database_url, s.schema_wait_s, stop=booted.stop)  # the migrate Job's
+        if not await_schema(s.database_url, s.schema_wait_s, stop=booted.stop):
+            return 0  # stopped while waiting for the migrate Job
 
         def bus(**options: Any) -> RabbitBus:  # its sender check and topology mode
             return rabbit_bus(s, "orchestrator", **options)

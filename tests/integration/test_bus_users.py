@@ -11,16 +11,19 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import pytest
+from pydantic import SecretStr
 
-from bdisc.adapters.rabbitmq_bus import DEAD_EXCHANGE, EXCHANGE, RabbitBus
+from bdisc.adapters.rabbitmq_bus import DEAD_EXCHANGE, RabbitBus
 from bdisc.app import stages
-from bdisc.app.senders import SenderCheck
 from bdisc.errors import Retryable
 from bdisc.ports.message_bus import DeadLetter, Message
+from bdisc.service.bus import REFUSED, rabbit_bus
 from bdisc.service.bus_definitions import SERVICES, BusPasswords, definitions
+from bdisc.service.settings import ServiceSettings
 
 pytestmark = pytest.mark.integration
 
@@ -30,18 +33,18 @@ class Provisioned:
     prefix: str
     urls: dict[str, str]  # service -> its amqp URL
 
-    def bus(self, service: str, checked: bool = True, **options: object) -> RabbitBus:
-        check = SenderCheck(self.prefix)
-        return RabbitBus(
-            self.urls[service],
-            provisioned=True,
-            accept=(
-                (lambda stage, m: check.accepts(stage, str(m.payload.get("kind", "")), m.sender))
-                if checked
-                else None
-            ),
-            **options,  # type: ignore[arg-type]
+    def bus(self, service: str, checked: bool = True, **options: Any) -> RabbitBus:
+        """The bus ``service`` runs, made as the service makes it (``rabbit_bus``)."""
+        settings = ServiceSettings(
+            rabbitmq_url=self.urls[service],
+            s3_endpoint="127.0.0.1:1",
+            s3_access_key="unused",
+            s3_secret_key=SecretStr("unused"),
+            bus_senders="checked" if checked else "any",
+            bus_user_prefix=self.prefix,
+            bus_topology="provisioned",
         )
+        return rabbit_bus(settings, service, **options)
 
 
 def _ctl(*args: str, given: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -94,7 +97,7 @@ def test_each_service_reads_only_its_own_queue_and_configures_nothing(
         drain(provisioned.bus("gateway"), stages.EVENTS)  # ...and reads nothing
     # nobody configures: declaring the topology itself (not provisioned) is refused
     declaring = RabbitBus(provisioned.urls["orchestrator"])
-    with pytest.raises(Retryable):
+    with pytest.raises(Retryable, match="ACCESS_REFUSED"):
         declaring.publish(message(stages.EMBED, "embed"))
     orchestrator = provisioned.bus("orchestrator")
     assert [m.payload["kind"] for m in drain(orchestrator, stages.EVENTS)] == ["cancel"]
@@ -107,7 +110,7 @@ def test_a_sender_that_is_not_the_login_is_refused_by_the_broker(
 ) -> None:
     forger = provisioned.bus("embedding")
     forger.user = f"{provisioned.prefix}orchestrator"  # stamped on what it publishes
-    with pytest.raises(Retryable):
+    with pytest.raises(Retryable, match="PRECONDITION_FAILED"):
         forger.publish(message(stages.CLUSTER, "cluster"))
     forger.close()
     clustering = provisioned.bus("clustering")
@@ -146,16 +149,27 @@ def test_consumers_handle_only_what_the_sender_may_send(provisioned: Provisioned
 
 
 def test_a_forged_dead_letter_fails_nothing(provisioned: Provisioned) -> None:
+    """A worker writes to the dead-letter exchange (its own dead letters), so it could
+    forge some: another stage's work, or a command on its own stage's dead-letter queue
+    (which would fail the whole job as unreadable work). Only a stage's own work, from
+    that stage's service or the orchestrator, is reported."""
     embedding, clustering = provisioned.bus("embedding"), provisioned.bus("clustering")
+    refused = REFUSED.labels(stages.CLUSTER, "cluster")._value.get()
     forged = message(stages.CLUSTER, "cluster", job="forged")
     embedding._send(DEAD_EXCHANGE, stages.CLUSTER, forged.to_bytes(), {"x-error": "forged"})
     real = message(stages.CLUSTER, "cluster", job="real")
     clustering._send(DEAD_EXCHANGE, stages.CLUSTER, real.to_bytes(), {"x-error": "gave up"})
+    for body in (
+        message(stages.EMBED, "cancel", job="forged"),  # not work: "unreadable", job failed
+        message(stages.CLUSTER, "cluster", job="forged"),  # another stage's work
+    ):
+        embedding._send(DEAD_EXCHANGE, stages.EMBED, body.to_bytes(), {"x-error": "forged"})
     orchestrator = provisioned.bus("orchestrator")
     reported: list[DeadLetter] = []
     assert orchestrator.settle_dead_letters(stages.CLUSTER, reported.append) == 1
+    assert orchestrator.settle_dead_letters(stages.EMBED, reported.append) == 0
     assert [Message.from_bytes(d.body).job_id for d in reported] == ["real"]
-    assert reported[0].error == "gave up" and orchestrator.refused == 1
-    assert EXCHANGE == "bdisc"
+    assert reported[0].error == "gave up" and orchestrator.refused == 3
+    assert REFUSED.labels(stages.CLUSTER, "cluster")._value.get() == refused + 1  # alerted on
     for bus in (embedding, clustering, orchestrator):
         bus.close()

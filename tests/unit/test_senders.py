@@ -21,10 +21,8 @@ def test_every_event_of_the_contract_has_its_senders() -> None:
     for kind, contract in KINDS.items():
         if issubclass(contract, Event):
             assert kind in EVENT_STAGE or kind in ORCHESTRATOR_ONLY, kind
-        senders = may_send(contract.stage, kind)
-        assert "orchestrator" in senders
         if issubclass(contract, Command):
-            assert senders == {"gateway", "orchestrator"}
+            assert may_send(contract.stage, kind) == {"gateway", "orchestrator"}
     assert may_send(stages.EVENTS, "embedded") == {"embedding", "orchestrator"}
     assert may_send(stages.EVENTS, "work_unreadable") == {"orchestrator"}
     assert may_send(stages.CLUSTER, "cluster") == {"clustering", "orchestrator"}
@@ -32,12 +30,43 @@ def test_every_event_of_the_contract_has_its_senders() -> None:
 
 def test_a_user_outside_the_prefix_is_nobody() -> None:
     check = SenderCheck("bdisc-")
-    assert check.accepts(stages.EMBED, "embed", "bdisc-orchestrator")
-    assert check.accepts(stages.EMBED, "embed", "bdisc-embedding")  # its own retry
-    assert not check.accepts(stages.EMBED, "embed", "bdisc-clustering")
-    assert not check.accepts(stages.EMBED, "embed", "guest")
-    assert not check.accepts(stages.EMBED, "embed", "")
-    assert not check.accepts(stages.EVENTS, "cancel", "bdisc-embedding")
+    embed = stages.EMBED
+    assert check.accepts(embed, embed, "embed", "bdisc-orchestrator")
+    assert check.accepts(embed, embed, "embed", "bdisc-embedding")  # its own retry
+    assert not check.accepts(embed, embed, "embed", "bdisc-clustering")
+    assert not check.accepts(embed, embed, "embed", "guest")
+    assert not check.accepts(embed, embed, "embed", "")
+    assert not check.accepts(stages.EVENTS, stages.EVENTS, "cancel", "bdisc-embedding")
+    # on a work queue only that stage's work, whoever sends it
+    assert not check.accepts(embed, embed, "cancel", "bdisc-orchestrator")
+    assert not check.accepts(embed, embed, "cluster", "bdisc-orchestrator")
+    assert not check.accepts(embed, stages.CLUSTER, "embed", "bdisc-orchestrator")
+
+
+class _AnyField:
+    """Stands for a work item: every field reads as "x"."""
+
+    def __getattr__(self, name: str) -> str:
+        return "x"
+
+
+def test_each_work_is_answered_by_the_service_of_its_stage() -> None:
+    """The events that settle a stage's work (its ``failed`` one and its success) are
+    sendable by the service that consumes that work: nothing legitimate is dropped."""
+    from bdisc.app.messages import Work
+    from bdisc.app.senders import SERVICE_OF_STAGE
+
+    works = [c for c in KINDS.values() if issubclass(c, Work)]
+    assert len(works) >= 10
+    for work in works:
+        failed = work.failed(_AnyField(), "x")  # type: ignore[arg-type]
+        sender = SERVICE_OF_STAGE[work.stage]
+        assert sender in may_send(stages.EVENTS, failed.kind), work.kind
+        assert sender in may_send(work.stage, work.kind), work.kind
+        successes = [
+            k for k, s in EVENT_STAGE.items() if s == work.stage and not k.endswith("_failed")
+        ]
+        assert successes, work.kind
 
 
 def settings(url: str, **extra: str) -> ServiceSettings:

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 EXCHANGE, RETRY_EXCHANGE, DEAD_EXCHANGE = "bdisc", "bdisc.retry", "bdisc.dead"
 DELIVERY_LIMIT = 5
 BATCH_LINGER_S = 0.005  # a batch waits this long for the deliveries sent with its first
+NOT_FOUND = 404  # AMQP's reply code for a queue or exchange that is not there
 CONFIRM_TIMEOUT_S = 60.0  # publish_many gives up (Retryable) when the broker is this slow
 
 
@@ -173,10 +174,15 @@ class RabbitBus:
                 ch.queue_declare(queue, passive=True)
         except pika.exceptions.ChannelClosedByBroker as exc:
             self._publish_channel = None
+            if exc.reply_code != NOT_FOUND:  # a queue recovering, a broker restarting
+                raise Retryable(f"the broker could not show the {stage} topology: {exc!r}") from exc
             raise ConfigError(
                 f"the broker has no {stage} topology ({exc.reply_text}): load the "
                 "definitions of python -m bdisc.service.bus_definitions"
             ) from exc
+        except pika.exceptions.AMQPError as exc:
+            self._connection = None
+            raise Retryable(f"message broker lost while checking {stage}: {exc!r}") from exc
         self._declared.add(stage)
 
     # -- publishing -------------------------------------------------------------------

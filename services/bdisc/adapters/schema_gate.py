@@ -20,11 +20,12 @@ MIGRATE_COMMAND = "python -m bdisc.service.migrate_db"
 
 def await_schema(
     url: str, timeout_s: float, *, poll_s: float = 2.0, stop: threading.Event | None = None
-) -> None:
-    """Return once the database is at this code's schema revision; wait up to
-    ``timeout_s`` for the migration to run (or the database to come up). ConfigError at
-    once for a revision this code does not know (a newer release migrated it), and after
-    the wait for a database still behind."""
+) -> bool:
+    """True once the database is at this code's schema revision; wait up to
+    ``timeout_s`` for the migration to run (or the database to come up); False if
+    ``stop`` is set meanwhile (the service is shutting down). ConfigError at once for a
+    revision this code does not know (a newer release migrated it), and after the wait
+    for a database still behind."""
     known, head = known_revisions(), head_revision()
     store = SqlJobStore(url, check_schema=False)
     deadline = time.monotonic() + timeout_s
@@ -37,13 +38,15 @@ def await_schema(
             except Retryable as exc:
                 current, reason = None, f"unreachable ({exc.message.splitlines()[0]})"
             if current == head:
-                return
+                return True
+            if stop is not None and stop.is_set():
+                return False
             if current is not None and current not in known:
                 raise ConfigError(
                     f"the job database is at revision {current}, which this release does "
                     f"not know (it expects {head}): a newer release migrated it"
                 )
-            if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
+            if time.monotonic() >= deadline:
                 raise ConfigError(
                     f"the job database is {reason}; this release needs {head}: run the "
                     f"migrations first ({MIGRATE_COMMAND}, the migrate Job)"

@@ -6,8 +6,10 @@ AMQP ``user_id``, which RabbitMQ checks against the connection's login: it canno
 forged. A consumer with the check on (``BDISC_BUS_SENDERS=checked``) handles only what
 its sender may send:
 
-- work for a stage comes from the orchestrator (or from the stage's own service: the
-  retry it scheduled);
+- work for a stage, and only that stage's work, comes from the orchestrator (or from the
+  stage's own service: the retry it scheduled); the same holds for its dead letters, so
+  a worker cannot fail another stage's items or a whole job through its own dead-letter
+  queue;
 - commands come from the gateway, and a stage's events (``embedded``, ``cluster_failed``)
   from that stage's service; the orchestrator may send any of them (the dead letters it
   turns into failures, its own retries).
@@ -21,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bdisc.app import stages
-from bdisc.app.messages import KINDS, Command
+from bdisc.app.messages import KINDS, Command, Work
 
 GATEWAY, ORCHESTRATOR = "gateway", "orchestrator"
 
@@ -70,11 +72,15 @@ ORCHESTRATOR_ONLY = frozenset({"work_unreadable"})  # made of dead letters
 
 
 def may_send(stage: str, kind: str) -> frozenset[str]:
-    """The services that may send a message of ``kind`` on ``stage``'s queue."""
+    """The services that may send a message of ``kind`` on ``stage``'s queue (or, as
+    its dead letter, on its dead-letter queue): nobody for a kind that does not travel
+    there, such as a command or another stage's work on a work queue."""
+    contract = KINDS.get(kind)
     if stage != stages.EVENTS:
+        if contract is None or not issubclass(contract, Work) or contract.stage != stage:
+            return frozenset()
         own = SERVICE_OF_STAGE.get(stage)
         return frozenset({ORCHESTRATOR, own} if own else {ORCHESTRATOR})
-    contract = KINDS.get(kind)
     if contract is not None and issubclass(contract, Command):
         return frozenset({GATEWAY, ORCHESTRATOR})
     if kind in EVENT_STAGE:
@@ -92,6 +98,8 @@ class SenderCheck:
         """The service a RabbitMQ user is (None: not one of ours)."""
         return user[len(self.prefix) :] if user.startswith(self.prefix) and user else None
 
-    def accepts(self, stage: str, kind: str, user: str) -> bool:
+    def accepts(self, stage: str, message_stage: str, kind: str, user: str) -> bool:
+        """Whether ``user`` may send a message of ``kind`` that says it is for
+        ``message_stage`` on ``stage``'s queue."""
         service = self.service(user)
-        return service is not None and service in may_send(stage, kind)
+        return message_stage == stage and service is not None and service in may_send(stage, kind)

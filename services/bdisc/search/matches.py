@@ -45,7 +45,15 @@ def nearest(
     """Up to ``top`` windows nearest to ``query``, no farther than ``max_distance``; at
     equal distance, by recording and start (the same order however the index was built,
     e.g. on the platform, where files arrive in any order)."""
-    ids, distances = index.search(query[None, :], top + TIE_MARGIN)
+    wanted = top + TIE_MARGIN
+    ids, distances = index.search(query[None, :], wanted)
+    # many windows at the cut-off distance (copies, silence): ask for more until the last
+    # one found is farther, so that the ones kept are the first by name
+    while wanted < len(index) and top <= ids.shape[1] and ids[0, -1] >= 0:
+        if distances[0, -1] > distances[0, top - 1]:
+            break
+        wanted *= 2
+        ids, distances = index.search(query[None, :], wanted)
     t = index.table
     candidates = sorted(
         (

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from prometheus_client import Counter
+
 from bdisc.adapters.rabbitmq_bus import RabbitBus
+from bdisc.app.messages import KINDS
 from bdisc.app.senders import SenderCheck
 from bdisc.errors import ConfigError
 from bdisc.ports.message_bus import Message
 from bdisc.service.settings import ServiceSettings
+
+# Alert on it: a message refused is dropped, and its item waits (a forger, or a service
+# logged in as the wrong user, or messages queued before the check was switched on).
+REFUSED = Counter(
+    "bdisc_messages_refused_total",
+    "messages dropped because their sender may not send them",
+    ["stage", "kind"],
+)
 
 
 def rabbit_bus(settings: ServiceSettings, service: str, **options: Any) -> RabbitBus:
@@ -19,7 +30,11 @@ def rabbit_bus(settings: ServiceSettings, service: str, **options: Any) -> Rabbi
 
     def accept(stage: str, message: Message) -> bool:
         assert check is not None
-        return check.accepts(stage, str(message.payload.get("kind", "")), message.sender)
+        kind = str(message.payload.get("kind", ""))
+        if check.accepts(stage, message.stage, kind, message.sender):
+            return True
+        REFUSED.labels(stage, kind if kind in KINDS else "other").inc()
+        return False
 
     bus = RabbitBus(
         settings.rabbitmq_url,
