@@ -79,50 +79,41 @@ def job_in_flight(
     virtual host of its own, submit a discovery job and wait for its first recording;
     the stack goes down afterwards. ``own_bus_users``: each service logs in as itself,
     checks its senders and finds the topology provisioned, as deployed."""
-    with own_vhost(rabbit_url) as vhost_url, contextlib.ExitStack() as more:
-        users = more.enter_context(bus_users(vhost_url)) if own_bus_users else {}
-        yield from _job_in_flight(
-            s3_endpoint, vhost_url, postgres_url, tmp_path, project, recordings, users
+    with contextlib.ExitStack() as more:
+        rabbit = more.enter_context(own_vhost(rabbit_url))
+        users = more.enter_context(bus_users(rabbit)) if own_bus_users else {}
+        ports = StackPorts.free()
+        env = {**stack_env(s3_endpoint, rabbit, postgres_url, ports), "BDISC_LOG_LEVEL": "info"}
+        stack = Stack(tmp_path / ".stack", env, grpc_base=ports.grpc_base, service_env=users)
+        objects = S3Store(
+            s3_endpoint,
+            env["BDISC_S3_ACCESS_KEY"],
+            env["BDISC_S3_SECRET_KEY"],
+            env["BDISC_S3_BUCKET"],
         )
-
-
-def _job_in_flight(
-    s3_endpoint: str,
-    rabbit_url: str,
-    postgres_url: str,
-    tmp_path: Path,
-    project: str,
-    recordings: dict[str, Path],
-    users: dict[str, dict[str, str]],
-) -> Iterator[JobInFlight]:
-    ports = StackPorts.free()
-    env = {**stack_env(s3_endpoint, rabbit_url, postgres_url, ports), "BDISC_LOG_LEVEL": "info"}
-    stack = Stack(tmp_path / ".stack", env, grpc_base=ports.grpc_base, service_env=users)
-    objects = S3Store(
-        s3_endpoint, env["BDISC_S3_ACCESS_KEY"], env["BDISC_S3_SECRET_KEY"], env["BDISC_S3_BUCKET"]
-    )
-    # the test submits as the orchestrator would: with users, as the orchestrator's user
-    own = users.get("orchestrator", {}).get("BDISC_RABBITMQ_URL")
-    bus = RabbitBus(own, provisioned=True) if own else RabbitBus(rabbit_url)
-    migrate(postgres_url)
-    jobs = SqlJobStore(postgres_url)
-    for rel, local in recordings.items():
-        objects.put_file(f"{audio_prefix(project)}{rel}", local)
-    try:
-        stack.start_services(embed_replicas=2, metrics_base=ports.metrics_base)
-        job = Orchestrator(jobs, bus, objects, labels=SqlLabelStore(jobs.engine)).submit_discovery(
-            None, discovery(project, cluster={"min_cluster_size": 3})
-        )
-        wait_until(
-            lambda: jobs.progress(job).get("embed", {}).get("done", 0) >= 1,
-            120,
-            "the first recording",
-        )
-        vhost = unquote(rabbit_url.rsplit("/", 1)[1])
-        yield JobInFlight(stack, ports, objects, bus, jobs, job, vhost)
-    finally:
-        stack.down()
-        bus.close()
+        # the test submits as the orchestrator would: with users, as the orchestrator's user
+        own = users.get("orchestrator", {}).get("BDISC_RABBITMQ_URL")
+        bus = RabbitBus(own, provisioned=True) if own else RabbitBus(rabbit)
+        migrate(postgres_url)
+        jobs = SqlJobStore(postgres_url)
+        for rel, local in recordings.items():
+            objects.put_file(f"{audio_prefix(project)}{rel}", local)
+        try:
+            stack.start_services(embed_replicas=2, metrics_base=ports.metrics_base)
+            orchestrator = Orchestrator(jobs, bus, objects, labels=SqlLabelStore(jobs.engine))
+            job = orchestrator.submit_discovery(
+                None, discovery(project, cluster={"min_cluster_size": 3})
+            )
+            wait_until(
+                lambda: jobs.progress(job).get("embed", {}).get("done", 0) >= 1,
+                120,
+                "the first recording",
+            )
+            vhost = unquote(rabbit.rsplit("/", 1)[1])
+            yield JobInFlight(stack, ports, objects, bus, jobs, job, vhost)
+        finally:
+            stack.down()
+            bus.close()
 
 
 def clips(audio_dir: Path, folder: Path, count: int) -> dict[str, Path]:

@@ -5,14 +5,10 @@ senders that may not send them dropped by the consumers (``bdisc.app.senders``).
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from pydantic import SecretStr
@@ -22,8 +18,9 @@ from bdisc.app import stages
 from bdisc.errors import Retryable
 from bdisc.ports.message_bus import DeadLetter, Message
 from bdisc.service.bus import REFUSED, rabbit_bus
-from bdisc.service.bus_definitions import SERVICES, BusPasswords, definitions
 from bdisc.service.settings import ServiceSettings
+
+from ..e2e.stack_helpers import bus_users, own_vhost
 
 pytestmark = pytest.mark.integration
 
@@ -47,31 +44,13 @@ class Provisioned:
         return rabbit_bus(settings, service, **options)
 
 
-def _ctl(*args: str, given: str | None = None) -> subprocess.CompletedProcess[str]:
-    ctl = shutil.which("rabbitmqctl")
-    if ctl is None:
-        pytest.fail("these tests provision users: run them on the broker's machine, as root")
-    return subprocess.run([ctl, *args], input=given, capture_output=True, text=True, timeout=120)
-
-
 @pytest.fixture
-def provisioned() -> Iterator[Provisioned]:
-    tag = uuid.uuid4().hex[:8]
-    vhost, prefix = f"users-{tag}", f"t{tag}-"
-    secret = {service: f"pw-{service}-{tag}" for service in SERVICES}
-    loaded = json.dumps(definitions(BusPasswords(**secret), vhost, prefix))
-    done = _ctl("import_definitions", given=loaded)  # as rabbitmq.conf would load them
-    assert done.returncode == 0, done.stderr
-    urls = {
-        s: f"amqp://{prefix}{s}:{secret[s]}@127.0.0.1:5672/{quote(vhost, safe='')}"
-        for s in SERVICES
-    }
-    try:
-        yield Provisioned(prefix, urls)
-    finally:
-        for service in SERVICES:
-            _ctl("delete_user", f"{prefix}{service}")
-        _ctl("delete_vhost", vhost)
+def provisioned(rabbit_url: str) -> Iterator[Provisioned]:
+    """The deployment's definitions imported into a virtual host of their own (as
+    rabbitmq.conf would load them), a user per service; both gone afterwards."""
+    with own_vhost(rabbit_url) as vhost_url, bus_users(vhost_url) as users:
+        prefix = users["gateway"]["BDISC_BUS_USER_PREFIX"]
+        yield Provisioned(prefix, {s: env["BDISC_RABBITMQ_URL"] for s, env in users.items()})
 
 
 def message(stage: str, kind: str, job: str = "job-1") -> Message:
