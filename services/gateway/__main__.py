@@ -12,6 +12,7 @@ from bdisc.adapters.spectrogram_client import SpectrogramClient
 from bdisc.adapters.sql_job_store import SqlJobStore
 from bdisc.adapters.sql_label_store import SqlLabelStore
 from bdisc.adapters.sql_project_store import SqlProjectStore
+from bdisc.app.keys import READY_KEY
 from bdisc.errors import BdiscError
 from bdisc.logs import configure
 from bdisc.service.boot import s3_store
@@ -42,7 +43,7 @@ def build(s: GatewaySettings) -> Deps:
         s.max_upload_mb << 20,
         {
             "database": database,
-            "object_store": lambda: objects.exists("healthcheck"),
+            "object_store": lambda: objects.exists(READY_KEY),
             "broker": lambda: bus.declare("events"),
         },
         tiles=SpectrogramClient(

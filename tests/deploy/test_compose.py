@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,15 @@ from .conftest import (
     run,
 )
 
-INFRA = {"minio", "minio-init", "rabbitmq", "postgres", "migrate", "bus-definitions"}
+INFRA = {
+    "minio",
+    "minio-init",
+    "store-policies",
+    "rabbitmq",
+    "postgres",
+    "migrate",
+    "bus-definitions",
+}
 OPTIONAL = {"cli", "prometheus", "grafana"}
 
 
@@ -141,3 +150,52 @@ def test_each_service_logs_in_to_the_broker_as_itself(compose_model: dict[str, A
         "rabbitmq-definitions"
     )
     assert Path(loaded).name == Path(out).name
+
+
+def test_each_service_logs_in_to_the_store_as_itself(
+    compose_model: dict[str, Any], tmp_path: Path
+) -> None:
+    """A MinIO user per service (bdisc-<service>, a secret of its own, never the root
+    account), made by minio-init from the policies the store-policies one-shot writes for
+    the deployment's bucket; no service makes the bucket."""
+    from bdisc.service.store_policies import SERVICES, main
+
+    services = compose_model["services"]
+    secrets = set()
+    root = services["minio"]["environment"]["MINIO_ROOT_PASSWORD"]
+    for name in SERVICES:
+        env = services[name]["environment"]
+        assert env["BDISC_S3_ACCESS_KEY"] == f"bdisc-{name}", name
+        assert env["BDISC_S3_PROVISIONED"] == "true"
+        secrets.add(env["BDISC_S3_SECRET_KEY"])
+    assert len(secrets) == len(SERVICES) and root not in secrets  # none shared, no root
+    writer, init = services["store-policies"], services["minio-init"]
+    assert writer["network_mode"] == "none"
+    out = writer["command"][writer["command"].index("--out") + 1]
+    bucket = writer["command"][writer["command"].index("--bucket") + 1]
+    assert (
+        bucket
+        == init["environment"]["BDISC_BUCKET"]
+        == services["gateway"]["environment"]["BDISC_S3_BUCKET"]
+    )
+    assert init["depends_on"]["store-policies"]["condition"] == "service_completed_successfully"
+    mounts = {v["target"]: v["source"] for v in init["volumes"]}
+    assert mounts["/policies"] == {v["target"]: v["source"] for v in writer["volumes"]}[out]
+    script = init["command"][-1]
+    assert script.startswith("/policies/")
+    for name in SERVICES:  # every secret the script reads is given to it
+        assert (
+            init["environment"][f"S3_SECRET_{name.upper()}"]
+            == services[name]["environment"]["BDISC_S3_SECRET_KEY"]
+        )
+        assert services[name]["depends_on"]["minio-init"]["condition"] == (
+            "service_completed_successfully"
+        )
+    # what the one-shot writes: a policy per service and the script, valid POSIX shell
+    assert main(["--bucket", bucket, "--out", str(tmp_path)]) == 0
+    written = tmp_path / Path(script).name
+    assert {p.name for p in tmp_path.iterdir()} == {f"{n}.json" for n in SERVICES} | {written.name}
+    assert subprocess.run(["sh", "-n", str(written)], capture_output=True).returncode == 0
+    text = written.read_text()
+    for name in SERVICES:
+        assert f'account {name} "$S3_SECRET_{name.upper()}"' in text

@@ -96,16 +96,14 @@ def test_env_and_ports_match_the_code(overlay: str, overlays: dict[str, Docs]) -
     config = kind(docs, "ConfigMap")[0]["data"]
     secrets = {d["metadata"]["name"]: set(d.get("data", {})) for d in kind(docs, "Secret")}
     # prod expects its Secrets to exist: their keys are documented in the overlay
-    platform_keys = {
-        "BDISC_S3_ACCESS_KEY",
-        "BDISC_S3_SECRET_KEY",
-        "BDISC_GRPC_TOKEN",  # the gRPC services' shared token
-    }
+    platform_keys = {"BDISC_GRPC_TOKEN"}  # the gRPC services' shared token
     for name, keys in secrets.items():
         if name.startswith("bdisc-platform"):
             assert keys == platform_keys
     for d in kind(docs, "Deployment") + kind(docs, "Job"):
         name = d["metadata"]["name"]
+        if name == STORE_INIT:  # MinIO's mc, not a bdisc service (its own test below)
+            continue
         cls = SETTINGS.get(name, MIGRATE_SETTINGS)
         (container,) = d["spec"]["template"]["spec"]["containers"]
         shared = set(config) | platform_keys if container.get("envFrom") else set()
@@ -125,6 +123,9 @@ def test_env_and_ports_match_the_code(overlay: str, overlays: dict[str, Docs]) -
         if name == "gateway":
             assert ports["http"] == default(cls, "port")
             assert values["BDISC_SPECTROGRAM_ADDR"] == "spectrogram:50070"
+
+
+STORE_INIT = "bdisc-store-init"
 
 
 def test_scaling(overlays: dict[str, Docs]) -> None:
@@ -211,3 +212,55 @@ def test_each_service_logs_in_to_the_broker_as_itself(
         m["mountPath"] for m in broker["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
     }
     assert {"/etc/rabbitmq/definitions", "/etc/rabbitmq/conf.d/20-definitions.conf"} <= mounts
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_logs_in_to_the_store_as_itself(
+    overlay: str, overlays: dict[str, Docs]
+) -> None:
+    """Every service reads its S3 account from its own keys of the bdisc-store Secret and
+    finds the bucket provisioned; no shared S3 credentials remain. In dev, the store-init
+    Job makes exactly those users (bdisc-<service>) with the release's own policies."""
+    import base64
+
+    from bdisc.service.store_policies import SERVICES as STORE_SERVICES
+
+    docs = overlays[overlay]
+    settings = next(
+        c["data"]
+        for c in kind(docs, "ConfigMap")
+        if c["metadata"]["name"].startswith("bdisc-config")
+    )
+    assert settings["BDISC_S3_PROVISIONED"] == "true"
+    assert not {"BDISC_S3_ACCESS_KEY", "BDISC_S3_SECRET_KEY"} & set(settings)
+    deployed = {d["metadata"]["name"]: d for d in kind(docs, "Deployment")}
+    assert set(STORE_SERVICES) <= set(deployed)
+    for name in STORE_SERVICES:
+        env = {
+            e["name"]: e for e in deployed[name]["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+        for variable, suffix in (
+            ("BDISC_S3_ACCESS_KEY", "access-key"),
+            ("BDISC_S3_SECRET_KEY", "secret-key"),
+        ):
+            ref = env[variable]["valueFrom"]["secretKeyRef"]
+            assert ref["name"].startswith("bdisc-store") and ref["key"] == f"{name}-{suffix}"
+    if overlay != "dev":
+        return
+    secrets = {d["metadata"]["name"].rsplit("-", 1)[0]: d["data"] for d in kind(docs, "Secret")}
+    store = {k: base64.b64decode(v).decode() for k, v in secrets["bdisc-store"].items()}
+    assert len({store[f"{n}-secret-key"] for n in STORE_SERVICES}) == len(STORE_SERVICES)
+    (job,) = [j for j in kind(docs, "Job") if j["metadata"]["name"] == STORE_INIT]
+    pod = job["spec"]["template"]["spec"]
+    (writer,) = pod["initContainers"]
+    (apply,) = pod["containers"]
+    assert writer["command"][:3] == ["python", "-m", "bdisc.service.store_policies"]
+    out = writer["command"][writer["command"].index("--out") + 1]
+    assert apply["command"][-1] == f"{out}/apply-minio.sh"
+    env = {e["name"]: e for e in apply["env"]}
+    for name in STORE_SERVICES:
+        assert store[f"{name}-access-key"] == f"bdisc-{name}"  # the user the script makes
+        ref = env[f"S3_SECRET_{name.upper()}"]["valueFrom"]["secretKeyRef"]
+        assert ref["name"].startswith("bdisc-store") and ref["key"] == f"{name}-secret-key"
+    bucket = env["BDISC_BUCKET"]["valueFrom"]["configMapKeyRef"]["key"]
+    assert bucket == "BDISC_S3_BUCKET" and writer["args"] == ["--bucket", "$(BDISC_S3_BUCKET)"]

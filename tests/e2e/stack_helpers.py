@@ -171,6 +171,7 @@ def running_stack(
         users = more.enter_context(bus_users(vhost_url)) if own_bus_users else {}
         stack = Stack(folder, env, grpc_base=ports.grpc_base, service_env=users)
         try:
+            stack.provision_store()  # as the store's set-up job: the bucket
             stack.migrate()  # as the migrate Job: the services wait for the schema
             stack.start_services(embed_replicas=embed_replicas, metrics_base=ports.metrics_base)
             assert wait_for(ports.gateway, 60), (folder / "logs/gateway.log").read_text()[-2000:]

@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 
 from bdisc.adapters.local_store import LocalStore
 from bdisc.adapters.rabbitmq_bus import RabbitBus
-from bdisc.adapters.s3_store import S3Store
 from bdisc.adapters.spectrogram_client import SpectrogramClient
 from bdisc.adapters.sql_job_store import SqlJobStore, migrate
 from bdisc.adapters.sql_label_store import SqlLabelStore
@@ -25,6 +24,8 @@ from gateway.app import create_app
 from gateway.deps import Deps
 from spectrogram.grpc_server import serve as serve_tiles
 
+from ..conftest import admin_store
+
 
 @pytest.fixture
 def gateway(
@@ -32,7 +33,7 @@ def gateway(
 ) -> Iterator[tuple[TestClient, Deps, dict[str, str]]]:
     migrate(postgres_url)
     jobs = SqlJobStore(postgres_url)
-    objects = S3Store(s3_endpoint, "bdisc", "secret", f"gw-{uuid.uuid4().hex[:10]}")
+    objects = admin_store(s3_endpoint, f"gw-{uuid.uuid4().hex[:10]}")
     tile_server, port = serve_tiles(objects, 0)  # the gRPC Spectrogram service
     bus = RabbitBus(rabbit_url, backoff_s=0.05)
     for stage in stages.PREFETCH:  # every stage's queue

@@ -42,6 +42,7 @@ from bdisc.pipeline.recording_task import RunConfig
 from bdisc.ports.message_bus import Message
 
 from ..commands import discovery
+from ..conftest import admin_store
 from ..model.helpers import CountingModel, write_clip
 
 Platform = tuple[str, S3Store, RabbitBus, SqlJobStore]
@@ -51,7 +52,7 @@ Platform = tuple[str, S3Store, RabbitBus, SqlJobStore]
 def platform(s3_endpoint: str, rabbit_url: str, postgres_url: str) -> Iterator[Platform]:
     """A new project's bucket, the broker with empty stage queues, a migrated job store."""
     project = f"p{uuid.uuid4().hex[:8]}"
-    objects = S3Store(s3_endpoint, "bdisc", "bdisc-secret", f"bdisc-{project}")
+    objects = admin_store(s3_endpoint, f"bdisc-{project}")
     bus = RabbitBus(rabbit_url, backoff_s=0.05)
     for stage in stages.PREFETCH:  # every stage's queue
         bus.purge(stage)

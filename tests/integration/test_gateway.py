@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import soundfile as sf
 from fastapi.testclient import TestClient
@@ -141,21 +142,31 @@ def test_keys_isolation_and_bad_uploads(
         f"projects/{a}/audio/siteA/cut.wav",
     ]
     auth_a, auth_b = {"X-API-Key": k["alpha-key"]}, {"X-API-Key": k["beta-key"]}
-    # Large files: PUT straight to S3 with a presigned URL, then register.
-    signed = client.post(
-        f"/v1/projects/{a}/audio:presign", json={"path": "siteB/big.wav"}, headers=auth_a
-    ).json()["upload_url"]
-    request = urllib.request.Request(signed, data=good, method="PUT")
-    with urllib.request.urlopen(request) as response:
-        assert response.status == 200
-    junk = urllib.request.Request(
-        client.post(
-            f"/v1/projects/{a}/audio:presign", json={"path": "siteB/junk.wav"}, headers=auth_a
-        ).json()["upload_url"],
-        data=b"not audio",
-        method="PUT",
-    )
-    urllib.request.urlopen(junk).close()
+
+    # Large files: POST straight to S3 with a presigned form, then register. S3 itself
+    # holds the form to its key and to the gateway's upload limit.
+    def presign(path: str) -> dict[str, Any]:
+        answer = client.post(f"/v1/projects/{a}/audio:presign", json={"path": path}, headers=auth_a)
+        assert answer.status_code == 200, answer.text
+        form: dict[str, Any] = answer.json()["upload"]
+        assert form["max_bytes"] == deps.max_upload_bytes
+        return form
+
+    def post_form(form: dict[str, Any], data: bytes, **fields: str) -> int:
+        sent = httpx.post(
+            form["url"], data={**form["fields"], **fields}, files={"file": ("f", data)}
+        )
+        return sent.status_code
+
+    big = presign("siteB/big.wav")
+    assert post_form(big, good) == 204
+    assert post_form(presign("siteB/huge.wav"), good * 6) == 400  # EntityTooLarge
+    assert post_form(presign("siteB/nothing.wav"), b"") == 400
+    other = f"projects/{a}/audio/siteB/elsewhere.wav"
+    assert post_form(big, good, key=other) == 403  # the form is for its key only
+    assert post_form(presign("siteB/junk.wav"), b"not audio") == 204
+    for refused in ("huge", "nothing", "elsewhere"):
+        assert not deps.objects.exists(f"projects/{a}/audio/siteB/{refused}.wav")
     registered = client.post(
         f"/v1/projects/{a}/audio:register", json={"prefix": "siteB/"}, headers=auth_a
     ).json()

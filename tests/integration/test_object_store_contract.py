@@ -17,6 +17,8 @@ from bdisc.adapters.s3_store import S3Store
 from bdisc.errors import NotFound, Retryable, UserError
 from bdisc.ports.object_store import ObjectStore
 
+from ..conftest import admin_store
+
 
 @pytest.fixture(params=["local", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ObjectStore]:
@@ -24,7 +26,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ObjectStor
         yield LocalStore(tmp_path / "store")
     else:
         endpoint = request.getfixturevalue("s3_endpoint")
-        yield S3Store(endpoint, "bdisc", "bdisc-secret", f"test-{uuid.uuid4().hex[:12]}")
+        yield admin_store(endpoint, f"test-{uuid.uuid4().hex[:12]}")
 
 
 def test_bytes_round_trip_and_listing(store: ObjectStore) -> None:
@@ -102,6 +104,6 @@ def test_services_starting_together_share_a_new_bucket(s3_endpoint: str) -> None
 
     bucket = f"race-{uuid.uuid4().hex[:12]}"
     with ThreadPoolExecutor(6) as pool:
-        stores = list(pool.map(lambda _: S3Store(s3_endpoint, "a", "b", bucket), range(6)))
+        stores = list(pool.map(lambda _: admin_store(s3_endpoint, bucket), range(6)))
     stores[0].put_bytes("k", b"v")
     assert all(s.get_bytes("k") == b"v" for s in stores)

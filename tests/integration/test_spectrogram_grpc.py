@@ -13,19 +13,20 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
 
-from bdisc.adapters.s3_store import S3Store
 from bdisc.adapters.spectrogram_client import SpectrogramClient
 from bdisc.errors import Unauthorized
 from bdisc.ports.tiles import TileSpec
 from bdisc.v1 import spectrogram_pb2, spectrogram_pb2_grpc
 from spectrogram.grpc_server import serve
 
+from ..conftest import admin_store
+
 KEY = "projects/p/audio/site/soundscape.flac"
 
 
 @pytest.fixture(scope="module")
 def stub(s3_endpoint: str, audio_dir: Path) -> Iterator[spectrogram_pb2_grpc.SpectrogramStub]:
-    objects = S3Store(s3_endpoint, "a", "b", f"tiles-{uuid.uuid4().hex[:10]}")
+    objects = admin_store(s3_endpoint, f"tiles-{uuid.uuid4().hex[:10]}")
     objects.put_file(KEY, audio_dir / "soundscape.flac")
     server, port = serve(objects, 0)
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -109,7 +110,7 @@ def test_with_a_token_only_callers_that_carry_it_are_served(
 ) -> None:
     """Reaching the port is not enough: calls need the services' shared token (health
     checks excepted, for the orchestrators' probes)."""
-    objects = S3Store(s3_endpoint, "a", "b", f"tiles-{uuid.uuid4().hex[:10]}")
+    objects = admin_store(s3_endpoint, f"tiles-{uuid.uuid4().hex[:10]}")
     objects.put_file(KEY, audio_dir / "soundscape.flac")
     server, port = serve(objects, 0, token="s3cret-token")
     tile = TileSpec(audio_key=KEY, start_s=0.0, end_s=3.0)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bdisc.errors import NotFound
 from bdisc.fsutil import commit, temp_path
-from bdisc.ports.object_store import check_key
+from bdisc.ports.object_store import UploadForm, check_key
 
 
 class LocalStore:
@@ -90,7 +90,7 @@ class LocalStore:
             raise NotFound(f"no object {key!r}", key=key)
         return self._path(key).as_uri()
 
-    def upload_url(self, key: str, expires_s: int = 3600) -> str:
+    def upload_form(self, key: str, max_bytes: int, expires_s: int = 3600) -> UploadForm:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return path.as_uri()  # a local "upload" is a copy to this path
+        return UploadForm(path.as_uri(), {}, max_bytes)  # a local "upload" is a copy here

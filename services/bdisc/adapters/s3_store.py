@@ -3,20 +3,28 @@
 The bucket is created at start-up if missing. Files go up as streamed multipart
 uploads (16 MiB parts) and come down streamed to disk, so a 2-GB recording never sits
 in memory. S3's "no such key" becomes NotFound; an unreachable server becomes Retryable.
+
+Each service holds an account with least privilege (``bdisc.service.store_policies``):
+then the bucket is ``provisioned`` (made with the accounts, not by the services), and
+S3 answers a read of a missing key with 403 when the account may not list there; a
+listing of the key tells "missing" (NotFound) from "not allowed" (InternalError: the
+deployment's policy is wrong).
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bdisc.errors import NotFound, Retryable
-from bdisc.ports.object_store import check_key
+from bdisc.errors import InternalError, NotFound, Retryable
+from bdisc.ports.object_store import UploadForm, check_key
 
 PART_SIZE = 16 * 1024 * 1024
 MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound"}
+DENIED = "AccessDenied"
+UNKNOWN_ACCOUNT = {"InvalidAccessKeyId", "SignatureDoesNotMatch"}
 
 
 class S3Store:
@@ -29,13 +37,18 @@ class S3Store:
         secure: bool = False,
         region: str | None = None,
         public_endpoint: str | None = None,
+        provisioned: bool = False,
     ) -> None:
         """``public_endpoint``: host:port that clients reach S3 at, when it differs from
         ``endpoint`` (``minio:9000`` inside compose, ``s3.example.org`` outside):
-        presigned links are signed for it (locally: signing needs no request)."""
+        presigned links are signed for it (locally: signing needs no request).
+        ``provisioned``: the bucket exists (a service's account may not make it);
+        otherwise it is made if missing."""
         from minio import Minio
 
         self.bucket = bucket
+        scheme = "https" if secure else "http"
+        self.bucket_url = f"{scheme}://{public_endpoint or endpoint}/{bucket}"
         self.client = Minio(
             endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region
         )
@@ -50,7 +63,8 @@ class S3Store:
             if public_endpoint
             else self.client
         )
-        self._guard(self._ensure_bucket)
+        if not provisioned:
+            self._guard(self._ensure_bucket)
 
     def _ensure_bucket(self) -> None:
         from minio.error import S3Error
@@ -63,7 +77,7 @@ class S3Store:
             if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
 
-    def _guard(self, call, *args, key: str = "", **kwargs):  # type: ignore[no-untyped-def]
+    def _guard(self, call, *args, key: str = "", reading: bool = False, **kwargs):  # type: ignore[no-untyped-def]
         from minio.error import S3Error
         from urllib3.exceptions import HTTPError
 
@@ -72,9 +86,37 @@ class S3Store:
         except S3Error as exc:
             if exc.code in MISSING:
                 raise NotFound(f"no object {key!r} in bucket {self.bucket}", key=key) from exc
+            if exc.code == DENIED:
+                if reading and key and not self._listed(key):
+                    raise NotFound(f"no object {key!r} in bucket {self.bucket}", key=key) from exc
+                raise self._denied(key or self.bucket) from exc
+            if exc.code in UNKNOWN_ACCOUNT:
+                raise InternalError(
+                    f"the object store does not know this service's account ({exc.code}): "
+                    "check its access key and secret",
+                    bucket=self.bucket,
+                ) from exc
             raise
         except HTTPError as exc:  # connection refused, timeouts: the server may come back
             raise Retryable(f"object store unreachable: {exc}", bucket=self.bucket) from exc
+
+    def _listed(self, key: str) -> bool:
+        """Whether ``key`` exists, from a listing of it (a read of a missing key was
+        refused: S3 says 403 to accounts that may not list; denied here too: InternalError)."""
+
+        def first() -> str | None:
+            found = next(iter(self.client.list_objects(self.bucket, prefix=key)), None)
+            return found.object_name if found is not None else None
+
+        return bool(self._guard(first, key=key) == key)
+
+    def _denied(self, key: str) -> InternalError:
+        return InternalError(
+            f"the object store refused this service's account access to {key!r} in bucket "
+            f"{self.bucket}: its policy (python -m bdisc.service.store_policies) is not "
+            "what this version needs",
+            key=key,
+        )
 
     def put_bytes(
         self, key: str, data: bytes, content_type: str = "application/octet-stream"
@@ -103,7 +145,9 @@ class S3Store:
         )
 
     def get_bytes(self, key: str) -> bytes:
-        response = self._guard(self.client.get_object, self.bucket, check_key(key), key=key)
+        response = self._guard(
+            self.client.get_object, self.bucket, check_key(key), key=key, reading=True
+        )
         try:
             return bytes(response.read())
         finally:
@@ -120,6 +164,7 @@ class S3Store:
             offset=offset,
             length=length,
             key=key,
+            reading=True,
         )
         try:
             return bytes(response.read())
@@ -129,7 +174,9 @@ class S3Store:
 
     def download(self, key: str, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._guard(self.client.fget_object, self.bucket, check_key(key), str(path), key=key)
+        self._guard(
+            self.client.fget_object, self.bucket, check_key(key), str(path), key=key, reading=True
+        )
 
     def exists(self, key: str) -> bool:
         try:
@@ -139,11 +186,15 @@ class S3Store:
         return True
 
     def size(self, key: str) -> int:
-        stat = self._guard(self.client.stat_object, self.bucket, check_key(key), key=key)
+        stat = self._guard(
+            self.client.stat_object, self.bucket, check_key(key), key=key, reading=True
+        )
         return int(stat.size or 0)
 
     def version(self, key: str) -> str:
-        stat = self._guard(self.client.stat_object, self.bucket, check_key(key), key=key)
+        stat = self._guard(
+            self.client.stat_object, self.bucket, check_key(key), key=key, reading=True
+        )
         return f"{int(stat.size or 0)}-{(stat.etag or '').strip(chr(34))}"
 
     def list(self, prefix: str = "") -> Iterator[str]:
@@ -169,13 +220,13 @@ class S3Store:
             )
         )
 
-    def upload_url(self, key: str, expires_s: int = 3600) -> str:
-        return str(
-            self._guard(
-                self.signer.presigned_put_object,
-                self.bucket,
-                check_key(key),
-                expires=timedelta(seconds=expires_s),
-                key=key,
-            )
-        )
+    def upload_form(self, key: str, max_bytes: int, expires_s: int = 3600) -> UploadForm:
+        """A presigned POST: S3 refuses another key, a file over ``max_bytes`` (or empty)
+        and an upload after ``expires_s``."""
+        from minio.datatypes import PostPolicy
+
+        policy = PostPolicy(self.bucket, datetime.now(UTC) + timedelta(seconds=expires_s))
+        policy.add_equals_condition("key", check_key(key))
+        policy.add_content_length_range_condition(1, max_bytes)
+        fields = self._guard(self.signer.presigned_post_policy, policy, key=key)
+        return UploadForm(self.bucket_url, {"key": key, **fields}, max_bytes)

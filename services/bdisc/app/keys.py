@@ -13,6 +13,8 @@ from pathlib import PurePosixPath
 from bdisc.outputs.embeddings import SUFFIX
 from bdisc.ports.object_store import check_key
 
+READY_KEY = "healthcheck"  # the gateway's readiness check asks S3 for it (it need not exist)
+
 
 def audio_prefix(project: str) -> str:
     return f"projects/{check_key(project)}/audio/"

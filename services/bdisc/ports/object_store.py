@@ -7,6 +7,7 @@ absolute paths, ``..`` and empty segments, so no adapter can be led outside its 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +25,17 @@ def check_key(key: str) -> str:
     ):
         raise UserError(f"invalid object key {key!r}: use a relative path without '..'", key=key)
     return key
+
+
+@dataclass(frozen=True)
+class UploadForm:
+    """A presigned upload: POST ``fields`` and then the file (``file``, last) as
+    multipart/form-data to ``url``. The store itself refuses another key, a larger file
+    or a late upload (S3's POST policy); locally, ``url`` is the file to copy to."""
+
+    url: str
+    fields: dict[str, str] = field(default_factory=dict)
+    max_bytes: int = 0
 
 
 class ObjectStore(Protocol):
@@ -62,6 +74,7 @@ class ObjectStore(Protocol):
         """A link a client can download from (presigned for S3, file:// locally)."""
         ...
 
-    def upload_url(self, key: str, expires_s: int = 3600) -> str:
-        """A link a client can PUT the object to directly (large files skip the gateway)."""
+    def upload_form(self, key: str, max_bytes: int, expires_s: int = 3600) -> UploadForm:
+        """A form a client can POST the object with directly (large files skip the
+        gateway), for this key only and at most ``max_bytes``."""
         ...

@@ -37,6 +37,7 @@ def s3_store(s: ServiceSettings) -> S3Store:
         s.s3_bucket,
         s.s3_secure,
         public_endpoint=s.s3_public_endpoint,
+        provisioned=s.s3_provisioned,
     )
 
 

@@ -27,6 +27,13 @@ class ServiceSettings(BaseSettings):
     s3_public_endpoint: str | None = Field(
         default=None, description="host:port in presigned links, if clients see S3 elsewhere"
     )
+    s3_provisioned: bool = Field(
+        default=False,
+        description=(
+            "the bucket exists and this service's account holds only its own rights "
+            "(python -m bdisc.service.store_policies): the service does not make the bucket"
+        ),
+    )
     grpc_token: SecretStr | None = Field(
         default=None,
         description=(

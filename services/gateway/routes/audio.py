@@ -7,7 +7,7 @@ from pathlib import Path, PurePosixPath
 from typing import Annotated
 
 from fastapi import APIRouter, Query, UploadFile, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from bdisc.app.keys import audio_prefix
 from bdisc.app.object_file import open_object
@@ -75,18 +75,33 @@ class PresignIn(BaseModel):
     path: str
 
 
-@router.post(":presign")
+class UploadFormOut(BaseModel):
+    url: str = Field(description="POST here as multipart/form-data")
+    fields: dict[str, str] = Field(description="form fields to send as they are, before the file")
+    max_bytes: int = Field(description="the largest file the store accepts with this form")
+
+
+class PresignOut(BaseModel):
+    path: str
+    upload: UploadFormOut
+
+
+@router.post(":presign", response_model=PresignOut)
 def presign_upload(
     project: ProjectDep, deps: DepsDep, body: PresignIn, expires_s: ExpiresS = 3600
-) -> dict[str, str]:
-    """A URL to PUT a (large) recording to directly; then POST :register to check it in."""
+) -> PresignOut:
+    """A form to POST a (large) recording straight to the object store with, then POST
+    :register to check it in. The store itself refuses another path, an empty file, a
+    file over the gateway's upload limit, or an upload after ``expires_s``."""
     rel = check_key(body.path)
     if not is_audio_path(PurePosixPath(rel)):
         raise UnsupportedFormat(f"{rel}: not a supported audio file")
-    return {
-        "path": rel,
-        "upload_url": deps.objects.upload_url(audio_prefix(project.id) + rel, expires_s),
-    }
+    form = deps.objects.upload_form(
+        audio_prefix(project.id) + rel, deps.max_upload_bytes, expires_s
+    )
+    return PresignOut(
+        path=rel, upload=UploadFormOut(url=form.url, fields=form.fields, max_bytes=form.max_bytes)
+    )
 
 
 class RegisterIn(BaseModel):
