@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from bdisc.adapters.rabbitmq_bus import DEAD_EXCHANGE, RabbitBus
 from bdisc.app import stages
-from bdisc.errors import Retryable
+from bdisc.errors import InternalError, Retryable
 from bdisc.ports.message_bus import DeadLetter, Message
 from bdisc.service.bus import REFUSED, rabbit_bus
 from bdisc.service.settings import ServiceSettings
@@ -74,10 +74,14 @@ def test_each_service_reads_only_its_own_queue_and_configures_nothing(
     gateway.publish(message(stages.EVENTS, "cancel"))  # the gateway sends commands...
     with pytest.raises(Retryable, match="ACCESS_REFUSED"):
         drain(provisioned.bus("gateway"), stages.EVENTS)  # ...and reads nothing
-    # nobody configures: declaring the topology itself (not provisioned) is refused
+    # nobody configures: declaring the topology itself (not provisioned) is refused, as a
+    # wrong deployment (no retry makes it pass), not as a broker that is away
     declaring = RabbitBus(provisioned.urls["orchestrator"])
-    with pytest.raises(Retryable, match="ACCESS_REFUSED"):
+    with pytest.raises(InternalError, match="ACCESS_REFUSED") as refused:
         declaring.publish(message(stages.EMBED, "embed"))
+    assert not isinstance(refused.value, Retryable) and "bus_definitions" in refused.value.message
+    with pytest.raises(InternalError, match="ACCESS_REFUSED"):
+        declaring.publish_many([message(stages.EMBED, "embed")])
     orchestrator = provisioned.bus("orchestrator")
     assert [m.payload["kind"] for m in drain(orchestrator, stages.EVENTS)] == ["cancel"]
     for bus in (embedding, gateway, declaring, orchestrator):

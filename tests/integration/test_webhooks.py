@@ -168,3 +168,28 @@ def test_a_delivery_goes_to_the_address_that_was_checked(
     assert strict.deliver(job, {}, hook, "s3cret") is False
     strict.close()
     assert len(received) == 1
+
+
+def test_a_host_with_several_addresses_gets_the_next_when_one_does_not_answer(
+    receiver: tuple[str, Received],
+) -> None:
+    """Every address the name resolves to is checked; one that refuses the connection
+    (a replica that is down) passes the delivery to the next, within the same try."""
+    url, received = receiver
+    port = int(url.split(":")[2].split("/")[0])
+
+    def resolve(host: str, *_: object, **__: object) -> list[tuple[object, ...]]:
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", port)),  # no one there
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+        ]
+
+    hook = f"http://hooks.invalid:{port}/hook"
+    notifier = WebhookNotifier(
+        lambda _: (hook, "s3cret"), attempts=1, allow_private=True, resolve=resolve
+    )
+    job = JobRecord("j2", "p", "discover", {}, "done", "", datetime.now(UTC), datetime.now(UTC))
+    assert notifier.deliver(job, {}, hook, "s3cret") is True
+    notifier.close()
+    ((headers, _),) = received
+    assert headers["Host"] == f"hooks.invalid:{port}"

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from bdisc.errors import ConfigError, Retryable, describe, is_retryable
+from bdisc.errors import ConfigError, InternalError, Retryable, describe, is_retryable
 from bdisc.logs import fields, job_context
 from bdisc.ports.message_bus import (
     BatchHandler,
@@ -46,6 +46,7 @@ EXCHANGE, RETRY_EXCHANGE, DEAD_EXCHANGE = "bdisc", "bdisc.retry", "bdisc.dead"
 DELIVERY_LIMIT = 5
 BATCH_LINGER_S = 0.005  # a batch waits this long for the deliveries sent with its first
 NOT_FOUND = 404  # AMQP's reply code for a queue or exchange that is not there
+ACCESS_REFUSED = 403  # the user's rights do not cover it: no retry makes that pass
 CONFIRM_TIMEOUT_S = 60.0  # publish_many gives up (Retryable) when the broker is this slow
 
 
@@ -88,6 +89,18 @@ def _broker_errors(bus: RabbitBus, doing: str) -> Iterator[None]:
                 bus._connection.close()
         bus._connection = None
         raise Retryable(f"message broker lost while {doing}: {exc!r}") from exc
+
+
+def _raise_if_refused(exc: Exception, where: str) -> None:
+    """A publish the broker refuses for the user's rights (ACCESS_REFUSED) is a wrong
+    deployment, not an outage: raised at once as such, never retried."""
+    import pika
+
+    if isinstance(exc, pika.exceptions.ChannelClosedByBroker) and exc.reply_code == ACCESS_REFUSED:
+        raise InternalError(
+            f"the broker refused this service's user sending to {where}: {exc.reply_text} "
+            "(its rights: python -m bdisc.service.bus_definitions)"
+        ) from exc
 
 
 class RabbitBus:
@@ -214,6 +227,7 @@ class RabbitBus:
                 pika.exceptions.StreamLostError,
             ) as exc:
                 self._connection = None  # reconnect and try again
+                _raise_if_refused(exc, f"{exchange}/{stage}")
                 if attempt == 2:
                     raise Retryable(f"could not publish to {exchange}/{stage}: {exc!r}") from exc
                 time.sleep(0.5 * 2**attempt)
@@ -256,6 +270,7 @@ class RabbitBus:
                 pika.exceptions.StreamLostError,
             ) as exc:
                 self._connection = None  # reconnect and try again
+                _raise_if_refused(exc, ", ".join(sorted({m.stage for m in messages})))
                 if attempt == 2:
                     raise Retryable(f"could not publish {len(messages)} messages: {exc!r}") from exc
                 time.sleep(0.5 * 2**attempt)

@@ -57,13 +57,13 @@ def check_target(url: str, allow_private: bool = False) -> None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError("webhook URLs are http:// or https:// with a host")
     if not allow_private:
-        checked_address(url)
+        checked_addresses(url)
 
 
-def checked_address(
+def checked_addresses(
     url: str, allow_private: bool = False, resolve: Resolver = socket.getaddrinfo
-) -> str:
-    """The address to deliver to: the host's first address, after every address it
+) -> list[str]:
+    """The addresses to deliver to, in the resolver's order, after every address the host
     resolves to was found public (unless ``allow_private``); else ConfigError."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -80,7 +80,7 @@ def checked_address(
             raise ConfigError(
                 f"webhook host {parts.hostname!r} is an internal address ({ip}): refused"
             )
-    return str(addresses[0])
+    return list(dict.fromkeys(str(ip) for ip in addresses))
 
 
 def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, Any]]:
@@ -158,25 +158,18 @@ class WebhookNotifier:
         started = time.monotonic()
         for attempt in range(self.attempts):
             try:
-                # checked again (DNS may have changed), and that address is the one used
-                address = checked_address(url, self.allow_private, self.resolve)
-                target, host, extensions = pinned(url, address)
-                left = self.deadline_s - (time.monotonic() - started)
-                timeout = httpx.Timeout(min(self.timeout_s, max(left, 0.1)))
-                with httpx.Client(timeout=timeout, auth=credentials(url)) as client:
-                    request = client.build_request(
-                        "POST",
-                        target,
-                        content=body,
-                        headers={**headers, **host},
-                        extensions=extensions,
-                    )
-                    # the status only: a hostile endpoint cannot make us read a large body
-                    r = client.send(request, stream=True)
-                    r.close()
-                    if r.status_code < 300:
+                # checked again (DNS may have changed), and only those addresses are used:
+                # the next one when one does not answer (a host with several)
+                for address in checked_addresses(url, self.allow_private, self.resolve):
+                    try:
+                        status = self._post(url, address, body, headers, started)
+                    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                        error = repr(exc)
+                        continue
+                    if status < 300:
                         return True
-                    error = f"HTTP {r.status_code}"
+                    error = f"HTTP {status}"
+                    break
             except (httpx.HTTPError, ConfigError) as exc:
                 error = repr(exc)
             log.warning(
@@ -188,6 +181,25 @@ class WebhookNotifier:
                 break
             time.sleep(pause)
         return False
+
+    def _post(
+        self, url: str, address: str, body: bytes, headers: dict[str, str], started: float
+    ) -> int:
+        """POST to ``address`` (the URL's host kept in Host and TLS's server name) within
+        what is left of the deadline; the answer's status."""
+        import httpx
+
+        target, host, extensions = pinned(url, address)
+        left = self.deadline_s - (time.monotonic() - started)
+        timeout = httpx.Timeout(min(self.timeout_s, max(left, 0.1)))
+        with httpx.Client(timeout=timeout, auth=credentials(url)) as client:
+            request = client.build_request(
+                "POST", target, content=body, headers={**headers, **host}, extensions=extensions
+            )
+            # the status only: a hostile endpoint cannot make us read a large body
+            r = client.send(request, stream=True)
+            r.close()
+            return r.status_code
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
