@@ -83,8 +83,12 @@ def admin_store(endpoint: str, bucket: str) -> S3Store:
 
 
 def _refuse_broken_s3(endpoint: str) -> None:
-    """An S3 server left running (a stack whose data folder is gone, say) fails the run
-    at once with the reason, rather than every test that stores something."""
+    """An S3 server left running (a stack whose data folder is gone, say, or one started
+    without the services' policies) fails the run at once with the reason, rather than
+    every test that stores something."""
+    from bdisc.errors import InternalError
+    from devstack.stack import store_accounts
+
     try:
         store = admin_store(endpoint, "bdisc-probe")  # every run's probe, emptied again
         store.put_bytes("probe", b"ok")
@@ -92,6 +96,16 @@ def _refuse_broken_s3(endpoint: str) -> None:
         store.delete("probe")
     except Exception as exc:
         pytest.fail(f"an S3 server answers on {endpoint} but does not work ({exc}): stop it")
+    access, secret = store_accounts()["spectrogram"]  # which may only read recordings
+    reader = S3Store(endpoint, access, secret, "bdisc-probe", provisioned=True)
+    try:
+        reader.put_bytes("probe", b"not allowed")
+    except InternalError:
+        return
+    except Exception as exc:
+        pytest.fail(f"the S3 server on {endpoint} does not know the services' accounts ({exc})")
+    store.delete("probe")
+    pytest.fail(f"the S3 server on {endpoint} does not enforce the services' policies: stop it")
 
 
 @pytest.fixture(scope="session")

@@ -55,19 +55,19 @@ def own_vhost(rabbit_url: str) -> Iterator[str]:
     default host is used, and the stack refuses to start beside another stack's consumers."""
     ctl = shutil.which("rabbitmqctl")
     name = f"e2e-{uuid.uuid4().hex[:10]}"
-    if ctl is None or _ctl(ctl, "add_vhost", name).returncode != 0:
+    if ctl is None or rabbitmqctl(ctl, "add_vhost", name).returncode != 0:
         _refuse_shared_stage_queues(rabbit_url)
         yield rabbit_url
         return
     try:
-        done = _ctl(ctl, "set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        done = rabbitmqctl(ctl, "set_permissions", "-p", name, "guest", ".*", ".*", ".*")
         assert done.returncode == 0, done.stderr
         yield f"{rabbit_url.rsplit('/', 1)[0]}/{quote(name, safe='')}"
     finally:
-        _ctl(ctl, "delete_vhost", name)
+        rabbitmqctl(ctl, "delete_vhost", name)
 
 
-def _ctl(ctl: str, *args: str) -> subprocess.CompletedProcess[str]:
+def rabbitmqctl(ctl: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([ctl, *args], capture_output=True, text=True, timeout=120)
 
 
@@ -151,7 +151,7 @@ def bus_users(vhost_url: str) -> Iterator[dict[str, dict[str, str]]]:
         }
     finally:
         for service in SERVICES:
-            _ctl(ctl, "delete_user", f"{prefix}{service}")
+            rabbitmqctl(ctl, "delete_user", f"{prefix}{service}")
 
 
 @contextmanager

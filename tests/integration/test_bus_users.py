@@ -5,10 +5,12 @@ senders that may not send them dropped by the consumers (``bdisc.app.senders``).
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from pydantic import SecretStr
@@ -20,7 +22,7 @@ from bdisc.ports.message_bus import DeadLetter, Message
 from bdisc.service.bus import REFUSED, rabbit_bus
 from bdisc.service.settings import ServiceSettings
 
-from ..e2e.stack_helpers import bus_users, own_vhost
+from ..e2e.stack_helpers import bus_users, own_vhost, rabbitmqctl
 
 pytestmark = pytest.mark.integration
 
@@ -156,3 +158,27 @@ def test_a_forged_dead_letter_fails_nothing(provisioned: Provisioned) -> None:
     assert REFUSED.labels(stages.CLUSTER, "cluster")._value.get() == refused + 1  # alerted on
     for bus in (embedding, clustering, orchestrator):
         bus.close()
+
+
+def test_a_user_that_may_not_write_is_told_so_at_once(provisioned: Provisioned) -> None:
+    """A user without write rights in the provisioned topology: a confirmed batch and a
+    single publish both fail at once as a wrong deployment, not as a broker that is away
+    (no 60-s wait for confirms, no retry)."""
+    ctl = shutil.which("rabbitmqctl")
+    assert ctl is not None
+    url = provisioned.urls["orchestrator"]
+    vhost, base = unquote(url.rsplit("/", 1)[1]), url.split("@", 1)[1]
+    user, secret = f"{provisioned.prefix}mute", "pw-mute-1234567"
+    assert rabbitmqctl(ctl, "add_user", user, secret).returncode == 0
+    try:
+        assert (
+            rabbitmqctl(ctl, "set_permissions", "-p", vhost, user, "^$", "^$", ".*").returncode == 0
+        )
+        mute = RabbitBus(f"amqp://{user}:{secret}@{base}", provisioned=True)
+        with pytest.raises(InternalError, match="ACCESS_REFUSED"):
+            mute.publish_many([message(stages.EMBED, "embed")])
+        with pytest.raises(InternalError, match="ACCESS_REFUSED"):
+            mute.publish(message(stages.EMBED, "embed"))
+        mute.close()
+    finally:
+        rabbitmqctl(ctl, "delete_user", user)

@@ -5,6 +5,7 @@ are tests/integration/test_store_accounts.py)."""
 from __future__ import annotations
 
 import json
+import subprocess
 from fnmatch import fnmatchcase
 from pathlib import Path
 
@@ -71,3 +72,64 @@ def test_the_command_writes_every_policy_and_the_minio_script(
     assert printed == sp.policy("spectrogram", ["bdisc"])
     with pytest.raises(SystemExit):
         sp.main([])
+
+
+def run_script(
+    tmp_path: Path, root_password: str, attach_fails: bool, holds: bool
+) -> tuple[int, list[str]]:
+    """apply-minio.sh under ``sh`` with a stand-in for MinIO's ``mc`` (no MinIO server
+    here): it logs each call, and ``admin policy attach`` fails as a second attach does;
+    ``admin user info --json`` then shows the policy or not. What is checked is the
+    script's own logic; the policies themselves are enforced in test_store_accounts."""
+    out = tmp_path / "policies"
+    sp.main(["--out", str(out)])
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "mc.log"
+    (bin_dir / "mc").write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {log}\n'
+        'case "$*" in\n'
+        f'  "admin policy attach"*) exit {1 if attach_fails else 0};;\n'
+        '  "--json admin user info"*) '
+        + (
+            'echo "{\\"accessKey\\":\\"$6\\",\\"policyName\\":\\"$6\\"}";;\n'
+            if holds
+            else 'echo "{\\"accessKey\\":\\"$6\\"}";;\n'
+        )
+        + "esac\n"
+    )
+    (bin_dir / "mc").chmod(0o755)
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "MINIO_URL": "http://minio:9000",
+        "MINIO_ROOT_USER": "root",
+        "MINIO_ROOT_PASSWORD": root_password,
+        "BDISC_BUCKET": "bdisc",
+        **{f"S3_SECRET_{s.upper()}": f"secret-of-{s}" for s in sp.SERVICES},
+    }
+    done = subprocess.run(["sh", str(out / "apply-minio.sh")], env=env, capture_output=True)
+    calls = log.read_text().splitlines() if log.exists() else []
+    return done.returncode, calls
+
+
+def test_the_minio_script_makes_each_account_and_runs_again_without_harm(tmp_path: Path) -> None:
+    code, calls = run_script(tmp_path / "first", "a-real-secret", attach_fails=False, holds=True)
+    assert code == 0
+    assert calls[:2] == [
+        "alias set local http://minio:9000 root a-real-secret",
+        "mb --ignore-existing local/bdisc",
+    ]
+    for service in sp.SERVICES:
+        user = f"bdisc-{service}"
+        assert f"admin user add local {user} secret-of-{service}" in calls
+        assert f"admin policy attach local {user} --user {user}" in calls
+    # run again: each attach fails as already in effect, and the user holds its policy
+    code, _ = run_script(tmp_path / "again", "a-real-secret", attach_fails=True, holds=True)
+    assert code == 0
+    # an attach that fails while the user holds no policy fails the script
+    code, _ = run_script(tmp_path / "broken", "a-real-secret", attach_fails=True, holds=False)
+    assert code != 0
+    # the example's placeholder is refused before anything is made
+    code, calls = run_script(tmp_path / "example", "change-me-minio-secret", False, True)
+    assert code != 0 and calls == []

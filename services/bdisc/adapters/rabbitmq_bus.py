@@ -84,10 +84,7 @@ def _broker_errors(bus: RabbitBus, doing: str) -> Iterator[None]:
     try:
         yield
     except pika.exceptions.AMQPError as exc:
-        with contextlib.suppress(Exception):  # an open connection would hold its deliveries
-            if bus._connection is not None and bus._connection.is_open:
-                bus._connection.close()
-        bus._connection = None
+        bus._drop_connection()
         raise Retryable(f"message broker lost while {doing}: {exc!r}") from exc
 
 
@@ -194,9 +191,17 @@ class RabbitBus:
                 "definitions of python -m bdisc.service.bus_definitions"
             ) from exc
         except pika.exceptions.AMQPError as exc:
-            self._connection = None
+            self._drop_connection()
             raise Retryable(f"message broker lost while checking {stage}: {exc!r}") from exc
         self._declared.add(stage)
+
+    def _drop_connection(self) -> None:
+        """Close the connection (an open one would hold its deliveries) and forget it:
+        the next call connects again."""
+        with contextlib.suppress(Exception):
+            if self._connection is not None and self._connection.is_open:
+                self._connection.close()
+        self._connection = None
 
     # -- publishing -------------------------------------------------------------------
     def _send(
@@ -226,7 +231,7 @@ class RabbitBus:
                 pika.exceptions.ChannelClosed,
                 pika.exceptions.StreamLostError,
             ) as exc:
-                self._connection = None  # reconnect and try again
+                self._drop_connection()  # reconnect and try again
                 _raise_if_refused(exc, f"{exchange}/{stage}")
                 if attempt == 2:
                     raise Retryable(f"could not publish to {exchange}/{stage}: {exc!r}") from exc
@@ -269,7 +274,7 @@ class RabbitBus:
                 pika.exceptions.ChannelClosed,
                 pika.exceptions.StreamLostError,
             ) as exc:
-                self._connection = None  # reconnect and try again
+                self._drop_connection()  # reconnect and try again
                 _raise_if_refused(exc, ", ".join(sorted({m.stage for m in messages})))
                 if attempt == 2:
                     raise Retryable(f"could not publish {len(messages)} messages: {exc!r}") from exc
@@ -307,6 +312,12 @@ class RabbitBus:
             confirms.sent()
         deadline = time.monotonic() + CONFIRM_TIMEOUT_S
         while not confirms.settled():
+            if channel.is_closed:  # closed by the broker (ACCESS_REFUSED...): say why
+                self._batch_channel = None
+                reason = getattr(channel._impl, "_closing_reason", None)
+                if isinstance(reason, pika.exceptions.ChannelClosed):
+                    raise reason
+                raise pika.exceptions.ChannelClosed(0, "the broker closed the channel")
             if time.monotonic() > deadline:
                 self._batch_channel = None
                 raise Retryable(f"the broker did not confirm {len(messages)} messages")

@@ -24,7 +24,10 @@ from bdisc.ports.object_store import UploadForm, check_key
 PART_SIZE = 16 * 1024 * 1024
 MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound"}
 DENIED = "AccessDenied"
-UNKNOWN_ACCOUNT = {"InvalidAccessKeyId", "SignatureDoesNotMatch"}
+# the account is not (yet, or any more) what the store knows: a deployment whose store
+# set-up has not run, a secret being rotated; retried (with backoff) until it is
+UNKNOWN_ACCOUNT = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
+BUSY = {"InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout"}  # S3's own 5xx
 
 
 class S3Store:
@@ -78,7 +81,7 @@ class S3Store:
                 raise
 
     def _guard(self, call, *args, key: str = "", reading: bool = False, **kwargs):  # type: ignore[no-untyped-def]
-        from minio.error import S3Error
+        from minio.error import InvalidResponseError, S3Error, ServerError
         from urllib3.exceptions import HTTPError
 
         try:
@@ -91,12 +94,18 @@ class S3Store:
                     raise NotFound(f"no object {key!r} in bucket {self.bucket}", key=key) from exc
                 raise self._denied(key or self.bucket) from exc
             if exc.code in UNKNOWN_ACCOUNT:
-                raise InternalError(
+                raise Retryable(
                     f"the object store does not know this service's account ({exc.code}): "
                     "check its access key and secret",
                     bucket=self.bucket,
                 ) from exc
+            if exc.code in BUSY:
+                raise Retryable(
+                    f"the object store is busy: {exc.code}", bucket=self.bucket
+                ) from exc
             raise
+        except (ServerError, InvalidResponseError) as exc:  # a 5xx without S3's error body
+            raise Retryable(f"the object store failed: {exc}", bucket=self.bucket) from exc
         except HTTPError as exc:  # connection refused, timeouts: the server may come back
             raise Retryable(f"object store unreachable: {exc}", bucket=self.bucket) from exc
 
@@ -202,7 +211,7 @@ class S3Store:
             objects = self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
             return sorted(o.object_name for o in objects if o.object_name)
 
-        yield from self._guard(names)
+        yield from self._guard(names, key=prefix)
 
     def delete(self, key: str) -> None:
         self._guard(self.client.remove_object, self.bucket, check_key(key), key=key)

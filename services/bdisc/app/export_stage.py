@@ -42,7 +42,7 @@ from bdisc.discovery.export import (
 )
 from bdisc.discovery.linking import SOUND_TYPES_FILE
 from bdisc.discovery.sheets import CLUSTERS_FILE
-from bdisc.errors import NotFound, describe, is_retryable
+from bdisc.errors import InternalError, NotFound, describe, is_retryable
 from bdisc.logs import fields
 from bdisc.ports.object_store import ObjectStore
 
@@ -150,7 +150,7 @@ class ExportStage:
                 report.cut += 1
                 done.append(clip)
             except Exception as exc:
-                if is_retryable(exc):
+                if is_retryable(exc) or isinstance(exc, InternalError):  # not the clip's fault
                     raise
                 report.failed.append((clip.clip, ": ".join(describe(exc))))
         for name in todo.remove + [old for old, _ in todo.move]:

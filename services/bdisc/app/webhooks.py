@@ -157,6 +157,7 @@ class WebhookNotifier:
 
         started = time.monotonic()
         for attempt in range(self.attempts):
+            error = ""
             try:
                 # checked again (DNS may have changed), and only those addresses are used:
                 # the next one when one does not answer (a host with several)

@@ -35,7 +35,7 @@ from bdisc.discovery.sheets import (
     write_times,
 )
 from bdisc.discovery.windows import Windows
-from bdisc.errors import BdiscError
+from bdisc.errors import BdiscError, InternalError
 from bdisc.fsutil import atomic_write_text
 from bdisc.logs import fields
 from bdisc.params import stable_hash
@@ -171,6 +171,8 @@ def cluster_group(
                     format=SNIPPET_FORMAT[0],
                     subtype=SNIPPET_FORMAT[1],
                 )
+            except InternalError:  # the platform is misconfigured (its store refused)
+                raise
             except Exception as exc:  # a missing snippet must not sink the page
                 log.warning("snippet failed", extra=fields(file=row.file, error=str(exc)))
                 continue

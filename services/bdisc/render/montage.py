@@ -10,6 +10,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from bdisc.errors import InternalError
 from bdisc.render.spectrogram import SpectrogramStyle
 from bdisc.render.tile import check_colour_map, draw
 
@@ -58,6 +59,8 @@ def montage_png(
         try:
             samples, rate = read(span.source, span.start_s, span.end_s)
             draw(ax, samples, rate, style)
+        except InternalError:  # the platform is misconfigured (its store refused): say so
+            raise
         except Exception as exc:  # one unreadable tile must not sink the montage
             ax.text(
                 0.5,

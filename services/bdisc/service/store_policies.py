@@ -28,6 +28,7 @@ from typing import Any
 
 from bdisc.app.keys import READY_KEY
 from bdisc.app.senders import GATEWAY, ORCHESTRATOR
+from bdisc.service.settings import PLACEHOLDER
 
 SPECTROGRAM = "spectrogram"
 
@@ -177,15 +178,21 @@ def minio_script(prefix: str = "bdisc-") -> str:
         "#!/bin/sh",
         "# Written by python -m bdisc.service.store_policies: do not edit.",
         "set -eu",
+        "refuse_placeholder() {  # name, value",
+        f'  case "$2" in *{PLACEHOLDER}*) echo "$1 is still the example\'s placeholder: set a '
+        'secret" >&2; exit 1;; esac',
+        "}",
+        'refuse_placeholder MINIO_ROOT_PASSWORD "$MINIO_ROOT_PASSWORD"',
         'mc alias set local "$MINIO_URL" "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD"',
         'mc mb --ignore-existing "local/$BDISC_BUCKET"',
         "account() {  # service, its secret",
         f'  user="{prefix}$1"',
+        '  refuse_placeholder "the secret of $user" "$2"',
         '  mc admin policy create local "$user" "$(dirname "$0")/$1.json"',
         '  mc admin user add local "$user" "$2"',
-        "  # attaching twice fails: then the user must hold the policy already",
+        "  # a second attach fails (already in effect): then the user must hold the policy",
         '  mc admin policy attach local "$user" --user "$user" \\',
-        '    || mc admin user info local "$user" | grep -q "$user"',
+        '    || mc --json admin user info local "$user" | grep -q \'"policyName":"[^"]*\'"$user"',
         "}",
     ]
     lines += [f'account {s} "$S3_SECRET_{s.upper()}"' for s in SERVICES]
